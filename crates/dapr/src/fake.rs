@@ -1,0 +1,164 @@
+//! A fake sidecar for per-service tests (never for end-to-end tests).
+//!
+//! It records publishes and answers invocations from a handler the test sets,
+//! and can be told to fail, so tests can drive the outbox relay and fallbacks.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+
+use crate::{BoxFuture, BulkEntry, BulkOutcome, DaprError, DaprPort, InvokeResponse};
+
+/// A recorded publish.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// Topic.
+    pub topic: String,
+    /// Event.
+    pub event: serde_json::Value,
+    /// Partition key.
+    pub partition_key: String,
+    /// Trace parent passed along.
+    pub traceparent: Option<String>,
+}
+
+type InvokeHandler = dyn Fn(&str, &str, Option<&serde_json::Value>) -> Result<InvokeResponse, DaprError>
+    + Send
+    + Sync;
+
+/// The fake.
+#[derive(Clone)]
+pub struct FakeSidecar {
+    published: Arc<Mutex<Vec<Published>>>,
+    failing_publish: Arc<Mutex<bool>>,
+    invoke: Arc<Mutex<Arc<InvokeHandler>>>,
+}
+
+impl Default for FakeSidecar {
+    fn default() -> Self {
+        Self {
+            published: Arc::default(),
+            failing_publish: Arc::default(),
+            invoke: Arc::new(Mutex::new(Arc::new(|_, _, _| {
+                Err(DaprError::Unreachable("no invoke handler set".into()))
+            }))),
+        }
+    }
+}
+
+impl FakeSidecar {
+    /// A fake that accepts publishes and fails invocations.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Events published so far.
+    pub fn published(&self) -> Vec<Published> {
+        self.published.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// Makes publishing fail (as when Kafka is down) or succeed again.
+    pub fn set_publish_failing(&self, failing: bool) {
+        if let Ok(mut f) = self.failing_publish.lock() {
+            *f = failing;
+        }
+    }
+
+    /// Sets how invocations are answered: `(app_id, method, body) -> response`.
+    pub fn on_invoke(
+        &self,
+        handler: impl Fn(&str, &str, Option<&serde_json::Value>) -> Result<InvokeResponse, DaprError>
+        + Send
+        + Sync
+        + 'static,
+    ) {
+        if let Ok(mut h) = self.invoke.lock() {
+            *h = Arc::new(handler);
+        }
+    }
+
+    fn publish_failing(&self) -> bool {
+        self.failing_publish.lock().map(|f| *f).unwrap_or(false)
+    }
+
+    fn record(&self, p: Published) {
+        if let Ok(mut all) = self.published.lock() {
+            all.push(p);
+        }
+    }
+}
+
+impl DaprPort for FakeSidecar {
+    fn invoke<'a>(
+        &'a self,
+        app_id: &'a str,
+        _http_method: reqwest::Method,
+        method: &'a str,
+        body: Option<serde_json::Value>,
+        _headers: HeaderMap,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<InvokeResponse, DaprError>> {
+        let handler = self.invoke.lock().map(|h| Arc::clone(&h)).ok();
+        Box::pin(async move {
+            match handler {
+                Some(h) => h(app_id, method, body.as_ref()),
+                None => Err(DaprError::Unreachable("poisoned".into())),
+            }
+        })
+    }
+
+    fn publish<'a>(
+        &'a self,
+        _pubsub: &'a str,
+        topic: &'a str,
+        event: &'a serde_json::Value,
+        partition_key: &'a str,
+        traceparent: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), DaprError>> {
+        Box::pin(async move {
+            if self.publish_failing() {
+                return Err(DaprError::Status {
+                    status: 500,
+                    body: "fake: pub/sub unavailable".into(),
+                });
+            }
+            self.record(Published {
+                topic: topic.to_owned(),
+                event: event.clone(),
+                partition_key: partition_key.to_owned(),
+                traceparent: traceparent.map(str::to_owned),
+            });
+            Ok(())
+        })
+    }
+
+    fn bulk_publish<'a>(
+        &'a self,
+        _pubsub: &'a str,
+        topic: &'a str,
+        entries: Vec<BulkEntry>,
+    ) -> BoxFuture<'a, Result<BulkOutcome, DaprError>> {
+        Box::pin(async move {
+            if self.publish_failing() {
+                return Err(DaprError::Status {
+                    status: 500,
+                    body: "fake: pub/sub unavailable".into(),
+                });
+            }
+            for e in entries {
+                self.record(Published {
+                    topic: topic.to_owned(),
+                    partition_key: e.metadata.get("partitionKey").cloned().unwrap_or_default(),
+                    traceparent: e.metadata.get("cloudevent.traceparent").cloned(),
+                    event: e.event,
+                });
+            }
+            Ok(BulkOutcome::default())
+        })
+    }
+
+    fn healthy(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async { true })
+    }
+}

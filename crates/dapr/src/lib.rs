@@ -1,0 +1,358 @@
+//! Talking to the Dapr sidecar.
+//!
+//! Layout:
+//! - [`DaprConfig`]: where the sidecar is and which tokens to use (`[dapr]` in service configs);
+//! - [`DaprPort`]: the operations services need (invoke, publish, bulk publish, health),
+//!   as a trait so per-service tests can inject [`fake::FakeSidecar`];
+//! - [`HttpDapr`]: the real implementation over daprd's HTTP API — it sets the
+//!   Dapr API token, the trace context and a timeout on every call;
+//! - [`app_token`]: middleware that accepts calls only from our own sidecar.
+//!
+//! Why HTTP and not the `dapr` crate's gRPC client: see `docs/adr/0005-dapr-client.md`.
+
+pub mod app_token;
+pub mod fake;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// Header carrying the Dapr API token (app → sidecar) and the app token (sidecar → app).
+pub const TOKEN_HEADER: &str = "dapr-api-token";
+
+/// `[dapr]` settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DaprConfig {
+    /// daprd's HTTP port on loopback.
+    pub http_port: u16,
+    /// Token presented to daprd (its `DAPR_API_TOKEN`); empty = none.
+    pub api_token: SecretString,
+    /// Token daprd presents to this app (its `APP_API_TOKEN`); empty = accept any caller.
+    pub app_token: SecretString,
+}
+
+/// Why a sidecar call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DaprError {
+    /// The sidecar could not be reached or did not answer in time.
+    #[error("dapr sidecar unreachable: {0}")]
+    Unreachable(String),
+    /// The sidecar (or the app behind it) answered with an error status.
+    #[error("dapr answered {status}: {body}")]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// Response body (truncated).
+        body: String,
+    },
+}
+
+impl DaprError {
+    /// True when a retry later may succeed (unreachable, 5xx, 429).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Unreachable(_) => true,
+            Self::Status { status, .. } => *status >= 500 || *status == 429,
+        }
+    }
+}
+
+/// The response of a service invocation.
+#[derive(Debug, Clone)]
+pub struct InvokeResponse {
+    /// HTTP status the target app (or daprd) answered.
+    pub status: u16,
+    /// Response body.
+    pub body: Vec<u8>,
+}
+
+/// One event of a bulk publish.
+#[derive(Debug, Clone, Serialize)]
+pub struct BulkEntry {
+    /// Unique within the request; reported back for failed entries.
+    #[serde(rename = "entryId")]
+    pub entry_id: String,
+    /// The event (published as the CloudEvent's data).
+    pub event: serde_json::Value,
+    /// Content type of `event`.
+    #[serde(rename = "contentType")]
+    pub content_type: String,
+    /// Per-entry metadata, e.g. `partitionKey`, `cloudevent.traceparent`.
+    pub metadata: std::collections::BTreeMap<String, String>,
+}
+
+/// Result of a bulk publish: ids of entries that failed.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct BulkOutcome {
+    /// Entries the sidecar could not publish.
+    #[serde(rename = "failedEntries", default)]
+    pub failed_entries: Vec<FailedEntry>,
+}
+
+/// A failed bulk entry.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FailedEntry {
+    /// The entry's id.
+    #[serde(rename = "entryId")]
+    pub entry_id: String,
+    /// Why it failed.
+    #[serde(default)]
+    pub error: String,
+}
+
+/// A boxed future, so [`DaprPort`] stays object-safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What services ask of their sidecar.
+pub trait DaprPort: Send + Sync + 'static {
+    /// Invokes `method` (a path, e.g. `internal/lessons`) on `app_id` with an optional JSON body.
+    fn invoke<'a>(
+        &'a self,
+        app_id: &'a str,
+        http_method: reqwest::Method,
+        method: &'a str,
+        body: Option<serde_json::Value>,
+        headers: HeaderMap,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<InvokeResponse, DaprError>>;
+
+    /// Publishes `event` to `topic` on `pubsub`, keyed by `partition_key`, continuing `traceparent`.
+    fn publish<'a>(
+        &'a self,
+        pubsub: &'a str,
+        topic: &'a str,
+        event: &'a serde_json::Value,
+        partition_key: &'a str,
+        traceparent: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), DaprError>>;
+
+    /// Publishes several events in one call.
+    fn bulk_publish<'a>(
+        &'a self,
+        pubsub: &'a str,
+        topic: &'a str,
+        entries: Vec<BulkEntry>,
+    ) -> BoxFuture<'a, Result<BulkOutcome, DaprError>>;
+
+    /// True when the sidecar reports itself healthy.
+    fn healthy(&self) -> BoxFuture<'_, bool>;
+}
+
+/// [`DaprPort`] over daprd's HTTP API.
+#[derive(Debug, Clone)]
+pub struct HttpDapr {
+    http: reqwest::Client,
+    base: String,
+    api_token: Option<HeaderValue>,
+    publish_timeout: Duration,
+}
+
+impl HttpDapr {
+    /// A client for the sidecar described by `config`.
+    pub fn new(config: &DaprConfig) -> Result<Self, DaprError> {
+        Self::with_base(
+            format!("http://127.0.0.1:{}", config.http_port),
+            &config.api_token,
+        )
+    }
+
+    /// A client for a sidecar at `base` (e.g. `http://127.0.0.1:3500`).
+    pub fn with_base(base: String, api_token: &SecretString) -> Result<Self, DaprError> {
+        let token = api_token.expose_secret();
+        let api_token = if token.is_empty() {
+            None
+        } else {
+            let mut value = HeaderValue::from_str(token)
+                .map_err(|e| DaprError::Unreachable(format!("invalid API token: {e}")))?;
+            value.set_sensitive(true);
+            Some(value)
+        };
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .connect_timeout(Duration::from_secs(2))
+            .build()
+            .map_err(|e| DaprError::Unreachable(e.to_string()))?;
+        Ok(Self {
+            http,
+            base,
+            api_token,
+            publish_timeout: Duration::from_secs(5),
+        })
+    }
+
+    fn headers(&self, mut headers: HeaderMap) -> HeaderMap {
+        if let Some(token) = &self.api_token {
+            headers.insert(HeaderName::from_static(TOKEN_HEADER), token.clone());
+        }
+        headers
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>), DaprError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| DaprError::Unreachable(e.to_string()))?;
+        let status = response.status().as_u16();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| DaprError::Unreachable(e.to_string()))?;
+        Ok((status, body.to_vec()))
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn status_error(status: u16, body: &[u8]) -> DaprError {
+    DaprError::Status {
+        status,
+        body: String::from_utf8_lossy(&body[..body.len().min(500)]).into_owned(),
+    }
+}
+
+impl DaprPort for HttpDapr {
+    fn invoke<'a>(
+        &'a self,
+        app_id: &'a str,
+        http_method: reqwest::Method,
+        method: &'a str,
+        body: Option<serde_json::Value>,
+        headers: HeaderMap,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<InvokeResponse, DaprError>> {
+        Box::pin(async move {
+            let url = format!("{}/v1.0/invoke/{app_id}/method/{method}", self.base);
+            let mut request = self
+                .http
+                .request(http_method, url)
+                .headers(self.headers(headers))
+                .timeout(timeout);
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            let (status, body) = self.send(request).await?;
+            Ok(InvokeResponse { status, body })
+        })
+    }
+
+    fn publish<'a>(
+        &'a self,
+        pubsub: &'a str,
+        topic: &'a str,
+        event: &'a serde_json::Value,
+        partition_key: &'a str,
+        traceparent: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), DaprError>> {
+        Box::pin(async move {
+            let url = format!(
+                "{}/v1.0/publish/{pubsub}/{topic}?metadata.partitionKey={}",
+                self.base,
+                percent_encode(partition_key)
+            );
+            let mut headers = HeaderMap::new();
+            if let Some(tp) = traceparent.and_then(|tp| HeaderValue::from_str(tp).ok()) {
+                headers.insert(HeaderName::from_static("traceparent"), tp);
+            }
+            let request = self
+                .http
+                .post(url)
+                .headers(self.headers(headers))
+                .timeout(self.publish_timeout)
+                .json(event);
+            match self.send(request).await? {
+                (status, _) if (200..300).contains(&status) => Ok(()),
+                (status, body) => Err(status_error(status, &body)),
+            }
+        })
+    }
+
+    fn bulk_publish<'a>(
+        &'a self,
+        pubsub: &'a str,
+        topic: &'a str,
+        entries: Vec<BulkEntry>,
+    ) -> BoxFuture<'a, Result<BulkOutcome, DaprError>> {
+        Box::pin(async move {
+            let url = format!("{}/v1.0/publish/bulk/{pubsub}/{topic}", self.base);
+            let request = self
+                .http
+                .post(url)
+                .headers(self.headers(HeaderMap::new()))
+                .timeout(self.publish_timeout)
+                .json(&entries);
+            match self.send(request).await? {
+                (204, _) => Ok(BulkOutcome::default()),
+                (status, body) if (200..300).contains(&status) => {
+                    Ok(serde_json::from_slice(&body).unwrap_or_default())
+                }
+                // 500 with failedEntries: some or all entries failed.
+                (status, body) => match serde_json::from_slice::<BulkOutcome>(&body) {
+                    Ok(outcome) if !outcome.failed_entries.is_empty() => Ok(outcome),
+                    _ => Err(status_error(status, &body)),
+                },
+            }
+        })
+    }
+
+    fn healthy(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async move {
+            let request = self
+                .http
+                .get(format!("{}/v1.0/healthz", self.base))
+                .timeout(Duration::from_secs(2));
+            matches!(self.send(request).await, Ok((204, _)))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_keys_are_encoded() {
+        assert_eq!(percent_encode("learner-1_a.b~"), "learner-1_a.b~");
+        assert_eq!(percent_encode("a b&c=d"), "a%20b%26c%3Dd");
+    }
+
+    #[test]
+    fn transient_errors() {
+        assert!(DaprError::Unreachable("x".into()).is_transient());
+        assert!(
+            DaprError::Status {
+                status: 503,
+                body: String::new()
+            }
+            .is_transient()
+        );
+        assert!(
+            DaprError::Status {
+                status: 429,
+                body: String::new()
+            }
+            .is_transient()
+        );
+        assert!(
+            !DaprError::Status {
+                status: 400,
+                body: String::new()
+            }
+            .is_transient()
+        );
+    }
+}

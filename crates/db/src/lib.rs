@@ -1,0 +1,66 @@
+//! PostgreSQL plumbing shared by course-agent and user-progress.
+//!
+//! Layout: [`DatabaseConfig`] (`[database]` settings) → [`pool`] (a lazy pool, so
+//! a service starts and reports not-ready instead of crashing while the database
+//! is down) → [`readiness`] (a `/readyz` check) and [`spawn_pool_metrics`]
+//! (connections in use and idle, every few seconds); [`names`] holds the metric names.
+
+pub mod names;
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+/// `[database]` settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseConfig {
+    /// PostgreSQL URL of the service's own database.
+    pub url: SecretString,
+    /// Most connections the pool opens.
+    pub max_connections: u32,
+    /// Seconds to wait for a pooled connection before the request fails (fast 503, not a hang).
+    pub acquire_timeout_secs: u64,
+}
+
+/// A lazy pool: no connection is made until first use.
+pub fn pool(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
+    let options: PgConnectOptions = config.url.expose_secret().parse()?;
+    Ok(PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(config.acquire_timeout_secs))
+        .connect_lazy_with(options))
+}
+
+/// A `/readyz` check that passes when the database answers `SELECT 1`.
+pub fn readiness(pool: PgPool) -> lf_http::ReadinessCheck {
+    lf_http::ReadinessCheck::new("database", move || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query("SELECT 1")
+                .execute(&pool)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+    })
+}
+
+/// Publishes pool gauges every 5 s until the runtime stops.
+pub fn spawn_pool_metrics(service: &'static str, pool: PgPool) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            let idle = pool.num_idle() as f64;
+            let size = f64::from(pool.size());
+            metrics::gauge!(names::POOL_CONNECTIONS, "service" => service, "state" => "idle")
+                .set(idle);
+            metrics::gauge!(names::POOL_CONNECTIONS, "service" => service, "state" => "in_use")
+                .set((size - idle).max(0.0));
+        }
+    });
+}

@@ -1,0 +1,6 @@
+//! Metric names `lf-db` emits.
+
+/// Gauge of pool connections by `service` and `state` (`idle`, `in_use`).
+pub const POOL_CONNECTIONS: &str = "learnflow_db_pool_connections";
+/// Histogram of database statement/transaction durations in seconds, by `service` and `operation`.
+pub const QUERY_DURATION: &str = "learnflow_db_query_duration_seconds";

@@ -1,0 +1,123 @@
+//! The JSON error body every LearnFlow API answers with.
+//!
+//! Shape: `{"error": {"code": "...", "message": "...", "trace_id": "...", "details": [...]}}`.
+//! `code` is stable and machine-readable; `message` is for people; `details`
+//! lists field-level problems for validation errors; `trace_id` lets an operator
+//! find the request. Server errors never carry internals.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// One field-level problem in a request.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    /// JSON pointer-ish path of the field, e.g. `score` or `body`.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// The error object inside the body.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorObject {
+    /// Stable machine-readable code, e.g. `validation_failed`.
+    pub code: &'static str,
+    /// Human-readable explanation.
+    pub message: String,
+    /// Trace id of the request, when one is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    /// Field-level problems.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<FieldError>,
+}
+
+/// A complete error response: status, body and an optional `Retry-After`.
+#[derive(Debug, Clone)]
+pub struct ErrorResponse {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// The body's error object.
+    pub error: ErrorObject,
+    /// Seconds for `Retry-After`, on 429 and 503.
+    pub retry_after_secs: Option<u64>,
+}
+
+impl ErrorResponse {
+    /// An error with `status`, `code` and `message`.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            error: ErrorObject {
+                code,
+                message: message.into(),
+                trace_id: None,
+                details: Vec::new(),
+            },
+            retry_after_secs: None,
+        }
+    }
+
+    /// Adds field-level details.
+    pub fn with_details(mut self, details: Vec<FieldError>) -> Self {
+        self.error.details = details;
+        self
+    }
+
+    /// Adds the request's trace id.
+    pub fn with_trace_id(mut self, trace_id: Option<String>) -> Self {
+        self.error.trace_id = trace_id;
+        self
+    }
+
+    /// Adds a `Retry-After` header.
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a ErrorObject,
+}
+
+impl IntoResponse for ErrorResponse {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(Body { error: &self.error })).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn body_has_code_message_and_retry_after() {
+        let r = ErrorResponse::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "try later")
+            .with_retry_after(2)
+            .into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "2");
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+    }
+
+    #[test]
+    fn serialises_without_empty_parts() {
+        let e = ErrorResponse::new(StatusCode::BAD_REQUEST, "bad", "m");
+        let v = serde_json::to_value(Body { error: &e.error }).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"error": {"code": "bad", "message": "m"}})
+        );
+    }
+}

@@ -1,0 +1,139 @@
+//! HTTP building blocks shared by LearnFlow services.
+//!
+//! Layout:
+//! - [`health`]: `/healthz` (process alive) and `/readyz` (dependencies ready),
+//!   driven by a list of named [`health::ReadinessCheck`]s;
+//! - [`admin_router`]: the admin port's router (`/metrics` plus health);
+//! - [`error`]: the JSON error body every service answers with;
+//! - [`serve`] and [`shutdown_signal`]: run a router until SIGTERM or Ctrl-C.
+
+pub mod error;
+pub mod health;
+
+use std::future::Future;
+
+use axum::Router;
+use axum::routing::get;
+use tokio::net::TcpListener;
+
+pub use health::{Readiness, ReadinessCheck};
+
+/// The admin port's router: Prometheus text at `/metrics`, plus the health routes.
+pub fn admin_router(readiness: Readiness) -> Router {
+    let handle = lf_telemetry::metrics_recorder();
+    Router::new()
+        .route("/metrics", get(move || std::future::ready(handle.render())))
+        .merge(health::router(readiness))
+}
+
+/// Resolves on SIGTERM or Ctrl-C (SIGINT).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received, shutting down"),
+        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then drains in-flight requests.
+///
+/// The router is served with connect info, so handlers and layers can see the peer address.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Where a server listens (`[server]` and `[admin]` in service configs).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ListenConfig {
+    /// Interface to bind, e.g. `127.0.0.1` (native stack) or `0.0.0.0` (containers).
+    pub host: String,
+    /// TCP port; 0 picks a free one.
+    pub port: u16,
+}
+
+impl ListenConfig {
+    /// Binds a listener.
+    pub async fn bind(&self) -> std::io::Result<TcpListener> {
+        TcpListener::bind((self.host.as_str(), self.port)).await
+    }
+}
+
+/// A service's two listeners: the API port and the admin port (`/metrics`, health).
+#[derive(Debug)]
+pub struct Servers {
+    api: (TcpListener, Router),
+    admin: (TcpListener, Router),
+}
+
+impl Servers {
+    /// Pairs each listener with its router. The API router gets the HTTP metrics
+    /// middleware; both get the health routes.
+    pub fn new(
+        api_listener: TcpListener,
+        api_router: Router,
+        admin_listener: TcpListener,
+        readiness: Readiness,
+    ) -> Self {
+        let api_router = api_router
+            .merge(health::router(readiness.clone()))
+            .layer(axum::middleware::from_fn(lf_telemetry::http_metrics));
+        Self {
+            api: (api_listener, api_router),
+            admin: (admin_listener, admin_router(readiness)),
+        }
+    }
+
+    /// The API port's address.
+    pub fn api_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.api.0.local_addr()
+    }
+
+    /// The admin port's address.
+    pub fn admin_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.admin.0.local_addr()
+    }
+
+    /// Serves both until `shutdown` resolves, then drains both.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let api = tokio::spawn(serve(self.api.0, self.api.1, stopped(rx.clone())));
+        let admin = tokio::spawn(serve(self.admin.0, self.admin.1, stopped(rx)));
+        shutdown.await;
+        let _ = tx.send(true);
+        for task in [api, admin] {
+            task.await.map_err(std::io::Error::other)??;
+        }
+        Ok(())
+    }
+}

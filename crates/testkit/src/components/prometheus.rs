@@ -1,0 +1,125 @@
+//! Prometheus (Debian package) scraping every service, every daprd and kafka-monitor.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::{RunDir, render, run_command};
+use crate::Result;
+use crate::paths::repo_root;
+use crate::process::{ManagedProcess, ProcessSpec};
+use crate::tools::Toolchain;
+use crate::wait::{http_status_is, until_ready};
+
+/// One scrape target: a job name, a port on loopback, and labels the dashboards rely on.
+#[derive(Debug, Clone)]
+pub struct ScrapeTarget {
+    /// Prometheus job, e.g. `learnflow-services` or `dapr-sidecars`.
+    pub job: &'static str,
+    /// Port serving `/metrics`.
+    pub port: u16,
+    /// The `service` label (our service or kafka-monitor).
+    pub service: String,
+    /// The `app_id` label (Dapr app id; equal to the service).
+    pub app_id: String,
+}
+
+/// A running Prometheus.
+#[derive(Debug)]
+pub struct Prometheus {
+    process: ManagedProcess,
+    port: u16,
+}
+
+impl Prometheus {
+    /// Renders `deploy/local/prometheus.yml` for `targets`, checks it with promtool and starts Prometheus on `port`.
+    pub fn start(
+        run: &mut RunDir,
+        tools: &Toolchain,
+        port: u16,
+        targets: &[ScrapeTarget],
+    ) -> Result<Self> {
+        let mut prometheus = Self::spawn(run, tools, port, targets)?;
+        prometheus.wait_ready()?;
+        Ok(prometheus)
+    }
+
+    /// Like [`Prometheus::start`] without waiting for readiness.
+    pub fn spawn(
+        run: &mut RunDir,
+        tools: &Toolchain,
+        port: u16,
+        targets: &[ScrapeTarget],
+    ) -> Result<Self> {
+        let dir = run.subdir("prometheus")?;
+        let config = dir.join("prometheus.yml");
+        render(
+            &repo_root().join("deploy/local/prometheus.yml"),
+            &[("SCRAPE_CONFIGS", scrape_configs(targets))],
+            &config,
+        )?;
+        run_command(
+            "promtool check config",
+            std::process::Command::new(&tools.promtool)
+                .args(["check", "config"])
+                .arg(&config),
+        )?;
+        let mut spec =
+            ProcessSpec::new("prometheus", &tools.prometheus, dir.join("prometheus.log")).args([
+                format!("--config.file={}", config.display()),
+                format!("--storage.tsdb.path={}", dir.join("data").display()),
+                format!("--web.listen-address=127.0.0.1:{port}"),
+                "--web.enable-lifecycle".to_owned(),
+                "--storage.tsdb.retention.time=1d".to_owned(),
+            ]);
+        spec.cwd = Some(dir.clone());
+        spec.detached = run.detached();
+        let process = ManagedProcess::spawn(spec)?;
+        run.track(process.pid())?;
+        Ok(Self { process, port })
+    }
+
+    /// Waits until `/-/ready` answers 200.
+    pub fn wait_ready(&mut self) -> Result<()> {
+        let port = self.port;
+        until_ready(&mut self.process, Duration::from_secs(30), || {
+            http_status_is(port, "/-/ready", 200)
+        })
+    }
+
+    /// Base URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Its pid.
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
+    /// The underlying process.
+    pub fn process(&mut self) -> &mut ManagedProcess {
+        &mut self.process
+    }
+}
+
+/// The `scrape_configs` entries for `targets`, grouped by job, one static target each.
+pub fn scrape_configs(targets: &[ScrapeTarget]) -> String {
+    let mut jobs: Vec<&str> = targets.iter().map(|t| t.job).collect();
+    jobs.dedup();
+    let mut out = String::new();
+    for job in jobs {
+        // daprd labels its own series with app_id; honour it rather than renaming it exported_app_id.
+        let _ = writeln!(
+            out,
+            "  - job_name: {job}\n    honor_labels: true\n    static_configs:"
+        );
+        for t in targets.iter().filter(|t| t.job == job) {
+            let _ = writeln!(
+                out,
+                "      - targets: [\"127.0.0.1:{}\"]\n        labels: {{service: \"{}\", app_id: \"{}\"}}",
+                t.port, t.service, t.app_id
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,35 @@
+//! The native stack harness, shared by `cargo xtask` and the end-to-end tests.
+//!
+//! Layout:
+//! - [`paths`] and [`versions`]: where things live (repo, cache outside the
+//!   repo, per-run directories) and which third-party versions are pinned;
+//! - [`tools`]: finds provisioned components and system prerequisites, naming
+//!   the command that installs whatever is missing;
+//! - [`provision`]: builds or downloads the pinned components into the cache
+//!   (`cargo xtask deps`);
+//! - [`process`]: a managed child process with its own log file that can be
+//!   stopped, killed, frozen, resumed and restarted, and never outlives its owner;
+//! - [`wait`]: readiness polling with a deadline, and a tiny HTTP/1.0 getter;
+//! - [`components`]: PostgreSQL, Kafka, daprd, Prometheus, Jaeger and service
+//!   processes, each on free loopback ports in its own directory;
+//! - [`stack`]: the whole LearnFlow stack, and the JSON description
+//!   `cargo xtask up --detach` writes.
+//!
+//! Everything here is synchronous on purpose: components are child processes
+//! tied to the thread that started them (they get SIGKILL if it dies), so start
+//! them from a long-lived thread such as a test's own thread.
+
+pub mod components;
+pub mod error;
+pub mod paths;
+pub mod process;
+pub mod provision;
+pub mod stack;
+pub mod tools;
+pub mod versions;
+pub mod wait;
+
+pub use error::HarnessError;
+
+/// Result type of the harness.
+pub type Result<T, E = HarnessError> = std::result::Result<T, E>;

@@ -1,0 +1,465 @@
+//! The whole LearnFlow stack on one machine, and its JSON description.
+//!
+//! Start order: PostgreSQL, Kafka and Jaeger together; then the services; then
+//! one daprd per Dapr-enabled service (daprd waits for its app's port before it
+//! subscribes); then Prometheus, which scrapes all of them.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Result;
+use crate::components::RunDir;
+use crate::components::daprd::{DaprEnv, DaprPorts, Daprd};
+use crate::components::jaeger::Jaeger;
+use crate::components::kafka::Kafka;
+use crate::components::postgres::Postgres;
+use crate::components::prometheus::{Prometheus, ScrapeTarget};
+use crate::components::service::Service;
+use crate::tools::Toolchain;
+use crate::wait::{free_port, preferred_or_free, require_port};
+
+/// A LearnFlow service the stack runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceDef {
+    /// Binary name and Dapr app id.
+    pub name: &'static str,
+    /// Whether it runs beside a daprd.
+    pub sidecar: bool,
+    /// Its PostgreSQL database, if it owns one.
+    pub database: Option<&'static str>,
+}
+
+/// Every service, in start order.
+pub const SERVICES: &[ServiceDef] = &[
+    ServiceDef {
+        name: "user-progress",
+        sidecar: true,
+        database: Some("user_progress"),
+    },
+    ServiceDef {
+        name: "course-agent",
+        sidecar: true,
+        database: Some("course_agent"),
+    },
+    ServiceDef {
+        name: "frontend-gateway",
+        sidecar: true,
+        database: None,
+    },
+    ServiceDef {
+        name: "kafka-monitor",
+        sidecar: false,
+        database: None,
+    },
+];
+
+/// How to start the stack.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// Outlive this process (`xtask up --detach`).
+    pub detached: bool,
+    /// The gateway's port: `Some(p)` requires `p` to be free; `None` picks one.
+    pub gateway_port: Option<u16>,
+    /// Prefer these ports for Prometheus and the trace UI when free (xtask up), else pick free ones.
+    pub prefer_well_known_ports: bool,
+    /// Trace sampling rate passed to daprd and the services (`"1"` in dev).
+    pub sampling_rate: String,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        Self {
+            detached: false,
+            gateway_port: None,
+            prefer_well_known_ports: false,
+            sampling_rate: "1".into(),
+        }
+    }
+}
+
+/// Secrets of one stack run (random per run).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StackSecrets {
+    /// Token apps present to their daprd.
+    pub dapr_api_token: String,
+    /// Token daprd presents to its app.
+    pub app_api_token: String,
+    /// HS256 secret the gateway verifies learner tokens with.
+    pub jwt_secret: String,
+}
+
+/// A running service and its sidecar.
+#[derive(Debug)]
+pub struct RunningService {
+    /// Its daprd, if it has one (declared first: it stops before its app).
+    pub daprd: Option<Daprd>,
+    /// The service process.
+    pub service: Service,
+}
+
+/// Everything but the run directory, as `start_in` builds it.
+struct StackParts {
+    services: BTreeMap<&'static str, RunningService>,
+    prometheus: Prometheus,
+    jaeger: Jaeger,
+    kafka: Kafka,
+    postgres: Postgres,
+    secrets: StackSecrets,
+    tools: Toolchain,
+    dapr_env: DaprEnv,
+}
+
+/// The running stack. Dropping it stops everything (unless detached).
+#[derive(Debug)]
+pub struct Stack {
+    /// Per-service processes, by name.
+    pub services: BTreeMap<&'static str, RunningService>,
+    /// Prometheus.
+    pub prometheus: Prometheus,
+    /// The trace backend.
+    pub jaeger: Jaeger,
+    /// The broker.
+    pub kafka: Kafka,
+    /// The database server.
+    pub postgres: Postgres,
+    /// This run's secrets.
+    pub secrets: StackSecrets,
+    /// Tools used.
+    pub tools: Toolchain,
+    /// Dapr environment shared by all sidecars.
+    pub dapr_env: DaprEnv,
+    // Declared last: dropped after every process is stopped.
+    run: RunDir,
+}
+
+fn random_token() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+impl Stack {
+    /// Starts everything and waits until all of it is ready.
+    pub fn start(options: &StackOptions) -> Result<Self> {
+        let tools = Toolchain::locate()?;
+        let gateway_port = match options.gateway_port {
+            Some(p) => require_port(p, "the gateway API")?,
+            None => free_port()?,
+        };
+        let (prometheus_port, trace_port) = if options.prefer_well_known_ports {
+            (preferred_or_free(9090)?, preferred_or_free(16686)?)
+        } else {
+            (free_port()?, free_port()?)
+        };
+        let mut run = RunDir::create("stack", options.detached)?;
+        match Self::start_in(
+            &mut run,
+            tools,
+            options,
+            gateway_port,
+            prometheus_port,
+            trace_port,
+        ) {
+            Ok(p) => Ok(Self {
+                services: p.services,
+                prometheus: p.prometheus,
+                jaeger: p.jaeger,
+                kafka: p.kafka,
+                postgres: p.postgres,
+                secrets: p.secrets,
+                tools: p.tools,
+                dapr_env: p.dapr_env,
+                run,
+            }),
+            Err(e) => {
+                // Keep the logs the error points at; stop what a detached start left behind.
+                run.keep();
+                if options.detached {
+                    run.stop_recorded();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn start_in(
+        run: &mut RunDir,
+        tools: Toolchain,
+        options: &StackOptions,
+        gateway_port: u16,
+        prometheus_port: u16,
+        trace_port: u16,
+    ) -> Result<StackParts> {
+        let secrets = StackSecrets {
+            dapr_api_token: random_token(),
+            app_api_token: random_token(),
+            jwt_secret: random_token(),
+        };
+
+        let mut postgres = Postgres::spawn(run, &tools)?;
+        let mut kafka = Kafka::spawn(run, &tools)?;
+        let mut jaeger = Jaeger::spawn(run, &tools, trace_port)?;
+        postgres.wait_ready()?;
+        kafka.wait_ready()?;
+        jaeger.wait_ready()?;
+        for def in SERVICES {
+            if let Some(db) = def.database {
+                postgres.create_database(db)?;
+            }
+        }
+
+        let dapr_env = DaprEnv {
+            kafka_brokers: kafka.bootstrap(),
+            nameres_db: run.path().join("nameres.db"),
+            otlp_endpoint: jaeger.otlp_http_endpoint(),
+            sampling_rate: options.sampling_rate.clone(),
+            api_token: secrets.dapr_api_token.clone(),
+            app_token: secrets.app_api_token.clone(),
+        };
+
+        let mut planned = Vec::new();
+        for def in SERVICES {
+            let api_port = if def.name == "frontend-gateway" {
+                gateway_port
+            } else {
+                free_port()?
+            };
+            let dapr_ports = if def.sidecar {
+                Some(DaprPorts::free()?)
+            } else {
+                None
+            };
+            planned.push((*def, api_port, free_port()?, dapr_ports));
+        }
+
+        let mut services = BTreeMap::new();
+        for (def, api_port, admin_port, dapr_ports) in &planned {
+            let env = service_env(
+                def,
+                dapr_ports.as_ref(),
+                &postgres,
+                &kafka,
+                &jaeger,
+                &secrets,
+                options,
+            );
+            let service = Service::spawn(run, def.name, *api_port, *admin_port, env)?;
+            services.insert(
+                def.name,
+                RunningService {
+                    service,
+                    daprd: None,
+                },
+            );
+        }
+        for running in services.values_mut() {
+            running.service.wait_ready()?;
+        }
+        for (def, api_port, _, dapr_ports) in &planned {
+            if let Some(ports) = dapr_ports {
+                let daprd = Daprd::spawn(run, &tools, def.name, *api_port, *ports, &dapr_env)?;
+                if let Some(running) = services.get_mut(def.name) {
+                    running.daprd = Some(daprd);
+                }
+            }
+        }
+        for running in services.values_mut() {
+            if let Some(d) = running.daprd.as_mut() {
+                d.wait_ready()?;
+            }
+        }
+
+        let mut targets = Vec::new();
+        for running in services.values() {
+            let name = running.service.name().to_owned();
+            targets.push(ScrapeTarget {
+                job: "learnflow-services",
+                port: running.service.admin_port(),
+                service: name.clone(),
+                app_id: name.clone(),
+            });
+            if let Some(d) = &running.daprd {
+                targets.push(ScrapeTarget {
+                    job: "dapr-sidecars",
+                    port: d.ports().metrics,
+                    service: name.clone(),
+                    app_id: name,
+                });
+            }
+        }
+        targets.sort_by_key(|t| t.job);
+        let prometheus = Prometheus::start(run, &tools, prometheus_port, &targets)?;
+
+        Ok(StackParts {
+            services,
+            prometheus,
+            jaeger,
+            kafka,
+            postgres,
+            secrets,
+            tools,
+            dapr_env,
+        })
+    }
+
+    /// The run directory (logs live under it).
+    pub fn run_dir(&self) -> PathBuf {
+        self.run.path().to_owned()
+    }
+
+    /// Keeps logs after the stack stops.
+    pub fn keep_logs(&mut self) {
+        self.run.keep();
+    }
+
+    /// Base URL of the gateway API.
+    pub fn gateway_url(&self) -> String {
+        self.service_url("frontend-gateway")
+    }
+
+    /// Base URL of a service's API port.
+    pub fn service_url(&self, name: &str) -> String {
+        self.services
+            .get(name)
+            .map(|s| format!("http://127.0.0.1:{}", s.service.api_port()))
+            .unwrap_or_default()
+    }
+
+    /// A service and its sidecar.
+    pub fn service(&mut self, name: &str) -> Option<&mut RunningService> {
+        self.services.get_mut(name)
+    }
+
+    /// The description `xtask up --detach` writes to `target/learnflow/stack.json`.
+    pub fn info(&self) -> StackInfo {
+        let mut services = BTreeMap::new();
+        for (name, running) in &self.services {
+            let daprd = running.daprd.as_ref();
+            services.insert(
+                (*name).to_owned(),
+                ServiceInfo {
+                    api: format!("http://127.0.0.1:{}", running.service.api_port()),
+                    metrics: format!("http://127.0.0.1:{}/metrics", running.service.admin_port()),
+                    daprd_http: daprd.map(Daprd::http_url),
+                    daprd_metrics: daprd
+                        .map(|d| format!("http://127.0.0.1:{}/metrics", d.ports().metrics)),
+                },
+            );
+        }
+        StackInfo {
+            run_dir: self.run.path().to_owned(),
+            gateway: self.gateway_url(),
+            prometheus: self.prometheus.url(),
+            traces: self.jaeger.query_url(),
+            kafka_bootstrap: self.kafka.bootstrap(),
+            postgres: self.postgres.url("postgres"),
+            services,
+            pids: self.pids(),
+            dapr_api_token: self.secrets.dapr_api_token.clone(),
+            dev_token: None,
+        }
+    }
+
+    fn pids(&self) -> BTreeMap<String, u32> {
+        let mut pids = BTreeMap::new();
+        pids.insert("postgres".to_owned(), self.postgres.pid());
+        pids.insert("kafka".to_owned(), self.kafka.pid());
+        pids.insert("jaeger".to_owned(), self.jaeger.pid());
+        pids.insert("prometheus".to_owned(), self.prometheus.pid());
+        for (name, running) in &self.services {
+            pids.insert((*name).to_owned(), running.service.pid());
+            if let Some(d) = &running.daprd {
+                pids.insert(format!("daprd-{name}"), d.pid());
+            }
+        }
+        pids
+    }
+}
+
+fn service_env(
+    def: &ServiceDef,
+    dapr: Option<&DaprPorts>,
+    postgres: &Postgres,
+    kafka: &Kafka,
+    jaeger: &Jaeger,
+    secrets: &StackSecrets,
+    options: &StackOptions,
+) -> Vec<(String, String)> {
+    let mut env = vec![
+        (
+            "LEARNFLOW_TELEMETRY__LOG_FILTER".to_owned(),
+            "info".to_owned(),
+        ),
+        ("OTEL_SERVICE_NAME".to_owned(), def.name.to_owned()),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(),
+            format!("http://{}", jaeger.otlp_http_endpoint()),
+        ),
+        (
+            "OTEL_TRACES_SAMPLER_ARG".to_owned(),
+            options.sampling_rate.clone(),
+        ),
+    ];
+    if let Some(ports) = dapr {
+        env.push(("LEARNFLOW_DAPR__HTTP_PORT".into(), ports.http.to_string()));
+        env.push((
+            "LEARNFLOW_DAPR__API_TOKEN".into(),
+            secrets.dapr_api_token.clone(),
+        ));
+        env.push((
+            "LEARNFLOW_DAPR__APP_TOKEN".into(),
+            secrets.app_api_token.clone(),
+        ));
+    }
+    if let Some(db) = def.database {
+        env.push(("LEARNFLOW_DATABASE__URL".into(), postgres.url(db)));
+    }
+    if def.name == "kafka-monitor" {
+        env.push(("LEARNFLOW_KAFKA__BROKERS".into(), kafka.bootstrap()));
+    }
+    if def.name == "frontend-gateway" {
+        env.push((
+            "LEARNFLOW_AUTH__JWT_SECRET".into(),
+            secrets.jwt_secret.clone(),
+        ));
+    }
+    env
+}
+
+/// One service's endpoints in [`StackInfo`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceInfo {
+    /// Base URL of its API port.
+    pub api: String,
+    /// Its `/metrics` URL (admin port).
+    pub metrics: String,
+    /// Base URL of its daprd's HTTP API.
+    pub daprd_http: Option<String>,
+    /// Its daprd's metrics URL.
+    pub daprd_metrics: Option<String>,
+}
+
+/// What `cargo xtask up --detach` writes to `target/learnflow/stack.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StackInfo {
+    /// Run directory holding logs and data.
+    pub run_dir: PathBuf,
+    /// Base URL of the gateway API.
+    pub gateway: String,
+    /// Base URL of Prometheus.
+    pub prometheus: String,
+    /// Base URL of the trace backend's query API (Jaeger).
+    pub traces: String,
+    /// Kafka bootstrap `host:port`.
+    pub kafka_bootstrap: String,
+    /// PostgreSQL superuser URL.
+    pub postgres: String,
+    /// Endpoints per service.
+    pub services: BTreeMap<String, ServiceInfo>,
+    /// Pid of every process started, by component.
+    pub pids: BTreeMap<String, u32>,
+    /// Token for calling a daprd API directly (dev stacks only).
+    pub dapr_api_token: String,
+    /// A learner bearer token for the gateway (dev stacks only).
+    pub dev_token: Option<String>,
+}

@@ -1,0 +1,129 @@
+//! Finds the provisioned components and system prerequisites.
+//!
+//! Every lookup that fails says what is missing and the command that gets it.
+
+use std::path::{Path, PathBuf};
+
+use crate::paths::cache_dir;
+use crate::versions;
+use crate::{HarnessError, Result};
+
+/// Locations of everything the native stack runs.
+#[derive(Debug, Clone)]
+pub struct Toolchain {
+    /// The daprd binary.
+    pub daprd: PathBuf,
+    /// The Jaeger v2 binary.
+    pub jaeger: PathBuf,
+    /// Directory of the Kafka broker's jars.
+    pub kafka_libs: PathBuf,
+    /// The `java` launcher.
+    pub java: PathBuf,
+    /// Directory with `postgres`, `initdb`, `pg_isready`, `psql`.
+    pub postgres_bin: PathBuf,
+    /// The `prometheus` binary.
+    pub prometheus: PathBuf,
+    /// The `promtool` binary.
+    pub promtool: PathBuf,
+}
+
+/// Directory of provisioned daprd.
+pub fn daprd_dir() -> PathBuf {
+    cache_dir().join(format!("daprd-{}", versions::DAPR))
+}
+/// Directory of provisioned Jaeger.
+pub fn jaeger_dir() -> PathBuf {
+    cache_dir().join(format!("jaeger-{}", versions::JAEGER_MODULE))
+}
+/// Directory of provisioned Kafka.
+pub fn kafka_dir() -> PathBuf {
+    cache_dir().join(format!("kafka-{}", versions::KAFKA))
+}
+
+/// Marker file written when a provisioning step completed.
+pub const DONE_MARKER: &str = ".complete";
+
+impl Toolchain {
+    /// Finds everything, or names the first thing missing.
+    pub fn locate() -> Result<Self> {
+        let daprd = provisioned(&daprd_dir(), "daprd", "daprd")?;
+        let jaeger = provisioned(&jaeger_dir(), "jaeger", "Jaeger")?;
+        let kafka_libs = kafka_dir().join("libs");
+        if !kafka_dir().join(DONE_MARKER).exists() {
+            return Err(not_provisioned("Apache Kafka jars", &kafka_libs));
+        }
+        Ok(Self {
+            daprd,
+            jaeger,
+            kafka_libs,
+            java: java()?,
+            postgres_bin: postgres_bin()?,
+            prometheus: system_binary("prometheus", "apt-get install -y prometheus")?,
+            promtool: system_binary("promtool", "apt-get install -y prometheus")?,
+        })
+    }
+}
+
+fn provisioned(dir: &Path, binary: &str, what: &str) -> Result<PathBuf> {
+    let path = dir.join(binary);
+    if dir.join(DONE_MARKER).exists() && path.exists() {
+        Ok(path)
+    } else {
+        Err(not_provisioned(what, &path))
+    }
+}
+
+fn not_provisioned(what: &str, path: &Path) -> HarnessError {
+    HarnessError::Missing {
+        what: format!("{what} (expected at {})", path.display()),
+        fix: "cargo xtask deps".into(),
+    }
+}
+
+/// Finds `name` on `PATH` (or in `/usr/sbin`, `/usr/bin`).
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// A system binary, or a [`HarnessError::Missing`] naming `fix`.
+pub fn system_binary(name: &str, fix: &str) -> Result<PathBuf> {
+    which(name).ok_or_else(|| HarnessError::Missing {
+        what: format!("`{name}` on PATH"),
+        fix: fix.into(),
+    })
+}
+
+/// The PostgreSQL server binaries of the pinned major version.
+pub fn postgres_bin() -> Result<PathBuf> {
+    let dir = PathBuf::from(format!(
+        "/usr/lib/postgresql/{}/bin",
+        versions::POSTGRES_MAJOR
+    ));
+    if dir.join("postgres").is_file() && dir.join("initdb").is_file() {
+        Ok(dir)
+    } else {
+        Err(HarnessError::Missing {
+            what: format!(
+                "PostgreSQL {} server ({})",
+                versions::POSTGRES_MAJOR,
+                dir.display()
+            ),
+            fix: "apt-get update && apt-get install -y postgresql".into(),
+        })
+    }
+}
+
+/// The `java` launcher (JDK 17 or newer).
+pub fn java() -> Result<PathBuf> {
+    if let Some(home) = std::env::var_os("JAVA_HOME") {
+        let java = PathBuf::from(home).join("bin").join("java");
+        if java.is_file() {
+            return Ok(java);
+        }
+    }
+    system_binary("java", "apt-get install -y openjdk-17-jre-headless")
+}

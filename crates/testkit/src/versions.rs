@@ -1,0 +1,18 @@
+//! Pinned versions of every third-party runtime component. Changing one here
+//! re-provisions it into a new cache directory; see `docs/adr/` for why each is what it is.
+
+/// daprd, built from the Go module `github.com/dapr/dapr`.
+pub const DAPR: &str = "1.18.3";
+/// `github.com/dapr/durabletask-go` version daprd is built against (the Go module
+/// proxy reachable here does not serve v0.12.4, which v1.18.3 asks for; see ADR 0001).
+pub const DAPR_DURABLETASK: &str = "v0.12.1";
+/// Apache Kafka broker (KRaft), from Maven Central jars.
+pub const KAFKA: &str = "4.1.2";
+/// Log4j 2 backend for the broker's logs.
+pub const LOG4J: &str = "2.24.3";
+/// Kafka protocol version Dapr's Kafka client (sarama) is told to speak; equal to the broker's minor.
+pub const KAFKA_PROTOCOL: &str = "4.1.0";
+/// Jaeger v2 (the `cmd/jaeger` binary), Go module `github.com/jaegertracing/jaeger` tag.
+pub const JAEGER_MODULE: &str = "v1.76.0";
+/// PostgreSQL major version (Debian package).
+pub const POSTGRES_MAJOR: &str = "15";

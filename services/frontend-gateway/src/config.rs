@@ -1,0 +1,62 @@
+//! Typed configuration: embedded defaults, then a file, then `LEARNFLOW_*` environment.
+
+use lf_dapr::DaprConfig;
+use lf_http::ListenConfig;
+use lf_telemetry::TelemetryConfig;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+const DEFAULTS: &str = include_str!("config.default.toml");
+
+/// All settings of frontend-gateway.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    /// The public API listener.
+    pub server: ListenConfig,
+    /// The admin listener (`/metrics`).
+    pub admin: ListenConfig,
+    /// Logging.
+    pub telemetry: TelemetryConfig,
+    /// The Dapr sidecar.
+    pub dapr: DaprConfig,
+    /// Learner tokens.
+    pub auth: AuthConfig,
+}
+
+/// `[auth]`: how learner bearer tokens (JWT, HS256) are verified.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthConfig {
+    /// The HS256 signing secret.
+    pub jwt_secret: SecretString,
+    /// Expected issuer.
+    pub issuer: String,
+    /// Expected audience.
+    pub audience: String,
+}
+
+impl Config {
+    /// Loads defaults, the file named by `--config`/`LEARNFLOW_CONFIG`, and the environment.
+    pub fn load(
+        args: impl IntoIterator<Item = String>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, lf_config::ConfigError> {
+        lf_config::load_from_args(DEFAULTS, args, env)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_env_overrides() {
+        let c = Config::load(
+            Vec::new(),
+            vec![("LEARNFLOW_SERVER__PORT".to_owned(), "0".to_owned())],
+        )
+        .unwrap();
+        assert_eq!(c.server.port, 0);
+        assert_eq!(c.admin.port, 9464);
+    }
+}

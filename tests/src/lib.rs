@@ -1,0 +1,99 @@
+//! Helpers for the end-to-end tests in `e2e/`.
+//!
+//! Layout: [`RecordingApp`], a real HTTP app (axum, on a loopback port) that a
+//! daprd sidecar can front: it answers health checks and records every pub/sub
+//! delivery it receives; [`eventually`], a bounded poll for asynchronous outcomes.
+//! These stand in for no Dapr, Kafka or PostgreSQL behaviour: those are real.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+
+/// One delivery as the app saw it.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The CloudEvent body.
+    pub cloud_event: serde_json::Value,
+    /// The `dapr-api-token` header daprd presented.
+    pub token: Option<String>,
+    /// The `traceparent` header daprd set.
+    pub traceparent: Option<String>,
+}
+
+/// An app that records what its sidecar delivers to `route`.
+#[derive(Debug, Clone)]
+pub struct RecordingApp {
+    /// The port it listens on.
+    pub port: u16,
+    deliveries: Arc<Mutex<Vec<Delivery>>>,
+}
+
+impl RecordingApp {
+    /// Starts the app on a free loopback port, receiving deliveries on `route`.
+    pub async fn start(route: &str) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let deliveries: Arc<Mutex<Vec<Delivery>>> = Arc::default();
+        let app = Router::new()
+            .route("/healthz", get(|| async { "ok" }))
+            .route(route, post(record))
+            .with_state(deliveries.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { port, deliveries })
+    }
+
+    /// Everything delivered so far.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.deliveries
+            .lock()
+            .map(|d| d.clone())
+            .unwrap_or_default()
+    }
+}
+
+async fn record(
+    State(deliveries): State<Arc<Mutex<Vec<Delivery>>>>,
+    headers: HeaderMap,
+    Json(cloud_event): Json<serde_json::Value>,
+) -> Json<serde_json::Value> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    if let Ok(mut all) = deliveries.lock() {
+        all.push(Delivery {
+            cloud_event,
+            token: header("dapr-api-token"),
+            traceparent: header("traceparent"),
+        });
+    }
+    Json(serde_json::json!({"status": "SUCCESS"}))
+}
+
+/// Polls `probe` every 200 ms until it returns `Some`, or panics with `what` after `timeout`.
+pub async fn eventually<T>(
+    what: &str,
+    timeout: Duration,
+    mut probe: impl FnMut() -> Option<T>,
+) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -1,0 +1,49 @@
+//! `cargo xtask` — project automation for LearnFlow.
+//!
+//! Layout: one file per command (`deps`, `up`/`down`, `test`), dispatched here.
+//! Every command provisions what it needs first, so on a fresh machine
+//! `cargo xtask up` and `cargo xtask test` are the only two commands needed.
+
+mod deps;
+mod stack;
+mod test;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  deps              provision daprd, Kafka and Jaeger into the cache (~/.cache/learnflow)
+  up [--detach]     start the whole native stack; Ctrl-C stops it
+                    (--detach: return once healthy, write target/learnflow/stack.json)
+  down              stop a detached stack
+  test              everything CI runs: fmt, clippy, all tests (unit, per-service, end-to-end)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("deps") => deps::run(),
+        Some("up") => stack::up(args.iter().any(|a| a == "--detach")),
+        Some("down") => stack::down(),
+        Some("test") => test::run(),
+        Some("-h" | "--help" | "help") => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(format!("unknown or missing command\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A progress line, prefixed so it stands out in long logs.
+fn say(line: &str) {
+    eprintln!("[xtask] {line}");
+}

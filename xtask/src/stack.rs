@@ -1,0 +1,155 @@
+//! `cargo xtask up [--detach]` and `cargo xtask down`.
+
+use std::process::Command;
+use std::time::Duration;
+
+use lf_testkit::paths::{repo_root, stack_json};
+use lf_testkit::process::{group_alive, pid_is_ours, stop_group};
+use lf_testkit::stack::{Stack, StackInfo, StackOptions};
+use nix::sys::signal::{SigSet, Signal};
+
+pub fn up(detach: bool) -> Result<(), String> {
+    if stack_json().exists() {
+        return Err(format!(
+            "a detached stack is already described in {}; run `cargo xtask down` first",
+            stack_json().display()
+        ));
+    }
+    crate::deps::ensure()?;
+    build_services()?;
+    crate::say(
+        "starting the native stack (PostgreSQL, Kafka, Jaeger, services, daprd sidecars, Prometheus)",
+    );
+    let options = StackOptions {
+        detached: detach,
+        gateway_port: Some(8080),
+        prefer_well_known_ports: true,
+        ..StackOptions::default()
+    };
+    let options = if lf_testkit::wait::require_port(8080, "the gateway").is_err() {
+        crate::say("port 8080 is busy: the gateway takes a free port instead");
+        StackOptions {
+            gateway_port: None,
+            ..options
+        }
+    } else {
+        options
+    };
+    let stack = Stack::start(&options).map_err(|e| e.to_string())?;
+    let info = stack.info();
+    print_endpoints(&info);
+    if detach {
+        let json = serde_json::to_string_pretty(&info).map_err(|e| e.to_string())?;
+        if let Some(dir) = stack_json().parent() {
+            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        }
+        std::fs::write(stack_json(), json).map_err(|e| e.to_string())?;
+        println!(
+            "\nstack description: {}\nstop it with: cargo xtask down",
+            stack_json().display()
+        );
+        // The processes were started detached: dropping the handles leaves them running.
+        drop(stack);
+        return Ok(());
+    }
+    println!("\nthe stack runs until Ctrl-C");
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGINT);
+    signals.add(Signal::SIGTERM);
+    signals.thread_block().map_err(|e| e.to_string())?;
+    let signal = signals.wait().map_err(|e| e.to_string())?;
+    crate::say(&format!("{signal} received: stopping everything"));
+    drop(stack);
+    crate::say("stopped");
+    Ok(())
+}
+
+pub fn down() -> Result<(), String> {
+    let path = stack_json();
+    let text = std::fs::read_to_string(&path)
+        .map_err(|_| format!("no detached stack: {} does not exist", path.display()))?;
+    let info: StackInfo =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let marker = info.run_dir.to_string_lossy().into_owned();
+    // Stop in the reverse of start order: sidecars, services, then infrastructure.
+    let mut order: Vec<(&String, &u32)> = info.pids.iter().collect();
+    order.sort_by_key(|(name, _)| stop_rank(name));
+    for (name, pid) in order {
+        if pid_is_ours(*pid, &marker) {
+            crate::say(&format!("stopping {name} (pid {pid})"));
+            // PostgreSQL's SIGTERM waits for clients; SIGINT is its fast shutdown.
+            let signal = if name.as_str() == "postgres" {
+                Signal::SIGINT
+            } else {
+                Signal::SIGTERM
+            };
+            stop_group(*pid, signal, Duration::from_secs(15));
+        }
+    }
+    let survivors: Vec<String> = info
+        .pids
+        .iter()
+        .filter(|(_, pid)| pid_is_ours(**pid, &marker) || group_alive(**pid))
+        .map(|(name, pid)| format!("{name} ({pid})"))
+        .collect();
+    if !survivors.is_empty() {
+        return Err(format!(
+            "still running after stop: {}",
+            survivors.join(", ")
+        ));
+    }
+    let _ = std::fs::remove_dir_all(&info.run_dir);
+    std::fs::remove_file(&path).map_err(|e| e.to_string())?;
+    crate::say("detached stack stopped");
+    Ok(())
+}
+
+fn stop_rank(name: &str) -> u8 {
+    match name {
+        n if n.starts_with("daprd-") => 0,
+        "prometheus" => 2,
+        "jaeger" => 3,
+        "kafka" => 4,
+        "postgres" => 5,
+        _ => 1,
+    }
+}
+
+fn build_services() -> Result<(), String> {
+    // The whole workspace, as `cargo xtask test` builds it: the same feature set, no rebuilds.
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(repo_root())
+        .args(["build", "--workspace", "--bins"]);
+    crate::say("building the services");
+    let status = cmd.status().map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("building the services failed ({status})"))
+    }
+}
+
+fn print_endpoints(info: &StackInfo) {
+    println!(
+        "\nLearnFlow native stack is up (logs: {})\n",
+        info.run_dir.display()
+    );
+    println!("  {:<34} {}", "gateway API", info.gateway);
+    println!("  {:<34} {}", "Prometheus", info.prometheus);
+    println!(
+        "  {:<34} {}/api/traces?service=frontend-gateway",
+        "traces (Jaeger query API)", info.traces
+    );
+    println!("  {:<34} {}", "Kafka bootstrap", info.kafka_bootstrap);
+    println!("  {:<34} {}", "PostgreSQL", info.postgres);
+    for (name, s) in &info.services {
+        println!("  {:<34} {}", format!("{name} /metrics"), s.metrics);
+        if let Some(d) = &s.daprd_http {
+            println!("  {:<34} {d}", format!("{name} daprd HTTP"));
+        }
+        if let Some(m) = &s.daprd_metrics {
+            println!("  {:<34} {m}", format!("{name} daprd metrics"));
+        }
+    }
+    println!("\n  try: curl {}/healthz", info.gateway);
+}

@@ -1,0 +1,67 @@
+//! `cargo xtask test`: everything CI runs.
+//!
+//! 1. provision the stack's components;
+//! 2. `cargo fmt --check` and `cargo clippy --all-targets -D warnings`;
+//! 3. build every binary (end-to-end tests run the real service binaries);
+//! 4. start a PostgreSQL for the per-service `#[sqlx::test]`s and run all tests.
+
+use std::process::Command;
+
+use lf_testkit::components::RunDir;
+use lf_testkit::components::postgres::Postgres;
+use lf_testkit::paths::repo_root;
+use lf_testkit::tools::Toolchain;
+
+pub fn run() -> Result<(), String> {
+    crate::deps::ensure()?;
+    cargo(&["fmt", "--all", "--check"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    cargo(&["build", "--workspace", "--bins"])?;
+    let tools = Toolchain::locate().map_err(|e| e.to_string())?;
+    let mut run = RunDir::create("xtask-test", false).map_err(|e| e.to_string())?;
+    crate::say("starting PostgreSQL for per-service tests");
+    let postgres = Postgres::start(&mut run, &tools).map_err(|e| e.to_string())?;
+    let database_url = postgres.url("postgres");
+    let status = Command::new(cargo_bin())
+        .current_dir(repo_root())
+        .args(["test", "--workspace", "--no-fail-fast"])
+        .env("DATABASE_URL", &database_url)
+        .env("SQLX_OFFLINE", "true")
+        .status()
+        .map_err(|e| format!("running cargo test: {e}"))?;
+    drop(postgres);
+    if !status.success() {
+        run.keep();
+        return Err(format!(
+            "cargo test failed ({status}); stack logs: {}",
+            run.path().display()
+        ));
+    }
+    crate::say("all checks passed");
+    Ok(())
+}
+
+fn cargo_bin() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+fn cargo(args: &[&str]) -> Result<(), String> {
+    crate::say(&format!("cargo {}", args.join(" ")));
+    let status = Command::new(cargo_bin())
+        .current_dir(repo_root())
+        .args(args)
+        .status()
+        .map_err(|e| format!("running cargo {}: {e}", args.join(" ")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo {} failed ({status})", args.join(" ")))
+    }
+}
