@@ -5,6 +5,7 @@
 //! `cargo xtask up` and `cargo xtask test` are the only two commands needed.
 
 mod deps;
+mod sqlx;
 mod stack;
 mod test;
 
@@ -19,6 +20,7 @@ commands:
                     (--detach: return once healthy, write target/learnflow/stack.json)
   down              stop a detached stack
   test              everything CI runs: fmt, clippy, all tests (unit, per-service, end-to-end)
+  sqlx-prepare      regenerate .sqlx/ (compile-time checked queries) against a scratch PostgreSQL
 ";
 
 fn main() -> ExitCode {
@@ -28,6 +30,7 @@ fn main() -> ExitCode {
         Some("up") => stack::up(args.iter().any(|a| a == "--detach")),
         Some("down") => stack::down(),
         Some("test") => test::run(),
+        Some("sqlx-prepare") => sqlx::prepare(),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

@@ -31,6 +31,7 @@ type InvokeHandler = dyn Fn(&str, &str, Option<&serde_json::Value>) -> Result<In
 #[derive(Clone)]
 pub struct FakeSidecar {
     published: Arc<Mutex<Vec<Published>>>,
+    bulk_calls: Arc<Mutex<usize>>,
     failing_publish: Arc<Mutex<bool>>,
     invoke: Arc<Mutex<Arc<InvokeHandler>>>,
 }
@@ -39,6 +40,7 @@ impl Default for FakeSidecar {
     fn default() -> Self {
         Self {
             published: Arc::default(),
+            bulk_calls: Arc::default(),
             failing_publish: Arc::default(),
             invoke: Arc::new(Mutex::new(Arc::new(|_, _, _| {
                 Err(DaprError::Unreachable("no invoke handler set".into()))
@@ -56,6 +58,11 @@ impl FakeSidecar {
     /// Events published so far.
     pub fn published(&self) -> Vec<Published> {
         self.published.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// How many bulk publish calls were made.
+    pub fn bulk_calls(&self) -> usize {
+        self.bulk_calls.lock().map(|n| *n).unwrap_or(0)
     }
 
     /// Makes publishing fail (as when Kafka is down) or succeed again.
@@ -145,6 +152,9 @@ impl DaprPort for FakeSidecar {
                     status: 500,
                     body: "fake: pub/sub unavailable".into(),
                 });
+            }
+            if let Ok(mut n) = self.bulk_calls.lock() {
+                *n += 1;
             }
             for e in entries {
                 self.record(Published {

@@ -120,7 +120,9 @@ pub trait DaprPort: Send + Sync + 'static {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<InvokeResponse, DaprError>>;
 
-    /// Publishes `event` to `topic` on `pubsub`, keyed by `partition_key`, continuing `traceparent`.
+    /// Publishes the CloudEvent `event` (sent as `application/cloudevents+json`, so its
+    /// `id` and `traceparent` are kept) to `topic` on `pubsub`, keyed by `partition_key`;
+    /// `traceparent` also parents daprd's publish span.
     fn publish<'a>(
         &'a self,
         pubsub: &'a str,
@@ -268,12 +270,18 @@ impl DaprPort for HttpDapr {
             if let Some(tp) = traceparent.and_then(|tp| HeaderValue::from_str(tp).ok()) {
                 headers.insert(HeaderName::from_static("traceparent"), tp);
             }
+            let body =
+                serde_json::to_vec(event).map_err(|e| DaprError::Unreachable(e.to_string()))?;
+            headers.insert(
+                reqwest::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/cloudevents+json"),
+            );
             let request = self
                 .http
                 .post(url)
                 .headers(self.headers(headers))
                 .timeout(self.publish_timeout)
-                .json(event);
+                .body(body);
             match self.send(request).await? {
                 (status, _) if (200..300).contains(&status) => Ok(()),
                 (status, body) => Err(status_error(status, &body)),

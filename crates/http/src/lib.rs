@@ -5,10 +5,12 @@
 //!   driven by a list of named [`health::ReadinessCheck`]s;
 //! - [`admin_router`]: the admin port's router (`/metrics` plus health);
 //! - [`error`]: the JSON error body every service answers with;
+//! - [`json`]: a JSON body extractor whose rejections are such JSON errors;
 //! - [`serve`] and [`shutdown_signal`]: run a router until SIGTERM or Ctrl-C.
 
 pub mod error;
 pub mod health;
+pub mod json;
 
 use std::future::Future;
 

@@ -21,6 +21,32 @@ pub struct Config {
     pub dapr: DaprConfig,
     /// The service's database.
     pub database: DatabaseConfig,
+    /// Asking user-progress for mastery.
+    pub personalisation: PersonalisationConfig,
+    /// The outbox relay.
+    pub relay: RelayConfig,
+}
+
+/// `[personalisation]`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PersonalisationConfig {
+    /// Milliseconds to wait for user-progress before falling back.
+    pub timeout_ms: u64,
+}
+
+/// `[relay]`: the outbox relay's pace.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RelayConfig {
+    /// Rows claimed per round.
+    pub batch_size: i64,
+    /// Idle poll interval (ms).
+    pub idle_poll_ms: u64,
+    /// First back-off after a failed publish (ms).
+    pub backoff_min_ms: u64,
+    /// Longest back-off (ms).
+    pub backoff_max_ms: u64,
+    /// Seconds sent rows are kept.
+    pub retain_sent_secs: i64,
 }
 
 impl Config {

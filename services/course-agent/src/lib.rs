@@ -1,19 +1,31 @@
 //! course-agent: generates lessons and relays their events.
 //!
-//! Layout: [`config`] (typed settings) → [`App`] (wires listeners, pool,
-//! sidecar port and routes). `main.rs` only loads config, starts telemetry,
-//! builds the app and runs it until SIGTERM.
+//! Layout: [`config`] → [`App`] (wires listeners, pool, sidecar port, routes and the
+//! background tasks) → [`routes`] (internal API) → [`domain`] (personalisation rules)
+//! and [`curriculum`] (embedded courses and lesson rendering) → [`db`] (queries) and
+//! [`relay`] (the outbox relay). [`metrics`] names every metric; [`error`] maps
+//! failures to statuses.
 
 pub mod config;
+pub mod curriculum;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod metrics;
+pub mod relay;
+pub mod routes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use axum::Router;
 use lf_dapr::DaprPort;
-use lf_http::{Readiness, Servers};
+use lf_dapr::app_token::{AppToken, require_app_token};
+use lf_http::{Readiness, ReadinessCheck, Servers};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
 
 pub use config::Config;
 
@@ -36,17 +48,58 @@ pub struct Deps {
 #[derive(Debug)]
 pub struct App {
     servers: Servers,
+    stop_tasks: watch::Sender<bool>,
 }
 
 impl App {
-    /// Wires routes and listeners.
-    pub fn build(_config: &Config, deps: Deps) -> Self {
-        let router = Router::new();
-        let _ = deps.dapr;
+    /// Wires routes, listeners and background tasks (migrations, outbox relay, backlog gauges).
+    pub fn build(config: &Config, deps: Deps) -> Self {
+        let (stop_tasks, stopped) = watch::channel(false);
+        let relay_wake = Arc::new(Notify::new());
+        let migrated = Arc::new(AtomicBool::new(false));
+        tokio::spawn(migrate_then_relay(
+            deps.pool.clone(),
+            deps.dapr.clone(),
+            config.relay.clone(),
+            relay_wake.clone(),
+            migrated.clone(),
+            stopped.clone(),
+        ));
+        tokio::spawn(relay::watch_backlog(
+            deps.pool.clone(),
+            config.relay.retain_sent_secs,
+            stopped,
+        ));
         lf_db::spawn_pool_metrics(SERVICE, deps.pool.clone());
-        let readiness = Readiness::new().with(lf_db::readiness(deps.pool));
+
+        let state = routes::AppState {
+            pool: deps.pool.clone(),
+            dapr: deps.dapr,
+            relay_wake,
+            personalisation_timeout: Duration::from_millis(config.personalisation.timeout_ms),
+        };
+        let router = routes::router(state).layer(axum::middleware::from_fn_with_state(
+            AppToken(config.dapr.app_token.clone()),
+            require_app_token,
+        ));
+        let readiness =
+            Readiness::new()
+                .with(lf_db::readiness(deps.pool))
+                .with(ReadinessCheck::new("migrations", move || {
+                    let done = migrated.load(Ordering::Acquire);
+                    async move {
+                        if done {
+                            Ok(())
+                        } else {
+                            Err("migrations not applied yet".into())
+                        }
+                    }
+                }));
         let servers = Servers::new(deps.api_listener, router, deps.admin_listener, readiness);
-        Self { servers }
+        Self {
+            servers,
+            stop_tasks,
+        }
     }
 
     /// Address of the API listener.
@@ -59,11 +112,40 @@ impl App {
         self.servers.admin_addr()
     }
 
-    /// Serves until `shutdown` resolves.
+    /// Serves until `shutdown` resolves, then stops the background tasks.
     pub async fn run_until_stopped(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        self.servers.run_until(shutdown).await
+        let result = self.servers.run_until(shutdown).await;
+        let _ = self.stop_tasks.send(true);
+        result
     }
+}
+
+/// Applies migrations (retrying while the database is down), then runs the relay.
+async fn migrate_then_relay(
+    pool: PgPool,
+    dapr: Arc<dyn DaprPort>,
+    config: config::RelayConfig,
+    wake: Arc<Notify>,
+    migrated: Arc<AtomicBool>,
+    stopped: watch::Receiver<bool>,
+) {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match db::MIGRATOR.run(&pool).await {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "migrations failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+        if *stopped.borrow() {
+            return;
+        }
+    }
+    migrated.store(true, Ordering::Release);
+    relay::run(pool, dapr, config, wake, stopped).await;
 }

@@ -21,6 +21,41 @@ pub struct Config {
     pub dapr: DaprConfig,
     /// Learner tokens.
     pub auth: AuthConfig,
+    /// Edge protection.
+    pub limits: LimitsConfig,
+    /// Browser access.
+    pub cors: CorsConfig,
+    /// Calls to internal services.
+    pub upstream: UpstreamConfig,
+}
+
+/// `[limits]`: edge protection.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LimitsConfig {
+    /// Largest body (bytes).
+    pub body_limit_bytes: usize,
+    /// Request deadline (ms).
+    pub request_timeout_ms: u64,
+    /// Concurrent requests before shedding.
+    pub max_in_flight: usize,
+    /// Per-learner sustained rate (requests/s).
+    pub rate_per_second: u32,
+    /// Per-learner burst.
+    pub rate_burst: u32,
+}
+
+/// `[cors]`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CorsConfig {
+    /// Allowed origins.
+    pub allowed_origins: Vec<String>,
+}
+
+/// `[upstream]`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UpstreamConfig {
+    /// Per-call deadline (ms).
+    pub timeout_ms: u64,
 }
 
 /// `[auth]`: how learner bearer tokens (JWT, HS256) are verified.

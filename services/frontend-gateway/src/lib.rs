@@ -1,18 +1,40 @@
 //! frontend-gateway: the public edge of LearnFlow.
 //!
-//! Layout: [`config`] (typed settings) → [`App`] (wires listeners, routes and
-//! the sidecar port) → routes. `main.rs` only loads config, starts telemetry,
-//! builds the app and runs it until SIGTERM.
+//! Layout: [`config`] → [`App`] (wires listeners, the sidecar port and the edge
+//! stack) → [`routes`] (the `/api/v1` handlers) → [`upstream`] (calls through
+//! daprd). [`auth`] verifies learner tokens, [`ratelimit`] limits each learner,
+//! [`error`] maps failures to statuses and stable codes.
+//!
+//! Edge stack, outermost first: panic → 500 JSON; request id (`x-request-id`, set
+//! and echoed); CORS (from config); load shedding over a concurrency limit
+//! (503 + `Retry-After`) and a request deadline (504); body size limit (413);
+//! then, on learner routes, authentication (401) and the per-learner rate limit (429).
 
+pub mod auth;
 pub mod config;
+pub mod error;
+pub mod ratelimit;
+pub mod routes;
+pub mod upstream;
 
+use std::any::Any;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use lf_dapr::DaprPort;
-use lf_http::{Readiness, Servers};
+use lf_http::error::ErrorResponse;
+use lf_http::{Readiness, ReadinessCheck, Servers};
 use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 pub use config::Config;
 
@@ -29,6 +51,17 @@ pub struct Deps {
     pub dapr: Arc<dyn DaprPort>,
 }
 
+/// Why the gateway cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// No JWT secret is configured.
+    #[error("no learner-token secret: set LEARNFLOW_AUTH__JWT_SECRET (or [auth] jwt_secret)")]
+    NoJwtSecret,
+    /// A CORS origin is not a valid header value.
+    #[error("invalid CORS origin {0:?}")]
+    BadCorsOrigin(String),
+}
+
 /// The built application.
 #[derive(Debug)]
 pub struct App {
@@ -36,17 +69,60 @@ pub struct App {
 }
 
 impl App {
-    /// Wires routes and listeners.
-    pub fn build(_config: &Config, deps: Deps) -> Self {
-        let router = Router::new();
-        let _ = deps.dapr;
-        let servers = Servers::new(
-            deps.api_listener,
-            router,
-            deps.admin_listener,
-            Readiness::new(),
-        );
-        Self { servers }
+    /// Wires routes, the edge stack and listeners.
+    pub fn build(config: &Config, deps: Deps) -> Result<Self, StartupError> {
+        let verifier =
+            Arc::new(auth::Verifier::new(&config.auth).ok_or(StartupError::NoJwtSecret)?);
+        let limiter = ratelimit::limiter(config.limits.rate_per_second, config.limits.rate_burst);
+        let upstream =
+            upstream::Upstream::new(deps.dapr, Duration::from_millis(config.upstream.timeout_ms));
+
+        let learner_routes = routes::learner_routes(upstream.clone())
+            // Layers run bottom-up: authenticate first, then rate-limit by learner.
+            .route_layer(axum::middleware::from_fn_with_state(
+                limiter,
+                ratelimit::limit,
+            ))
+            .route_layer(axum::middleware::from_fn_with_state(
+                verifier,
+                auth::authenticate,
+            ));
+        let api = Router::new()
+            .merge(learner_routes)
+            .merge(routes::public_routes())
+            .fallback(|| async {
+                ErrorResponse::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+            })
+            .layer(DefaultBodyLimit::max(config.limits.body_limit_bytes))
+            .layer(
+                ServiceBuilder::new()
+                    .layer(HandleErrorLayer::new(edge_error))
+                    .load_shed()
+                    .concurrency_limit(config.limits.max_in_flight)
+                    .timeout(Duration::from_millis(config.limits.request_timeout_ms)),
+            )
+            .layer(cors(&config.cors.allowed_origins)?)
+            .layer(PropagateRequestIdLayer::new(HeaderName::from_static(
+                "x-request-id",
+            )))
+            .layer(SetRequestIdLayer::new(
+                HeaderName::from_static("x-request-id"),
+                MakeRequestUuid,
+            ))
+            .layer(CatchPanicLayer::custom(panic_response));
+
+        let readiness = Readiness::new().with(ReadinessCheck::new("dapr-sidecar", move || {
+            let upstream = upstream.clone();
+            async move {
+                if upstream.healthy().await {
+                    Ok(())
+                } else {
+                    Err("daprd is not healthy".into())
+                }
+            }
+        }));
+        let servers = Servers::new(deps.api_listener, api, deps.admin_listener, readiness);
+        Ok(Self { servers })
     }
 
     /// Address of the API listener.
@@ -66,4 +142,55 @@ impl App {
     ) -> std::io::Result<()> {
         self.servers.run_until(shutdown).await
     }
+}
+
+fn cors(origins: &[String]) -> Result<CorsLayer, StartupError> {
+    let origins = origins
+        .iter()
+        .map(|o| HeaderValue::from_str(o).map_err(|_| StartupError::BadCorsOrigin(o.clone())))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+        .allow_headers([
+            axum::http::header::AUTHORIZATION,
+            axum::http::header::CONTENT_TYPE,
+        ]))
+}
+
+async fn edge_error(error: tower::BoxError) -> Response {
+    if error.is::<tower::load_shed::error::Overloaded>() {
+        ErrorResponse::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "the gateway is at capacity; retry shortly",
+        )
+        .with_retry_after(1)
+        .into_response()
+    } else if error.is::<tower::timeout::error::Elapsed>() {
+        ErrorResponse::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            "the request took too long",
+        )
+        .into_response()
+    } else {
+        tracing::error!(error = %error, "edge middleware failed");
+        ErrorResponse::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+        .into_response()
+    }
+}
+
+fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    ErrorResponse::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error",
+    )
+    .into_response()
 }

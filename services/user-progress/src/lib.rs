@@ -1,17 +1,25 @@
 //! user-progress: records what learners did.
 //!
-//! Layout: [`config`] (typed settings) → [`App`] (wires listeners, pool,
-//! sidecar port and routes). `main.rs` only loads config, starts telemetry,
-//! builds the app and runs it until SIGTERM.
+//! Layout: [`config`] → [`App`] (wires listeners, pool and routes; applies migrations
+//! in the background) → [`routes`] (the subscription handler and internal API) →
+//! [`mastery`] (the knowledge-tracing model) → [`db`] (queries). [`metrics`] names
+//! every metric; [`error`] maps failures to statuses.
 
 pub mod config;
+pub mod db;
+pub mod error;
+pub mod mastery;
+pub mod metrics;
+pub mod routes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use axum::Router;
 use lf_dapr::DaprPort;
-use lf_http::{Readiness, Servers};
+use lf_dapr::app_token::{AppToken, require_app_token};
+use lf_http::{Readiness, ReadinessCheck, Servers};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
@@ -28,7 +36,7 @@ pub struct Deps {
     pub admin_listener: TcpListener,
     /// The service's database.
     pub pool: PgPool,
-    /// The Dapr sidecar.
+    /// The Dapr sidecar (user-progress calls nothing through it yet; kept for symmetry and health).
     pub dapr: Arc<dyn DaprPort>,
 }
 
@@ -39,12 +47,32 @@ pub struct App {
 }
 
 impl App {
-    /// Wires routes and listeners.
-    pub fn build(_config: &Config, deps: Deps) -> Self {
-        let router = Router::new();
-        let _ = deps.dapr;
+    /// Wires routes and listeners; applies migrations in the background.
+    pub fn build(config: &Config, deps: Deps) -> Self {
+        let migrated = Arc::new(AtomicBool::new(false));
+        tokio::spawn(migrate(deps.pool.clone(), migrated.clone()));
         lf_db::spawn_pool_metrics(SERVICE, deps.pool.clone());
-        let readiness = Readiness::new().with(lf_db::readiness(deps.pool));
+        let state = routes::AppState {
+            pool: deps.pool.clone(),
+            migrated: migrated.clone(),
+        };
+        let router = routes::router(state).layer(axum::middleware::from_fn_with_state(
+            AppToken(config.dapr.app_token.clone()),
+            require_app_token,
+        ));
+        let readiness =
+            Readiness::new()
+                .with(lf_db::readiness(deps.pool))
+                .with(ReadinessCheck::new("migrations", move || {
+                    let done = migrated.load(Ordering::Acquire);
+                    async move {
+                        if done {
+                            Ok(())
+                        } else {
+                            Err("migrations not applied yet".into())
+                        }
+                    }
+                }));
         let servers = Servers::new(deps.api_listener, router, deps.admin_listener, readiness);
         Self { servers }
     }
@@ -65,5 +93,23 @@ impl App {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         self.servers.run_until(shutdown).await
+    }
+}
+
+/// Applies migrations, retrying while the database is down.
+async fn migrate(pool: PgPool, migrated: Arc<AtomicBool>) {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match db::MIGRATOR.run(&pool).await {
+            Ok(()) => {
+                migrated.store(true, Ordering::Release);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "migrations failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
     }
 }

@@ -1,0 +1,145 @@
+//! course-agent's queries (checked at compile time against `migrations/`).
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use lf_events::LessonEvent;
+use lf_events::api::Lesson;
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::metrics::db_time;
+
+/// Embedded migrations, applied at start-up.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// Stores a lesson and its outbox event in one transaction.
+pub async fn insert_lesson_with_event(
+    pool: &PgPool,
+    lesson: &Lesson,
+    event: &LessonEvent,
+    traceparent: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let started = Instant::now();
+    let body = serde_json::to_value(lesson).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let cloud_event = event.to_cloud_event(traceparent);
+    let mut tx = pool.begin().await?;
+    sqlx::query!(
+        "INSERT INTO lessons (id, learner_id, course, topic, difficulty, personalised, body, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        lesson.id,
+        lesson.learner_id,
+        lesson.course,
+        lesson.topic,
+        i16::from(lesson.difficulty),
+        lesson.personalised,
+        body,
+        lesson.created_at,
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO outbox (event_id, partition_key, cloud_event, traceparent) VALUES ($1, $2, $3, $4)",
+        event.event_id,
+        event.learner_id,
+        cloud_event,
+        traceparent,
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    db_time("insert_lesson", started.elapsed());
+    Ok(())
+}
+
+/// A stored lesson, if it exists.
+pub async fn lesson(pool: &PgPool, id: Uuid) -> Result<Option<Lesson>, sqlx::Error> {
+    let started = Instant::now();
+    let row = sqlx::query!("SELECT body FROM lessons WHERE id = $1", id)
+        .fetch_optional(pool)
+        .await?;
+    db_time("get_lesson", started.elapsed());
+    row.map(|r| serde_json::from_value(r.body).map_err(|e| sqlx::Error::Decode(Box::new(e))))
+        .transpose()
+}
+
+/// An outbox row claimed for publishing.
+#[derive(Debug, Clone)]
+pub struct PendingEvent {
+    /// Row id.
+    pub id: i64,
+    /// Kafka partition key (the learner).
+    pub partition_key: String,
+    /// The CloudEvent to publish.
+    pub cloud_event: serde_json::Value,
+    /// The request's trace context.
+    pub traceparent: Option<String>,
+}
+
+/// Claims up to `limit` pending rows, oldest first, skipping rows another replica holds.
+pub async fn claim_pending(
+    tx: &mut Transaction<'_, Postgres>,
+    limit: i64,
+) -> Result<Vec<PendingEvent>, sqlx::Error> {
+    sqlx::query_as!(
+        PendingEvent,
+        "SELECT id, partition_key, cloud_event, traceparent FROM outbox
+         WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+        limit
+    )
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// Stamps rows as published.
+pub async fn mark_sent(tx: &mut Transaction<'_, Postgres>, ids: &[i64]) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE outbox SET sent_at = now(), attempts = attempts + 1 WHERE id = ANY($1)",
+        ids
+    )
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}
+
+/// Records a failed attempt on rows.
+pub async fn mark_failed(
+    tx: &mut Transaction<'_, Postgres>,
+    ids: &[i64],
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = ANY($1)",
+        ids,
+        error
+    )
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+}
+
+/// Pending rows and the age of the oldest, in seconds.
+pub async fn backlog(pool: &PgPool) -> Result<(i64, f64), sqlx::Error> {
+    let row = sqlx::query!(
+        r#"SELECT count(*) AS "pending!", min(created_at) AS oldest FROM outbox WHERE sent_at IS NULL"#
+    )
+    .fetch_one(pool)
+    .await?;
+    let oldest: Option<DateTime<Utc>> = row.oldest;
+    let age = oldest
+        .map(|t| (Utc::now() - t).num_milliseconds() as f64 / 1000.0)
+        .unwrap_or(0.0)
+        .max(0.0);
+    Ok((row.pending, age))
+}
+
+/// Deletes rows published more than `retain_secs` ago.
+pub async fn delete_sent(pool: &PgPool, retain_secs: i64) -> Result<u64, sqlx::Error> {
+    sqlx::query!(
+        "DELETE FROM outbox WHERE sent_at < now() - make_interval(secs => $1)",
+        retain_secs as f64
+    )
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected())
+}

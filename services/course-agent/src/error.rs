@@ -1,0 +1,78 @@
+//! `ApiError`: every way course-agent's API fails, and the status each maps to.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use lf_http::error::{ErrorResponse, FieldError};
+
+/// What went wrong in a request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: a path parameter is not what it should be (e.g. not a UUID).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// 422: the request names a course or topic that does not exist, or an invalid learner.
+    #[error("unprocessable: {message}")]
+    Unprocessable {
+        /// Summary.
+        message: String,
+        /// Field-level problems.
+        details: Vec<FieldError>,
+    },
+    /// 404: no such lesson.
+    #[error("not found")]
+    NotFound,
+    /// 503: the database is unavailable (the caller may retry).
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// 500: anything else; details are logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                Self::Unavailable(e)
+            }
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let response = match &self {
+            Self::BadRequest(m) => {
+                ErrorResponse::new(StatusCode::BAD_REQUEST, "bad_request", m.clone())
+            }
+            Self::Unprocessable { message, details } => ErrorResponse::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                message.clone(),
+            )
+            .with_details(details.clone()),
+            Self::NotFound => {
+                ErrorResponse::new(StatusCode::NOT_FOUND, "not_found", "no such lesson")
+            }
+            Self::Unavailable(e) => {
+                tracing::warn!(error = %e, "database unavailable");
+                ErrorResponse::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "storage is unavailable; retry shortly",
+                )
+                .with_retry_after(1)
+            }
+            Self::Internal(e) => {
+                tracing::error!(error = %e, "internal error");
+                ErrorResponse::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error",
+                )
+            }
+        };
+        response.into_response()
+    }
+}

@@ -1,0 +1,48 @@
+//! Every metric course-agent emits: names, labels and the functions that record them.
+
+use std::time::Duration;
+
+/// Counter of lessons generated, by `course` and `personalised` (`true`/`false`).
+pub const LESSONS_GENERATED: &str = "learnflow_lessons_generated_total";
+/// Gauge: outbox rows not yet published.
+pub const OUTBOX_BACKLOG: &str = "learnflow_outbox_backlog";
+/// Gauge: age in seconds of the oldest unpublished outbox row (0 when none).
+pub const OUTBOX_OLDEST_AGE: &str = "learnflow_outbox_oldest_age_seconds";
+/// Counter of events the relay tried to publish, by `outcome` (`success`/`failure`) and `mode` (`single`/`bulk`).
+pub const PUBLISH_ATTEMPTS: &str = "learnflow_outbox_publish_total";
+/// Histogram of one relay publish call in seconds, by `mode`.
+pub const PUBLISH_DURATION: &str = "learnflow_outbox_publish_duration_seconds";
+/// Counter of personalisation lookups, by `outcome` (`used`/`fallback`).
+pub const PERSONALISATION: &str = "learnflow_personalisation_total";
+
+/// A lesson was generated.
+pub fn lesson_generated(course: &str, personalised: bool) {
+    ::metrics::counter!(LESSONS_GENERATED, "course" => course.to_owned(), "personalised" => personalised.to_string())
+        .increment(1);
+}
+
+/// The relay published (or failed to publish) `events` events in one call.
+pub fn published(mode: &'static str, events: usize, ok: bool, took: Duration) {
+    let outcome = if ok { "success" } else { "failure" };
+    ::metrics::counter!(PUBLISH_ATTEMPTS, "outcome" => outcome, "mode" => mode)
+        .increment(events as u64);
+    ::metrics::histogram!(PUBLISH_DURATION, "mode" => mode).record(took.as_secs_f64());
+}
+
+/// The outbox holds `pending` rows, the oldest `oldest_age` seconds old.
+pub fn outbox(pending: i64, oldest_age: f64) {
+    ::metrics::gauge!(OUTBOX_BACKLOG).set(pending as f64);
+    ::metrics::gauge!(OUTBOX_OLDEST_AGE).set(oldest_age);
+}
+
+/// Personalisation was used or fell back.
+pub fn personalisation(used: bool) {
+    ::metrics::counter!(PERSONALISATION, "outcome" => if used { "used" } else { "fallback" })
+        .increment(1);
+}
+
+/// Times a database operation into `learnflow_db_query_duration_seconds`.
+pub fn db_time(operation: &'static str, took: Duration) {
+    ::metrics::histogram!(lf_db::names::QUERY_DURATION, "service" => crate::SERVICE, "operation" => operation)
+        .record(took.as_secs_f64());
+}

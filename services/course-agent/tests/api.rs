@@ -1,0 +1,329 @@
+//! course-agent with a real PostgreSQL (`#[sqlx::test]`, a fresh database per test)
+//! and a fake sidecar, over HTTP on a free port.
+
+use std::sync::Arc;
+
+use course_agent::{App, Config, Deps, relay};
+use lf_dapr::fake::FakeSidecar;
+use lf_dapr::{DaprError, InvokeResponse};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+const APP_TOKEN: &str = "app-token";
+
+struct TestApp {
+    base: String,
+    http: reqwest::Client,
+    pool: PgPool,
+    sidecar: FakeSidecar,
+}
+
+impl TestApp {
+    async fn spawn(pool: PgPool) -> Self {
+        let sidecar = FakeSidecar::new();
+        let env = vec![
+            ("LEARNFLOW_DAPR__APP_TOKEN".to_owned(), APP_TOKEN.to_owned()),
+            (
+                "LEARNFLOW_TELEMETRY__LOG_FILTER".to_owned(),
+                "warn".to_owned(),
+            ),
+        ];
+        let config = Config::load(Vec::new(), env).expect("config");
+        let deps = Deps {
+            api_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind"),
+            admin_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind"),
+            pool: pool.clone(),
+            dapr: Arc::new(sidecar.clone()),
+        };
+        let app = App::build(&config, deps);
+        let base = format!("http://{}", app.api_addr().expect("addr"));
+        tokio::spawn(app.run_until_stopped(std::future::pending()));
+        let test = Self {
+            base,
+            http: reqwest::Client::new(),
+            pool,
+            sidecar,
+        };
+        // Ready once migrations are applied.
+        for _ in 0..100 {
+            if test
+                .http
+                .get(format!("{}/readyz", test.base))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                return test;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("course-agent never became ready");
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("dapr-api-token", APP_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("dapr-api-token", APP_TOKEN)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn pending(&self) -> i64 {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+            .fetch_one(&self.pool)
+            .await
+            .expect("count")
+    }
+}
+
+fn mastery_answer(body: Value) -> Result<InvokeResponse, DaprError> {
+    Ok(InvokeResponse {
+        status: 200,
+        body: serde_json::to_vec(&body).expect("json"),
+    })
+}
+
+#[sqlx::test]
+async fn a_personalised_lesson_is_stored_with_its_event_and_relayed(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.sidecar.on_invoke(|app_id, method, _| {
+        assert_eq!(
+            (app_id, method),
+            ("user-progress", "internal/mastery/learner-7")
+        );
+        mastery_answer(json!([{
+            "course": "algebra", "topic": "evaluating-expressions", "mastery": 0.9,
+            "lessons": 3, "completions": 3, "updated_at": "2026-11-01T00:00:00Z"
+        }]))
+    });
+    let (status, lesson) = app
+        .post("/internal/lessons", json!({"learner_id": "learner-7"}))
+        .await;
+    assert_eq!(status, 201, "{lesson}");
+    assert_eq!(lesson["personalised"], true);
+    assert_eq!(lesson["course"], "algebra");
+    assert_eq!(
+        lesson["topic"], "like-terms",
+        "first unmastered topic of the latest course"
+    );
+    assert_eq!(lesson["quiz"].as_array().map(Vec::len), Some(3));
+
+    let id = lesson["id"].as_str().expect("id");
+    let (status, fetched) = app.get(&format!("/internal/lessons/{id}")).await;
+    assert_eq!((status, &fetched), (200, &lesson));
+
+    // The relay (running in the app) publishes the event with the learner as key.
+    let mut published = Vec::new();
+    for _ in 0..100 {
+        published = app.sidecar.published();
+        if !published.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0].topic, "lesson-events");
+    assert_eq!(published[0].partition_key, "learner-7");
+    assert_eq!(published[0].event["data"]["lesson_id"], lesson["id"]);
+    assert_eq!(published[0].event["specversion"], "1.0");
+    for _ in 0..100 {
+        if app.pending().await == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("outbox row never marked sent");
+}
+
+#[sqlx::test]
+async fn without_user_progress_the_lesson_falls_back_and_still_succeeds(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.sidecar
+        .on_invoke(|_, _, _| Err(DaprError::Unreachable("circuit open".into())));
+    let (status, lesson) = app
+        .post(
+            "/internal/lessons",
+            json!({"learner_id": "l1", "course": "number-systems"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{lesson}");
+    assert_eq!(lesson["personalised"], false);
+    assert_eq!(lesson["course"], "number-systems");
+    assert_eq!(lesson["topic"], "binary-to-decimal");
+    assert_eq!(lesson["difficulty"], 1);
+}
+
+#[sqlx::test]
+async fn lessons_are_accepted_while_publishing_fails_and_relayed_after(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    app.sidecar
+        .on_invoke(|_, _, _| Err(DaprError::Unreachable("down".into())));
+    app.sidecar.set_publish_failing(true);
+    for i in 0..5 {
+        let (status, _) = app
+            .post("/internal/lessons", json!({"learner_id": format!("l{i}")}))
+            .await;
+        assert_eq!(status, 201);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        app.pending().await,
+        5,
+        "nothing is lost or marked sent while the broker is down"
+    );
+    assert!(app.sidecar.published().is_empty());
+    let attempts: i64 = sqlx::query_scalar("SELECT sum(attempts)::bigint FROM outbox")
+        .fetch_one(&pool)
+        .await
+        .expect("sum");
+    assert!(attempts >= 1, "the relay kept trying");
+
+    app.sidecar.set_publish_failing(false);
+    for _ in 0..200 {
+        if app.pending().await == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.pending().await, 0);
+    let published = app.sidecar.published();
+    assert_eq!(published.len(), 5);
+    let mut keys: Vec<_> = published.iter().map(|p| p.partition_key.clone()).collect();
+    keys.sort();
+    assert_eq!(keys, vec!["l0", "l1", "l2", "l3", "l4"]);
+}
+
+#[sqlx::test]
+async fn a_backlog_goes_out_in_one_bulk_publish(pool: PgPool) {
+    // No app here: four committed events wait in the outbox, and one relay round takes them.
+    for i in 0..4 {
+        let event = lf_events::LessonEvent::new(
+            uuid::Uuid::now_v7(),
+            format!("b{i}"),
+            "arithmetic".into(),
+            "addition".into(),
+            1,
+            false,
+            chrono::Utc::now(),
+        );
+        sqlx::query(
+            "INSERT INTO outbox (event_id, partition_key, cloud_event) VALUES ($1, $2, $3)",
+        )
+        .bind(event.event_id)
+        .bind(&event.learner_id)
+        .bind(event.to_cloud_event(None))
+        .execute(&pool)
+        .await
+        .expect("insert");
+    }
+    let sidecar = FakeSidecar::new();
+    let sent = relay::relay_once(&pool, &sidecar, 100)
+        .await
+        .expect("round");
+    assert_eq!(sent, 4);
+    assert_eq!(sidecar.bulk_calls(), 1);
+    assert_eq!(sidecar.published().len(), 4);
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(pending, 0);
+    assert_eq!(
+        relay::relay_once(&pool, &sidecar, 100)
+            .await
+            .expect("round"),
+        0,
+        "nothing is published twice"
+    );
+}
+
+#[sqlx::test]
+async fn bad_requests_get_json_errors(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.sidecar
+        .on_invoke(|_, _, _| Err(DaprError::Unreachable("down".into())));
+    let (s, b) = app
+        .post("/internal/lessons", json!({"learner_id": "a/b"}))
+        .await;
+    assert_eq!(
+        (s, b["error"]["details"][0]["field"].as_str()),
+        (422, Some("learner_id"))
+    );
+    let (s, b) = app
+        .post(
+            "/internal/lessons",
+            json!({"learner_id": "ok", "course": "alchemy"}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["details"][0]["field"].as_str()),
+        (422, Some("course"))
+    );
+    let (s, b) = app
+        .post(
+            "/internal/lessons",
+            json!({"learner_id": "ok", "course": "algebra", "topic": "nope"}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["details"][0]["field"].as_str()),
+        (422, Some("topic"))
+    );
+    let (s, _) = app
+        .post("/internal/lessons", json!({"learner": "ok"}))
+        .await;
+    assert_eq!(s, 422);
+    let (s, b) = app.get("/internal/lessons/not-a-uuid").await;
+    assert_eq!((s, b["error"]["code"].as_str()), (400, Some("bad_request")));
+    let (s, b) = app
+        .get("/internal/lessons/0190a0a0-0000-7000-8000-000000000000")
+        .await;
+    assert_eq!((s, b["error"]["code"].as_str()), (404, Some("not_found")));
+}
+
+#[sqlx::test]
+async fn only_the_sidecar_may_call(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let r = app
+        .http
+        .post(format!("{}/internal/lessons", app.base))
+        .json(&json!({"learner_id": "x"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 401);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "unauthenticated");
+    let r = app
+        .http
+        .get(format!(
+            "{}/internal/lessons/0190a0a0-0000-7000-8000-000000000000",
+            app.base
+        ))
+        .header("dapr-api-token", "wrong")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 401);
+}

@@ -1,0 +1,196 @@
+//! The public API under `/api/v1` (see `openapi.json`).
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use lf_events::api::{
+    CompletionRecorded, CompletionRequest, CreateLessonRequest, GenerateLessonRequest, Lesson,
+    Progress, RecordCompletion,
+};
+use lf_events::app_id::{COURSE_AGENT, USER_PROGRESS};
+use lf_http::error::FieldError;
+use lf_http::json::ApiJson;
+use reqwest::Method;
+use uuid::Uuid;
+
+use crate::auth::Learner;
+use crate::error::ApiError;
+use crate::upstream::Upstream;
+
+/// The served OpenAPI document.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// Routes that need a learner.
+pub fn learner_routes(upstream: Upstream) -> Router {
+    Router::new()
+        .route("/api/v1/lessons", post(create_lesson))
+        .route("/api/v1/lessons/{id}", get(get_lesson))
+        .route("/api/v1/lessons/{id}/completion", post(complete_lesson))
+        .route("/api/v1/progress", get(progress))
+        .with_state(upstream)
+}
+
+/// Routes anyone may call.
+pub fn public_routes() -> Router {
+    Router::new().route(
+        "/api/v1/openapi.json",
+        get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+    )
+}
+
+/// Course and topic ids: 1–64 characters of lowercase letters, digits and `-`.
+fn check_id(field: &str, value: Option<&str>, errors: &mut Vec<FieldError>) {
+    if let Some(v) = value {
+        let ok = !v.is_empty()
+            && v.len() <= 64
+            && v.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !ok {
+            errors.push(FieldError {
+                field: field.into(),
+                message: "1–64 characters of lowercase letters, digits and '-'".into(),
+            });
+        }
+    }
+}
+
+fn lesson_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw)
+        .map_err(|_| ApiError::BadRequest(format!("{raw:?} is not a lesson id (a UUID)")))
+}
+
+async fn create_lesson(
+    State(upstream): State<Upstream>,
+    learner: Learner,
+    ApiJson(request): ApiJson<CreateLessonRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let mut errors = Vec::new();
+    check_id("course", request.course.as_deref(), &mut errors);
+    check_id("topic", request.topic.as_deref(), &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let body = serde_json::to_value(GenerateLessonRequest {
+        learner_id: learner.0,
+        course: request.course,
+        topic: request.topic,
+    })
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let answer = upstream
+        .call(COURSE_AGENT, Method::POST, "internal/lessons", Some(body))
+        .await?;
+    match answer.status {
+        201 => {
+            let lesson: Lesson = answer.decode(COURSE_AGENT)?;
+            let mut headers = HeaderMap::new();
+            if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/lessons/{}", lesson.id)) {
+                headers.insert(header::LOCATION, location);
+            }
+            Ok((StatusCode::CREATED, headers, Json(lesson)))
+        }
+        400 | 422 => Err(ApiError::Validation(answer.field_errors())),
+        other => Err(ApiError::Internal(format!("course-agent answered {other}"))),
+    }
+}
+
+/// Fetches a lesson and checks it belongs to `learner`.
+async fn owned_lesson(
+    upstream: &Upstream,
+    learner: &Learner,
+    id: Uuid,
+) -> Result<Lesson, ApiError> {
+    let answer = upstream
+        .call(
+            COURSE_AGENT,
+            Method::GET,
+            &format!("internal/lessons/{id}"),
+            None,
+        )
+        .await?;
+    match answer.status {
+        200 => {
+            let lesson: Lesson = answer.decode(COURSE_AGENT)?;
+            if lesson.learner_id == learner.0 {
+                Ok(lesson)
+            } else {
+                Err(ApiError::Forbidden)
+            }
+        }
+        404 => Err(ApiError::NotFound),
+        other => Err(ApiError::Internal(format!("course-agent answered {other}"))),
+    }
+}
+
+async fn get_lesson(
+    State(upstream): State<Upstream>,
+    learner: Learner,
+    Path(id): Path<String>,
+) -> Result<Json<Lesson>, ApiError> {
+    let id = lesson_id(&id)?;
+    owned_lesson(&upstream, &learner, id).await.map(Json)
+}
+
+async fn complete_lesson(
+    State(upstream): State<Upstream>,
+    learner: Learner,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<CompletionRequest>,
+) -> Result<Json<CompletionRecorded>, ApiError> {
+    let id = lesson_id(&id)?;
+    if !(0.0..=1.0).contains(&request.score) || request.score.is_nan() {
+        return Err(ApiError::Validation(vec![FieldError {
+            field: "score".into(),
+            message: "a number from 0 to 1".into(),
+        }]));
+    }
+    let lesson = owned_lesson(&upstream, &learner, id).await?;
+    let body = serde_json::to_value(RecordCompletion {
+        learner_id: learner.0,
+        lesson_id: id,
+        course: lesson.course,
+        topic: lesson.topic,
+        score: request.score,
+    })
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let answer = upstream
+        .call(
+            USER_PROGRESS,
+            Method::POST,
+            "internal/completions",
+            Some(body),
+        )
+        .await?;
+    match answer.status {
+        200 => answer.decode(USER_PROGRESS).map(Json),
+        409 => Err(ApiError::Conflict(
+            "this lesson is already completed".into(),
+        )),
+        400 | 422 => Err(ApiError::Validation(answer.field_errors())),
+        other => Err(ApiError::Internal(format!(
+            "user-progress answered {other}"
+        ))),
+    }
+}
+
+async fn progress(
+    State(upstream): State<Upstream>,
+    learner: Learner,
+) -> Result<Json<Progress>, ApiError> {
+    let answer = upstream
+        .call(
+            USER_PROGRESS,
+            Method::GET,
+            &format!("internal/progress/{}", learner.0),
+            None,
+        )
+        .await?;
+    match answer.status {
+        200 => answer.decode(USER_PROGRESS).map(Json),
+        other => Err(ApiError::Internal(format!(
+            "user-progress answered {other}"
+        ))),
+    }
+}

@@ -1,0 +1,174 @@
+//! user-progress's queries (checked at compile time against `migrations/`).
+
+use std::time::Instant;
+
+use lf_events::LessonEvent;
+use lf_events::api::{CompletionRecorded, Progress, RecordCompletion, TopicMastery};
+use sqlx::PgPool;
+
+use crate::mastery;
+use crate::metrics::db_time;
+
+/// Embedded migrations, applied at start-up.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// What applying an event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// First delivery: progress updated.
+    New,
+    /// Seen before: nothing changed.
+    Duplicate,
+}
+
+/// Records the event id and updates progress and topic counters, in one transaction.
+pub async fn apply_lesson_event(
+    pool: &PgPool,
+    event: &LessonEvent,
+) -> Result<Applied, sqlx::Error> {
+    let started = Instant::now();
+    let mut tx = pool.begin().await?;
+    let inserted = sqlx::query!(
+        "INSERT INTO processed_events (event_id, lesson_id, learner_id, created_at)
+         VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING",
+        event.event_id,
+        event.lesson_id,
+        event.learner_id,
+        event.created_at,
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        tx.rollback().await?;
+        return Ok(Applied::Duplicate);
+    }
+    sqlx::query!(
+        "INSERT INTO learner_progress (learner_id, lessons_received) VALUES ($1, 1)
+         ON CONFLICT (learner_id) DO UPDATE
+         SET lessons_received = learner_progress.lessons_received + 1, updated_at = now()",
+        event.learner_id,
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO topic_mastery (learner_id, course, topic, mastery, lessons) VALUES ($1, $2, $3, $4, 1)
+         ON CONFLICT (learner_id, course, topic) DO UPDATE
+         SET lessons = topic_mastery.lessons + 1, updated_at = now()",
+        event.learner_id,
+        event.course,
+        event.topic,
+        mastery::PRIOR,
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    db_time("apply_lesson_event", started.elapsed());
+    Ok(Applied::New)
+}
+
+/// Per-topic mastery of a learner, most recently changed first.
+pub async fn mastery(pool: &PgPool, learner_id: &str) -> Result<Vec<TopicMastery>, sqlx::Error> {
+    let started = Instant::now();
+    let rows = sqlx::query_as!(
+        TopicMastery,
+        "SELECT course, topic, mastery, lessons, completions, updated_at FROM topic_mastery
+         WHERE learner_id = $1 ORDER BY updated_at DESC, course, topic",
+        learner_id
+    )
+    .fetch_all(pool)
+    .await?;
+    db_time("mastery", started.elapsed());
+    Ok(rows)
+}
+
+/// A learner's progress (zeros for a learner never seen).
+pub async fn progress(pool: &PgPool, learner_id: &str) -> Result<Progress, sqlx::Error> {
+    let row = sqlx::query!(
+        "SELECT lessons_received, lessons_completed FROM learner_progress WHERE learner_id = $1",
+        learner_id
+    )
+    .fetch_optional(pool)
+    .await?;
+    let (lessons_received, lessons_completed) = row
+        .map(|r| (r.lessons_received, r.lessons_completed))
+        .unwrap_or((0, 0));
+    Ok(Progress {
+        learner_id: learner_id.to_owned(),
+        lessons_received,
+        lessons_completed,
+        topics: mastery(pool, learner_id).await?,
+    })
+}
+
+/// Why a completion was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum CompletionError {
+    /// This lesson's completion exists already.
+    #[error("already completed")]
+    AlreadyCompleted,
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Records a completion and moves the topic's mastery, once per lesson.
+pub async fn record_completion(
+    pool: &PgPool,
+    c: &RecordCompletion,
+) -> Result<CompletionRecorded, CompletionError> {
+    let started = Instant::now();
+    let mut tx = pool.begin().await?;
+    let inserted = sqlx::query!(
+        "INSERT INTO completions (lesson_id, learner_id, course, topic, score) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (lesson_id) DO NOTHING",
+        c.lesson_id,
+        c.learner_id,
+        c.course,
+        c.topic,
+        c.score,
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        tx.rollback().await?;
+        return Err(CompletionError::AlreadyCompleted);
+    }
+    let before = sqlx::query_scalar!(
+        "SELECT mastery FROM topic_mastery WHERE learner_id = $1 AND course = $2 AND topic = $3 FOR UPDATE",
+        c.learner_id,
+        c.course,
+        c.topic,
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .unwrap_or(mastery::PRIOR);
+    let after = mastery::update(before, c.score);
+    sqlx::query!(
+        "INSERT INTO topic_mastery (learner_id, course, topic, mastery, completions) VALUES ($1, $2, $3, $4, 1)
+         ON CONFLICT (learner_id, course, topic) DO UPDATE
+         SET mastery = $4, completions = topic_mastery.completions + 1, updated_at = now()",
+        c.learner_id,
+        c.course,
+        c.topic,
+        after,
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO learner_progress (learner_id, lessons_completed) VALUES ($1, 1)
+         ON CONFLICT (learner_id) DO UPDATE
+         SET lessons_completed = learner_progress.lessons_completed + 1, updated_at = now()",
+        c.learner_id,
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    db_time("record_completion", started.elapsed());
+    Ok(CompletionRecorded {
+        lesson_id: c.lesson_id,
+        mastery_before: before,
+        mastery_after: after,
+    })
+}

@@ -1,0 +1,33 @@
+//! Every metric user-progress emits: names, labels and the functions that record them.
+
+use std::time::Duration;
+
+/// Counter of lesson events handled, by `outcome` (`success`, `duplicate`, `retry`, `drop`)
+/// and, for drops, `reason` (`malformed`, `unsupported_version`, `invalid`; empty otherwise).
+pub const EVENTS_CONSUMED: &str = "learnflow_events_consumed_total";
+/// Histogram of seconds from the lesson's creation in course-agent to its event being
+/// persisted here — the flow's end-to-end latency.
+pub const LESSON_TO_DB: &str = "learnflow_lesson_to_db_seconds";
+/// Counter of completions recorded.
+pub const COMPLETIONS: &str = "learnflow_completions_total";
+
+/// An event was handled with `outcome` (and a drop `reason`).
+pub fn event_consumed(outcome: &'static str, reason: &'static str) {
+    ::metrics::counter!(EVENTS_CONSUMED, "outcome" => outcome, "reason" => reason).increment(1);
+}
+
+/// An event reached the database `latency` after its lesson was created.
+pub fn lesson_to_db(latency: Duration) {
+    ::metrics::histogram!(LESSON_TO_DB).record(latency.as_secs_f64());
+}
+
+/// A completion was recorded.
+pub fn completion() {
+    ::metrics::counter!(COMPLETIONS).increment(1);
+}
+
+/// Times a database operation into `learnflow_db_query_duration_seconds`.
+pub fn db_time(operation: &'static str, took: Duration) {
+    ::metrics::histogram!(lf_db::names::QUERY_DURATION, "service" => crate::SERVICE, "operation" => operation)
+        .record(took.as_secs_f64());
+}

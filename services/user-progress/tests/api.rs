@@ -1,0 +1,228 @@
+//! user-progress with a real PostgreSQL (`#[sqlx::test]`) over HTTP on a free port.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use lf_dapr::fake::FakeSidecar;
+use lf_events::LessonEvent;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use user_progress::{App, Config, Deps};
+use uuid::Uuid;
+
+const APP_TOKEN: &str = "app-token";
+
+struct TestApp {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl TestApp {
+    async fn spawn(pool: PgPool) -> Self {
+        let env = vec![
+            ("LEARNFLOW_DAPR__APP_TOKEN".to_owned(), APP_TOKEN.to_owned()),
+            (
+                "LEARNFLOW_TELEMETRY__LOG_FILTER".to_owned(),
+                "warn".to_owned(),
+            ),
+        ];
+        let config = Config::load(Vec::new(), env).expect("config");
+        let deps = Deps {
+            api_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind"),
+            admin_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind"),
+            pool,
+            dapr: Arc::new(FakeSidecar::new()),
+        };
+        let app = App::build(&config, deps);
+        let base = format!("http://{}", app.api_addr().expect("addr"));
+        tokio::spawn(app.run_until_stopped(std::future::pending()));
+        let test = Self {
+            base,
+            http: reqwest::Client::new(),
+        };
+        for _ in 0..100 {
+            if test
+                .http
+                .get(format!("{}/readyz", test.base))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                return test;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("user-progress never became ready");
+    }
+
+    /// Delivers a body as daprd would.
+    async fn deliver(&self, body: &[u8]) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}/events/lesson", self.base))
+            .header("dapr-api-token", APP_TOKEN)
+            .header("content-type", "application/cloudevents+json")
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut r = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("dapr-api-token", APP_TOKEN);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let r = r.send().await.expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn event(learner: &str, topic: &str) -> LessonEvent {
+    LessonEvent::new(
+        Uuid::now_v7(),
+        learner.into(),
+        "arithmetic".into(),
+        topic.into(),
+        2,
+        true,
+        Utc::now(),
+    )
+}
+
+fn cloud_event(e: &LessonEvent) -> Vec<u8> {
+    serde_json::to_vec(&e.to_cloud_event(None)).expect("json")
+}
+
+#[sqlx::test]
+async fn an_event_updates_progress_once_however_often_it_is_delivered(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let e = event("learner-1", "addition");
+    for _ in 0..3 {
+        let (status, body) = app.deliver(&cloud_event(&e)).await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("SUCCESS")));
+    }
+    let (_, other) = app
+        .deliver(&cloud_event(&event("learner-1", "subtraction")))
+        .await;
+    assert_eq!(other["status"], "SUCCESS");
+    let (status, progress) = app
+        .call(reqwest::Method::GET, "/internal/progress/learner-1", None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(progress["lessons_received"], 2, "{progress}");
+    assert_eq!(progress["topics"].as_array().map(Vec::len), Some(2));
+}
+
+#[sqlx::test]
+async fn events_it_can_never_take_are_dropped(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    for body in [
+        b"not json {".to_vec(),
+        br#"{"specversion":"1.0","id":"x","data":{"hello":"world"}}"#.to_vec(),
+        serde_json::to_vec(&json!({"data": {"schema_version": "2.0", "whatever": true}}))
+            .expect("json"),
+    ] {
+        let (status, answer) = app.deliver(&body).await;
+        assert_eq!(
+            (status, answer["status"].as_str()),
+            (200, Some("DROP")),
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+}
+
+#[sqlx::test]
+async fn a_database_failure_asks_dapr_to_retry(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    pool.close().await;
+    let (status, answer) = app
+        .deliver(&cloud_event(&event("learner-2", "addition")))
+        .await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("RETRY")));
+}
+
+#[sqlx::test]
+async fn completions_move_mastery_once_per_lesson(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let e = event("learner-3", "addition");
+    app.deliver(&cloud_event(&e)).await;
+    let completion = json!({
+        "learner_id": "learner-3", "lesson_id": e.lesson_id, "course": "arithmetic",
+        "topic": "addition", "score": 1.0
+    });
+    let (status, recorded) = app
+        .call(
+            reqwest::Method::POST,
+            "/internal/completions",
+            Some(completion.clone()),
+        )
+        .await;
+    assert_eq!(status, 200, "{recorded}");
+    assert!((recorded["mastery_before"].as_f64().expect("before") - 0.1).abs() < 1e-9);
+    assert!(recorded["mastery_after"].as_f64().expect("after") > 0.4);
+    let (status, again) = app
+        .call(
+            reqwest::Method::POST,
+            "/internal/completions",
+            Some(completion),
+        )
+        .await;
+    assert_eq!(
+        (status, again["error"]["code"].as_str()),
+        (409, Some("already_completed"))
+    );
+
+    let (_, mastery) = app
+        .call(reqwest::Method::GET, "/internal/mastery/learner-3", None)
+        .await;
+    assert_eq!(mastery[0]["completions"], 1);
+    assert_eq!(mastery[0]["lessons"], 1);
+    let (_, progress) = app
+        .call(reqwest::Method::GET, "/internal/progress/learner-3", None)
+        .await;
+    assert_eq!(progress["lessons_completed"], 1);
+}
+
+#[sqlx::test]
+async fn bad_requests_get_json_errors_and_unknown_learners_get_zeros(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let bad_score = json!({"learner_id": "l", "lesson_id": Uuid::now_v7(), "course": "c", "topic": "t", "score": 1.5});
+    let (s, b) = app
+        .call(
+            reqwest::Method::POST,
+            "/internal/completions",
+            Some(bad_score),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["details"][0]["field"].as_str()),
+        (422, Some("score"))
+    );
+    let (s, _) = app
+        .call(reqwest::Method::GET, "/internal/progress/bad%20id", None)
+        .await;
+    assert_eq!(s, 422);
+    let (s, p) = app
+        .call(reqwest::Method::GET, "/internal/progress/never-seen", None)
+        .await;
+    assert_eq!((s, p["lessons_received"].as_i64()), (200, Some(0)));
+    let r = app
+        .http
+        .get(format!("{}/internal/progress/x", app.base))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 401, "only the sidecar may call");
+}
