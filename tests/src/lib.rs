@@ -97,3 +97,52 @@ pub async fn eventually<T>(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Reads a topic from the beginning with a real Kafka consumer and returns every
+/// payload seen within `timeout` for which `want` holds (stops at the first match).
+pub fn find_on_topic(
+    bootstrap: &str,
+    topic: &str,
+    timeout: Duration,
+    want: impl Fn(&[u8]) -> bool,
+) -> Option<Vec<u8>> {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("e2e-reader-{}", uuid::Uuid::new_v4()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("log_level", "3")
+        .create()
+        .ok()?;
+    consumer.subscribe(&[topic]).ok()?;
+    let started = Instant::now();
+    while started.elapsed() < timeout {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(500))
+            && let Some(payload) = message.payload()
+            && want(payload)
+        {
+            return Some(payload.to_vec());
+        }
+    }
+    None
+}
+
+/// Reads a Prometheus text exposition and sums the samples of `metric` whose labels contain every `label="value"` in `labels`.
+pub fn metric_sum(exposition: &str, metric: &str, labels: &[(&str, &str)]) -> f64 {
+    exposition
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.starts_with(metric)
+                && l[metric.len()..].starts_with(['{', ' '])
+                && labels
+                    .iter()
+                    .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+        .sum()
+}

@@ -151,5 +151,17 @@ fn print_endpoints(info: &StackInfo) {
             println!("  {:<34} {m}", format!("{name} daprd metrics"));
         }
     }
-    println!("\n  try: curl {}/healthz", info.gateway);
+    if let Some(token) = &info.dev_token {
+        println!("\n  dev learner token (sub=dev-learner, valid 24 h):\n  {token}");
+        println!("\n  create a lesson:");
+        println!(
+            "  curl -s -X POST {}/api/v1/lessons -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' -d '{{\"course\":\"arithmetic\"}}'",
+            info.gateway
+        );
+        println!("\n  then read the learner's progress:");
+        println!(
+            "  curl -s {}/api/v1/progress -H 'Authorization: Bearer {token}'",
+            info.gateway
+        );
+    }
 }

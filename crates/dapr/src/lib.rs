@@ -182,7 +182,7 @@ impl HttpDapr {
             http,
             base,
             api_token,
-            publish_timeout: Duration::from_secs(5),
+            publish_timeout: Duration::from_secs(10),
         })
     }
 

@@ -1,8 +1,9 @@
 //! `ApiJson<T>`: like `axum::Json`, but a bad body is answered with a JSON error.
 //!
 //! Missing or wrong content type → 415; oversize → 413; not JSON → 400;
-//! valid JSON of the wrong shape (missing field, wrong type, unknown field) → 422
-//! with the field named in `details`.
+//! valid JSON of the wrong shape (not an object, missing field, wrong type,
+//! unknown field) → 422 with the field named in `details`. Every LearnFlow request
+//! body is a JSON object, so an array is refused even where serde would accept one.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
@@ -23,10 +24,54 @@ where
     type Rejection = ErrorResponse;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(reject(rejection)),
+        let json_content = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| {
+                let essence = ct
+                    .split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase();
+                essence == "application/json" || essence.ends_with("+json")
+            });
+        if !json_content {
+            return Err(reject(JsonRejection::MissingJsonContentType(
+                Default::default(),
+            )));
         }
+        let bytes = match axum::body::Bytes::from_request(req, state).await {
+            Ok(bytes) => bytes,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(ErrorResponse::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "the request body is too large",
+                ));
+            }
+            Err(_) => {
+                return Err(ErrorResponse::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "the request body could not be read",
+                ));
+            }
+        };
+        let value = axum::Json::<T>::from_bytes(&bytes).map_err(reject)?;
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ErrorResponse::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "the request body must be a JSON object",
+            )
+            .with_details(vec![FieldError {
+                field: "body".into(),
+                message: "expected a JSON object".into(),
+            }]));
+        }
+        Ok(Self(value.0))
     }
 }
 
@@ -142,7 +187,18 @@ mod tests {
         assert_eq!(b["error"]["details"][0]["field"], "extra");
         let (s, _) = call("{\"score\": 1}", None).await;
         assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let (s, b) = call("[1]", json).await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("validation_failed"))
+        );
         let (s, _) = call("{\"score\": 1}", json).await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, _) = call(
+            "{\"score\": 1}",
+            Some("application/merge-patch+json; charset=utf-8"),
+        )
+        .await;
         assert_eq!(s, StatusCode::OK);
     }
 }

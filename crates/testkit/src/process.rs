@@ -360,6 +360,12 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let mut p = ManagedProcess::spawn(sleeper(&dir)).unwrap();
         assert!(p.is_running());
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !log_tail(p.log_path(), 5).contains("started") && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(log_tail(p.log_path(), 5).contains("started"));
         p.freeze().unwrap();
         assert!(p.is_running());
         p.thaw().unwrap();
@@ -369,8 +375,6 @@ mod tests {
         assert!(!Path::new(&format!("/proc/{first}")).exists() || is_zombie(first));
         p.kill9();
         assert!(!p.is_running());
-        std::thread::sleep(Duration::from_millis(200));
-        assert!(log_tail(p.log_path(), 5).contains("started"));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -427,7 +427,7 @@ mod tests {
     #[test]
     fn go_versions_parse_and_compare() {
         assert_eq!(parse_go_version("go1.26.8"), Some((1, 26, 8)));
-        assert_eq!(parse_go_version("go1.27rc1"), Some((1, 27, 1)));
+        assert_eq!(parse_go_version("go1.27rc1"), Some((1, 27, 0)));
         assert!(parse_go_version("go1.26.5").is_some_and(|v| v < (1, 26, 6)));
         assert_eq!(parse_go_version("devel"), None);
     }

@@ -252,8 +252,10 @@ impl Stack {
                 },
             );
         }
+        // daprd waits for its app's port, and the gateway's readiness waits for its daprd:
+        // so services must serve before sidecars start, and be ready only after.
         for running in services.values_mut() {
-            running.service.wait_ready()?;
+            running.service.wait_healthy()?;
         }
         for (def, api_port, _, dapr_ports) in &planned {
             if let Some(ports) = dapr_ports {
@@ -267,6 +269,7 @@ impl Stack {
             if let Some(d) = running.daprd.as_mut() {
                 d.wait_ready()?;
             }
+            running.service.wait_ready()?;
         }
 
         let mut targets = Vec::new();
@@ -330,6 +333,11 @@ impl Stack {
         self.services.get_mut(name)
     }
 
+    /// A day-long learner token for `learner`, accepted by this stack's gateway.
+    pub fn dev_token(&self, learner: &str) -> String {
+        crate::token::mint(&self.secrets.jwt_secret, learner, 24 * 3600)
+    }
+
     /// The description `xtask up --detach` writes to `target/learnflow/stack.json`.
     pub fn info(&self) -> StackInfo {
         let mut services = BTreeMap::new();
@@ -356,7 +364,7 @@ impl Stack {
             services,
             pids: self.pids(),
             dapr_api_token: self.secrets.dapr_api_token.clone(),
-            dev_token: None,
+            dev_token: Some(self.dev_token("dev-learner")),
         }
     }
 

@@ -63,6 +63,14 @@ impl Service {
         })
     }
 
+    /// Waits until `/healthz` answers 200 (it serves; dependencies may not be ready).
+    pub fn wait_healthy(&mut self) -> Result<()> {
+        let port = self.api_port;
+        until_ready(&mut self.process, Duration::from_secs(30), || {
+            http_status_is(port, "/healthz", 200)
+        })
+    }
+
     /// Waits until `/readyz` answers 200.
     pub fn wait_ready(&mut self) -> Result<()> {
         let port = self.api_port;

@@ -1,0 +1,478 @@
+//! frontend-gateway over HTTP on a free port, with a fake sidecar standing in for
+//! course-agent and user-progress: identity, validation and edge protection.
+
+use std::sync::Arc;
+
+use frontend_gateway::{App, Config, Deps};
+use lf_dapr::fake::FakeSidecar;
+use lf_dapr::{DaprError, InvokeResponse};
+use lf_testkit::token;
+use serde_json::{Value, json};
+
+const SECRET: &str = "test-secret-test-secret";
+
+struct TestApp {
+    base: String,
+    http: reqwest::Client,
+    sidecar: FakeSidecar,
+}
+
+fn lesson(id: &str, learner: &str) -> Value {
+    json!({
+        "id": id, "learner_id": learner, "course": "arithmetic", "course_title": "Arithmetic",
+        "module": "Whole numbers", "topic": "addition", "topic_title": "Adding", "difficulty": 1,
+        "personalised": false, "explanation": "e",
+        "worked_example": {"problem": "1 + 1", "steps": ["2"], "answer": "2"},
+        "exercises": [], "quiz": [], "created_at": "2026-11-23T00:00:00Z"
+    })
+}
+
+fn answer(status: u16, body: Value) -> Result<InvokeResponse, DaprError> {
+    Ok(InvokeResponse {
+        status,
+        body: serde_json::to_vec(&body).expect("json"),
+    })
+}
+
+const OWNED: &str = "0190a0a0-0000-7000-8000-000000000001";
+const THEIRS: &str = "0190a0a0-0000-7000-8000-000000000002";
+
+impl TestApp {
+    async fn spawn(extra_env: &[(&str, &str)]) -> Self {
+        let sidecar = FakeSidecar::new();
+        sidecar.on_invoke(|app, method, body| match (app, method) {
+            ("course-agent", "internal/lessons") => {
+                let learner = body.and_then(|b| b["learner_id"].as_str()).unwrap_or_default();
+                if body.and_then(|b| b["course"].as_str()) == Some("alchemy") {
+                    return answer(422, json!({"error": {"code": "validation_failed", "message": "x",
+                        "details": [{"field": "course", "message": "unknown course"}]}}));
+                }
+                answer(201, lesson(OWNED, learner))
+            }
+            ("course-agent", m) if m.ends_with(OWNED) => answer(200, lesson(OWNED, "learner-a")),
+            ("course-agent", m) if m.ends_with(THEIRS) => answer(200, lesson(THEIRS, "learner-b")),
+            ("course-agent", _) => answer(404, json!({"error": {"code": "not_found", "message": "x"}})),
+            ("user-progress", "internal/completions") => {
+                answer(200, json!({"lesson_id": OWNED, "mastery_before": 0.1, "mastery_after": 0.43}))
+            }
+            ("user-progress", m) if m.starts_with("internal/progress/") => answer(
+                200,
+                json!({"learner_id": "learner-a", "lessons_received": 3, "lessons_completed": 1, "topics": []}),
+            ),
+            _ => Err(DaprError::Unreachable("unexpected call".into())),
+        });
+        let mut env = vec![
+            ("LEARNFLOW_AUTH__JWT_SECRET".to_owned(), SECRET.to_owned()),
+            (
+                "LEARNFLOW_TELEMETRY__LOG_FILTER".to_owned(),
+                "warn".to_owned(),
+            ),
+        ];
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let config = Config::load(Vec::new(), env).expect("config");
+        let deps = Deps {
+            api_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind"),
+            admin_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind"),
+            dapr: Arc::new(sidecar.clone()),
+        };
+        let app = App::build(&config, deps).expect("app");
+        let base = format!("http://{}", app.api_addr().expect("addr"));
+        tokio::spawn(app.run_until_stopped(std::future::pending()));
+        Self {
+            base,
+            http: reqwest::Client::new(),
+            sidecar,
+        }
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let mut r = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            r = r
+                .header("content-type", "application/json")
+                .body(b.to_owned());
+        }
+        let r = r.send().await.expect("request");
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        (status, headers, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn learner_a() -> String {
+    token::mint(SECRET, "learner-a", 600)
+}
+
+#[tokio::test]
+async fn the_happy_paths() {
+    let app = TestApp::spawn(&[]).await;
+    let t = learner_a();
+    let (s, h, b) = app
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/lessons",
+            Some(&t),
+            Some(r#"{"course":"arithmetic"}"#),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(h["location"], format!("/api/v1/lessons/{OWNED}"));
+    assert!(h.contains_key("x-request-id"));
+    assert_eq!(b["learner_id"], "learner-a");
+    let (s, _, b) = app
+        .send(
+            reqwest::Method::GET,
+            &format!("/api/v1/lessons/{OWNED}"),
+            Some(&t),
+            None,
+        )
+        .await;
+    assert_eq!((s, b["id"].as_str()), (200, Some(OWNED)));
+    let (s, _, b) = app
+        .send(
+            reqwest::Method::POST,
+            &format!("/api/v1/lessons/{OWNED}/completion"),
+            Some(&t),
+            Some(r#"{"score":0.8}"#),
+        )
+        .await;
+    assert_eq!((s, b["mastery_after"].as_f64()), (200, Some(0.43)));
+    let (s, _, b) = app
+        .send(reqwest::Method::GET, "/api/v1/progress", Some(&t), None)
+        .await;
+    assert_eq!((s, b["lessons_received"].as_i64()), (200, Some(3)));
+    let (s, _, doc) = app
+        .send(reqwest::Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(s, 200);
+    for path in [
+        "/api/v1/lessons",
+        "/api/v1/lessons/{id}",
+        "/api/v1/lessons/{id}/completion",
+        "/api/v1/progress",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} documented");
+    }
+}
+
+#[tokio::test]
+async fn tokens_are_checked() {
+    let app = TestApp::spawn(&[]).await;
+    let cases = [
+        (None, "missing"),
+        (Some("not.a.jwt".to_owned()), "malformed"),
+        (
+            Some(token::mint("another-secret-entirely", "learner-a", 600)),
+            "bad signature",
+        ),
+        (Some(token::mint(SECRET, "learner-a", -600)), "expired"),
+        (
+            Some(token::mint_with(
+                SECRET,
+                "learner-a",
+                600,
+                token::ISSUER,
+                "someone-else",
+            )),
+            "wrong audience",
+        ),
+        (
+            Some(token::mint_with(
+                SECRET,
+                "learner-a",
+                600,
+                "evil",
+                token::AUDIENCE,
+            )),
+            "wrong issuer",
+        ),
+        (
+            Some(token::mint(SECRET, "../etc/passwd", 600)),
+            "bad subject",
+        ),
+    ];
+    for (token, why) in cases {
+        let (s, h, b) = app
+            .send(
+                reqwest::Method::GET,
+                "/api/v1/progress",
+                token.as_deref(),
+                None,
+            )
+            .await;
+        assert_eq!(s, 401, "{why}");
+        assert_eq!(b["error"]["code"], "unauthenticated", "{why}");
+        assert_eq!(h["www-authenticate"], "Bearer", "{why}");
+    }
+}
+
+#[tokio::test]
+async fn bad_input_is_a_4xx_json_error_never_a_5xx() {
+    let app = TestApp::spawn(&[]).await;
+    let t = learner_a();
+    let big = format!(r#"{{"course":"{}"}}"#, "a".repeat(20_000));
+    let cases: Vec<(reqwest::Method, String, Option<&str>, u16, &str)> = vec![
+        (
+            reqwest::Method::POST,
+            "/api/v1/lessons".into(),
+            Some("{\"course\": "),
+            400,
+            "malformed_json",
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/lessons".into(),
+            Some(r#"{"course": 7}"#),
+            422,
+            "validation_failed",
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/lessons".into(),
+            Some(r#"{"colour": "red"}"#),
+            422,
+            "validation_failed",
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/lessons".into(),
+            Some(r#"{"course": "Alchemy!"}"#),
+            422,
+            "validation_failed",
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/lessons".into(),
+            Some(r#"{"course": "alchemy"}"#),
+            422,
+            "validation_failed",
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/lessons".into(),
+            Some(&big),
+            413,
+            "payload_too_large",
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/lessons".into(),
+            Some("[]"),
+            422,
+            "validation_failed",
+        ),
+        (
+            reqwest::Method::GET,
+            "/api/v1/lessons/42".into(),
+            None,
+            400,
+            "bad_request",
+        ),
+        (
+            reqwest::Method::GET,
+            "/api/v1/lessons/0190a0a0-0000-7000-8000-00000000dead".into(),
+            None,
+            404,
+            "not_found",
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/api/v1/lessons/{THEIRS}"),
+            None,
+            403,
+            "forbidden",
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/v1/lessons/{OWNED}/completion"),
+            Some(r#"{"score": 1.5}"#),
+            422,
+            "validation_failed",
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/v1/lessons/{OWNED}/completion"),
+            Some(r#"{"score": "full"}"#),
+            422,
+            "validation_failed",
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/v1/lessons/{OWNED}/completion"),
+            Some("{}"),
+            422,
+            "validation_failed",
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/lessons/x/completion".into(),
+            Some(r#"{"score": 1}"#),
+            400,
+            "bad_request",
+        ),
+        (
+            reqwest::Method::GET,
+            "/api/v1/nothing-here".into(),
+            None,
+            404,
+            "not_found",
+        ),
+    ];
+    for (method, path, body, status, code) in cases {
+        let (s, _, b) = app.send(method.clone(), &path, Some(&t), body).await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{method} {path} {:?}: {b}",
+            body.map(|b| &b[..b.len().min(40)])
+        );
+    }
+    // A request without a JSON content type.
+    let r = app
+        .http
+        .post(format!("{}/api/v1/lessons", app.base))
+        .bearer_auth(&t)
+        .body("{}")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 415);
+}
+
+#[tokio::test]
+async fn upstream_trouble_is_a_503_with_retry_after() {
+    let app = TestApp::spawn(&[]).await;
+    app.sidecar
+        .on_invoke(|_, _, _| Err(DaprError::Unreachable("connection refused".into())));
+    let (s, h, b) = app
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/lessons",
+            Some(&learner_a()),
+            Some("{}"),
+        )
+        .await;
+    assert_eq!((s, b["error"]["code"].as_str()), (503, Some("unavailable")));
+    assert!(h.contains_key("retry-after"));
+    assert!(
+        !b.to_string().contains("connection refused"),
+        "no internals in the body: {b}"
+    );
+    app.sidecar
+        .on_invoke(|_, _, _| answer(500, json!({"errorCode": "ERR_DIRECT_INVOKE"})));
+    let (s, _, _) = app
+        .send(
+            reqwest::Method::GET,
+            "/api/v1/progress",
+            Some(&learner_a()),
+            None,
+        )
+        .await;
+    assert_eq!(s, 503);
+}
+
+#[tokio::test]
+async fn each_learner_is_rate_limited() {
+    let app = TestApp::spawn(&[
+        ("LEARNFLOW_LIMITS__RATE_PER_SECOND", "1"),
+        ("LEARNFLOW_LIMITS__RATE_BURST", "3"),
+    ])
+    .await;
+    let t = learner_a();
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let (s, h, b) = app
+            .send(reqwest::Method::GET, "/api/v1/progress", Some(&t), None)
+            .await;
+        if s == 429 {
+            assert_eq!(b["error"]["code"], "rate_limited");
+            assert!(h.contains_key("retry-after"));
+        }
+        statuses.push(s);
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        3,
+        "{statuses:?}"
+    );
+    // Another learner has their own budget.
+    let (s, _, _) = app
+        .send(
+            reqwest::Method::GET,
+            "/api/v1/progress",
+            Some(&token::mint(SECRET, "learner-b", 600)),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn load_is_shed_with_503_and_retry_after() {
+    let app = TestApp::spawn(&[("LEARNFLOW_LIMITS__MAX_IN_FLIGHT", "1")]).await;
+    // Hold the only slot with a slow upstream call.
+    app.sidecar.on_invoke(|_, _, _| {
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        answer(200, json!({"learner_id": "learner-a", "lessons_received": 0, "lessons_completed": 0, "topics": []}))
+    });
+    let t = learner_a();
+    let slow = {
+        let (http, url, t) = (
+            app.http.clone(),
+            format!("{}/api/v1/progress", app.base),
+            t.clone(),
+        );
+        tokio::spawn(async move {
+            http.get(url)
+                .bearer_auth(t)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let (s, h, b) = app
+        .send(reqwest::Method::GET, "/api/v1/progress", Some(&t), None)
+        .await;
+    assert_eq!((s, b["error"]["code"].as_str()), (503, Some("overloaded")));
+    assert_eq!(h["retry-after"], "1");
+    assert_eq!(slow.await.expect("task").expect("slow request"), 200);
+}
+
+#[tokio::test]
+async fn no_secret_no_start() {
+    let config = Config::load(Vec::new(), Vec::<(String, String)>::new()).expect("config");
+    let deps = Deps {
+        api_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind"),
+        admin_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind"),
+        dapr: Arc::new(FakeSidecar::new()),
+    };
+    let err = App::build(&config, deps).expect_err("refuses to start");
+    assert!(err.to_string().contains("LEARNFLOW_AUTH__JWT_SECRET"));
+}

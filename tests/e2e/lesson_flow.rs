@@ -1,0 +1,304 @@
+//! The headline flow on the real native stack: gateway → (Dapr invoke) course-agent →
+//! outbox → (Dapr publish) Kafka → (Dapr subscription) user-progress → PostgreSQL.
+//!
+//! One stack, several acts: many lessons from several learners at once arrive exactly
+//! once; a malformed event goes to the dead-letter topic and the flow goes on; a
+//! duplicate publish has one effect; personalisation is used when user-progress is up
+//! and falls back when it is stopped, and the lesson made meanwhile still arrives.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use learnflow_e2e::{eventually, find_on_topic, metric_sum};
+use lf_testkit::stack::{Stack, StackOptions};
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+const LESSONS: usize = 200;
+const LEARNERS: usize = 8;
+const CONCURRENCY: usize = 16;
+
+struct Client {
+    http: reqwest::Client,
+    gateway: String,
+}
+
+impl Client {
+    async fn create_lesson(&self, token: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}/api/v1/lessons", self.gateway))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("gateway answers");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn progress(&self, token: &str) -> Value {
+        let r = self
+            .http
+            .get(format!("{}/api/v1/progress", self.gateway))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("gateway answers");
+        assert_eq!(r.status().as_u16(), 200);
+        r.json().await.expect("json")
+    }
+}
+
+fn recorded_lessons(stack: &Stack) -> BTreeSet<String> {
+    stack
+        .postgres
+        .psql("user_progress", "SELECT lesson_id FROM processed_events")
+        .expect("query user_progress")
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn count(stack: &Stack, db: &str, sql: &str) -> i64 {
+    stack
+        .postgres
+        .psql(db, sql)
+        .expect("query")
+        .trim()
+        .parse()
+        .expect("a count")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lessons_flow_through_kafka_to_user_progress_exactly_once() {
+    let mut stack = Stack::start(&StackOptions::default()).expect("the native stack starts");
+    let client = Arc::new(Client {
+        http: reqwest::Client::new(),
+        gateway: stack.gateway_url(),
+    });
+    let tokens: Vec<String> = (0..LEARNERS)
+        .map(|i| stack.dev_token(&format!("learner-{i}")))
+        .collect();
+
+    // Act 1: 200 lessons, 8 learners, 16 at a time.
+    let gate = Arc::new(Semaphore::new(CONCURRENCY));
+    let mut tasks = Vec::new();
+    for i in 0..LESSONS {
+        let (client, gate) = (client.clone(), gate.clone());
+        let token = tokens[i % LEARNERS].clone();
+        tasks.push(tokio::spawn(async move {
+            let _permit = gate.acquire().await.expect("semaphore");
+            let (status, lesson) = client.create_lesson(&token, json!({})).await;
+            assert_eq!(status, 201, "{lesson}");
+            (
+                i % LEARNERS,
+                lesson["id"].as_str().expect("lesson id").to_owned(),
+            )
+        }));
+    }
+    let mut created: BTreeMap<String, usize> = BTreeMap::new();
+    for task in tasks {
+        let (learner, id) = task.await.expect("task");
+        created.insert(id, learner);
+    }
+    assert_eq!(created.len(), LESSONS, "every lesson has its own id");
+    let expected: BTreeSet<String> = created.keys().cloned().collect();
+    let recorded = eventually(
+        "all lessons to reach user-progress",
+        Duration::from_secs(90),
+        || {
+            let recorded = recorded_lessons(&stack);
+            (recorded.len() >= LESSONS).then_some(recorded)
+        },
+    )
+    .await;
+    assert_eq!(recorded, expected, "exactly the created lessons, each once");
+    assert_eq!(
+        count(
+            &stack,
+            "user_progress",
+            "SELECT count(*) FROM processed_events"
+        ),
+        LESSONS as i64
+    );
+    for (i, token) in tokens.iter().enumerate() {
+        let progress = client.progress(token).await;
+        let mine = created.values().filter(|l| **l == i).count() as i64;
+        assert_eq!(
+            progress["lessons_received"].as_i64(),
+            Some(mine),
+            "learner-{i}: {progress}"
+        );
+    }
+    assert_eq!(
+        count(
+            &stack,
+            "course_agent",
+            "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
+        ),
+        0,
+        "the outbox drained"
+    );
+
+    // Act 2: a malformed event straight onto the topic lands in the dead-letter topic.
+    let publisher = stack
+        .service("course-agent")
+        .and_then(|s| s.daprd.as_ref())
+        .map(|d| d.http_url())
+        .expect("daprd");
+    let marker = format!("poison-{}", uuid::Uuid::new_v4());
+    let r = client
+        .http
+        .post(format!(
+            "{publisher}/v1.0/publish/kafka-pubsub/lesson-events?metadata.rawPayload=true"
+        ))
+        .header("dapr-api-token", &stack.secrets.dapr_api_token)
+        .header("content-type", "text/plain")
+        .body(format!("{marker} is not a lesson event {{"))
+        .send()
+        .await
+        .expect("publish");
+    assert_eq!(r.status().as_u16(), 204);
+    let bootstrap = stack.kafka.bootstrap();
+    let marker_for_search = marker.clone();
+    let dead = tokio::task::spawn_blocking(move || {
+        find_on_topic(
+            &bootstrap,
+            "lesson-events-dlq",
+            Duration::from_secs(60),
+            |p| String::from_utf8_lossy(p).contains(&marker_for_search),
+        )
+    })
+    .await
+    .expect("reader");
+    assert!(dead.is_some(), "the poison event reached lesson-events-dlq");
+    // … and the flow goes on.
+    let (status, after) = client
+        .create_lesson(&tokens[0], json!({"course": "algebra"}))
+        .await;
+    assert_eq!(status, 201, "{after}");
+    let after_id = after["id"].as_str().expect("id").to_owned();
+    eventually("the next lesson to arrive", Duration::from_secs(60), || {
+        recorded_lessons(&stack).contains(&after_id).then_some(())
+    })
+    .await;
+
+    // Act 3: the same event published twice changes progress once.
+    let before = count(
+        &stack,
+        "user_progress",
+        "SELECT count(*) FROM processed_events",
+    );
+    let received_before = client.progress(&tokens[0]).await["lessons_received"].as_i64();
+    let event = stack
+        .postgres
+        .psql("course_agent", &format!("SELECT cloud_event FROM outbox WHERE cloud_event->'data'->>'lesson_id' = '{after_id}'"))
+        .expect("stored event");
+    let metrics_url = format!(
+        "http://127.0.0.1:{}/metrics",
+        stack
+            .service("user-progress")
+            .expect("svc")
+            .service
+            .admin_port()
+    );
+    let duplicates = |text: &str| {
+        metric_sum(
+            text,
+            "learnflow_events_consumed_total",
+            &[("outcome", "duplicate")],
+        )
+    };
+    let dup_before = duplicates(
+        &client
+            .http
+            .get(&metrics_url)
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text"),
+    );
+    let r = client
+        .http
+        .post(format!(
+            "{publisher}/v1.0/publish/kafka-pubsub/lesson-events?metadata.partitionKey=learner-0"
+        ))
+        .header("dapr-api-token", &stack.secrets.dapr_api_token)
+        .header("content-type", "application/cloudevents+json")
+        .body(event)
+        .send()
+        .await
+        .expect("publish");
+    assert_eq!(r.status().as_u16(), 204);
+    let mut seen = false;
+    for _ in 0..150 {
+        let text = client
+            .http
+            .get(&metrics_url)
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        if duplicates(&text) > dup_before {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(seen, "user-progress received the duplicate");
+    assert_eq!(
+        count(
+            &stack,
+            "user_progress",
+            "SELECT count(*) FROM processed_events"
+        ),
+        before
+    );
+    assert_eq!(
+        client.progress(&tokens[0]).await["lessons_received"].as_i64(),
+        received_before
+    );
+
+    // Act 4: personalisation with user-progress up, fallback with it stopped.
+    let (status, personal) = client.create_lesson(&tokens[1], json!({})).await;
+    assert_eq!(
+        (status, personal["personalised"].as_bool()),
+        (201, Some(true)),
+        "{personal}"
+    );
+    stack
+        .service("user-progress")
+        .expect("svc")
+        .service
+        .process()
+        .stop(Duration::from_secs(10));
+    let (status, fallback) = client.create_lesson(&tokens[1], json!({})).await;
+    assert_eq!(
+        status, 201,
+        "lessons are still created without user-progress: {fallback}"
+    );
+    assert_eq!(fallback["personalised"], false);
+    stack
+        .service("user-progress")
+        .expect("svc")
+        .service
+        .restart()
+        .expect("user-progress restarts");
+    let fallback_id = fallback["id"].as_str().expect("id").to_owned();
+    eventually(
+        "the lesson made during the outage to arrive",
+        Duration::from_secs(90),
+        || {
+            recorded_lessons(&stack)
+                .contains(&fallback_id)
+                .then_some(())
+        },
+    )
+    .await;
+}
