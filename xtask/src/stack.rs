@@ -158,6 +158,19 @@ fn print_endpoints(info: &StackInfo) {
             "  curl -s -X POST {}/api/v1/lessons -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' -d '{{\"course\":\"arithmetic\"}}'",
             info.gateway
         );
+        println!(
+            "\n  every response carries x-trace-id; its whole trace (gateway → daprd → course-agent"
+        );
+        println!("  → outbox relay → Kafka → daprd → user-progress → PostgreSQL) is at:");
+        println!("  {}/api/traces/<x-trace-id>", info.traces);
+        println!(
+            "  metrics: {}/graph?g0.expr=rate(learnflow_lessons_generated_total[1m])",
+            info.prometheus
+        );
+        println!(
+            "           {}/graph?g0.expr=histogram_quantile(0.99,rate(learnflow_lesson_to_db_seconds_bucket[1m]))",
+            info.prometheus
+        );
         println!("\n  then read the learner's progress:");
         println!(
             "  curl -s {}/api/v1/progress -H 'Authorization: Bearer {token}'",

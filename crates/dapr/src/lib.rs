@@ -237,7 +237,19 @@ impl DaprPort for HttpDapr {
         headers: HeaderMap,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<InvokeResponse, DaprError>> {
-        Box::pin(async move {
+        // A client span per invocation; daprd continues it (traceparent) to the callee.
+        let span = tracing::info_span!(
+            "dapr.invoke",
+            otel.name = %format!("{http_method} {app_id}"),
+            otel.kind = "client",
+            rpc.system = "dapr",
+            server.address = %app_id,
+            http.request.method = %http_method,
+            http.response.status_code = tracing::field::Empty,
+        );
+        let mut headers = headers;
+        lf_telemetry::trace::inject(&span, &mut headers);
+        let call = async move {
             let url = format!("{}/v1.0/invoke/{app_id}/method/{method}", self.base);
             let mut request = self
                 .http
@@ -248,8 +260,10 @@ impl DaprPort for HttpDapr {
                 request = request.json(&body);
             }
             let (status, body) = self.send(request).await?;
+            tracing::Span::current().record("http.response.status_code", status);
             Ok(InvokeResponse { status, body })
-        })
+        };
+        Box::pin(tracing::Instrument::instrument(call, span))
     }
 
     fn publish<'a>(

@@ -3,7 +3,8 @@
 //! Layout: [`DatabaseConfig`] (`[database]` settings) → [`pool`] (a lazy pool, so
 //! a service starts and reports not-ready instead of crashing while the database
 //! is down) → [`readiness`] (a `/readyz` check) and [`spawn_pool_metrics`]
-//! (connections in use and idle, every few seconds); [`names`] holds the metric names.
+//! (connections in use and idle, every few seconds); [`statement`] and
+//! [`transaction`] make database spans; [`names`] holds the metric names.
 
 pub mod names;
 
@@ -23,6 +24,35 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     /// Seconds to wait for a pooled connection before the request fails (fast 503, not a hang).
     pub acquire_timeout_secs: u64,
+}
+
+/// A span for one statement, named `{operation} {table}` as OpenTelemetry's database
+/// conventions ask (the statement text is not recorded: it may carry learner data).
+pub fn statement(
+    service: &'static str,
+    operation: &'static str,
+    table: &'static str,
+) -> tracing::Span {
+    tracing::info_span!(
+        "db.statement",
+        otel.name = %format!("{operation} {table}"),
+        otel.kind = "client",
+        db.system.name = "postgresql",
+        db.namespace = service,
+        db.operation.name = operation,
+        db.collection.name = table,
+    )
+}
+
+/// A span around a whole transaction, parent of its statements.
+pub fn transaction(service: &'static str, name: &'static str) -> tracing::Span {
+    tracing::info_span!(
+        "db.transaction",
+        otel.name = %format!("transaction {name}"),
+        otel.kind = "client",
+        db.system.name = "postgresql",
+        db.namespace = service,
+    )
 }
 
 /// A lazy pool: no connection is made until first use.
@@ -51,6 +81,7 @@ pub fn readiness(pool: PgPool) -> lf_http::ReadinessCheck {
 
 /// Publishes pool gauges every 5 s until the runtime stops.
 pub fn spawn_pool_metrics(service: &'static str, pool: PgPool) {
+    names::describe();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         loop {

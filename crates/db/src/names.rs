@@ -4,3 +4,16 @@
 pub const POOL_CONNECTIONS: &str = "learnflow_db_pool_connections";
 /// Histogram of database statement/transaction durations in seconds, by `service` and `operation`.
 pub const QUERY_DURATION: &str = "learnflow_db_query_duration_seconds";
+
+/// Registers help texts for this crate's metrics.
+pub(crate) fn describe() {
+    metrics::describe_gauge!(
+        POOL_CONNECTIONS,
+        "Database pool connections, by service and state (idle, in_use)."
+    );
+    metrics::describe_histogram!(
+        QUERY_DURATION,
+        metrics::Unit::Seconds,
+        "Database statement or transaction duration, by service and operation."
+    );
+}

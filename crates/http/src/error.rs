@@ -85,7 +85,10 @@ struct Body<'a> {
 }
 
 impl IntoResponse for ErrorResponse {
-    fn into_response(self) -> Response {
+    fn into_response(mut self) -> Response {
+        if self.error.trace_id.is_none() {
+            self.error.trace_id = lf_telemetry::trace::current_trace_id();
+        }
         let mut response = (self.status, Json(Body { error: &self.error })).into_response();
         if let Some(secs) = self.retry_after_secs {
             response

@@ -6,11 +6,14 @@
 //! - [`admin_router`]: the admin port's router (`/metrics` plus health);
 //! - [`error`]: the JSON error body every service answers with;
 //! - [`json`]: a JSON body extractor whose rejections are such JSON errors;
+//! - [`span`]: the HTTP server span (child of an incoming `traceparent`) and the
+//!   `x-trace-id` response header;
 //! - [`serve`] and [`shutdown_signal`]: run a router until SIGTERM or Ctrl-C.
 
 pub mod error;
 pub mod health;
 pub mod json;
+pub mod span;
 
 use std::future::Future;
 
@@ -103,7 +106,15 @@ impl Servers {
     ) -> Self {
         let api_router = api_router
             .merge(health::router(readiness.clone()))
-            .layer(axum::middleware::from_fn(lf_telemetry::http_metrics));
+            .layer(axum::middleware::from_fn(lf_telemetry::http_metrics))
+            .layer(axum::middleware::from_fn(span::trace_id_header))
+            .layer(
+                tower_http::trace::TraceLayer::new_for_http()
+                    .make_span_with(span::make_span)
+                    .on_request(())
+                    .on_response(span::on_response)
+                    .on_failure(()),
+            );
         Self {
             api: (api_listener, api_router),
             admin: (admin_listener, admin_router(readiness)),

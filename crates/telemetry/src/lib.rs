@@ -1,8 +1,12 @@
 //! Telemetry for LearnFlow services.
 //!
 //! Layout:
-//! - [`init`] sets up JSON logs (env-filtered) once per process and returns a
-//!   [`TelemetryGuard`] to flush on shutdown;
+//! - [`init`] sets up JSON logs (env-filtered), OpenTelemetry tracing over OTLP
+//!   (when `OTEL_EXPORTER_OTLP_ENDPOINT` is set) and the W3C propagator, once per
+//!   process, and returns a [`TelemetryGuard`] that flushes spans on shutdown;
+//! - [`trace`]: extracting and injecting trace context (HTTP headers, stored
+//!   `traceparent`s) and reading the current trace id;
+//! - [`process`]: process CPU and resident memory as Prometheus gauges;
 //! - [`metrics_recorder`] installs the process-wide Prometheus recorder once and
 //!   keeps its histograms trimmed;
 //! - [`http_metrics`] is an axum middleware recording request counts and
@@ -10,6 +14,8 @@
 //! - [`names`] holds every metric name this crate emits.
 
 pub mod names;
+pub mod process;
+pub mod trace;
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -44,6 +50,9 @@ impl Default for TelemetryConfig {
 /// Why telemetry could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
+    /// The OTLP exporter could not be built.
+    #[error("OTLP trace exporter: {0}")]
+    Exporter(String),
     /// The log filter directive does not parse.
     #[error("invalid log filter {filter:?}: {reason}")]
     Filter {
@@ -56,33 +65,59 @@ pub enum TelemetryError {
 
 /// Flushes telemetry when the service stops; keep it alive for the process's lifetime.
 #[must_use = "dropping the guard early stops telemetry export"]
-#[derive(Debug)]
 pub struct TelemetryGuard {
     service: &'static str,
+    tracing: Option<trace::Tracing>,
+}
+
+impl std::fmt::Debug for TelemetryGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelemetryGuard")
+            .field("service", &self.service)
+            .field("exporting", &self.tracing.is_some())
+            .finish()
+    }
 }
 
 impl TelemetryGuard {
-    /// Flushes whatever is buffered. Call once, after the server has stopped.
+    /// Flushes buffered spans. Call once, after the server has stopped; it blocks
+    /// until the exporter thread is done (bounded by the exporter's timeout).
     pub fn shutdown(self) {
+        if let Some(t) = self.tracing
+            && let Err(e) = t.provider.shutdown()
+        {
+            eprintln!("{}: flushing spans failed: {e}", self.service);
+        }
         tracing::info!(service = self.service, "telemetry flushed");
     }
 }
 
-/// Sets up logging for `service` and records its build info. Safe to call more
-/// than once per process (tests): later calls keep the first subscriber.
+/// Sets up logging and tracing for `service` from `config` and the `OTEL_*` entries
+/// of `env`, and records its build info. Safe to call more than once per process
+/// (tests): later calls keep the first subscriber.
 pub fn init(
     service: &'static str,
     config: &TelemetryConfig,
+    env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<TelemetryGuard, TelemetryError> {
     let filter = EnvFilter::try_new(&config.log_filter).map_err(|e| TelemetryError::Filter {
         filter: config.log_filter.clone(),
         reason: e.to_string(),
     })?;
-    let registry = tracing_subscriber::registry().with(filter);
+    trace::install_propagator();
+    let env: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("OTEL_"))
+        .collect();
+    let exporting = trace::provider(service, &env).map_err(TelemetryError::Exporter)?;
+    let otel = exporting.as_ref().map(|t| trace::layer(t, service));
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
     // A second init in one process (tests) finds a subscriber already set; that is fine.
     let _ = if config.log_format == "text" {
         registry.with(tracing_subscriber::fmt::layer()).try_init()
     } else {
+        // Request spans carry trace_id/span_id fields, so every log line inside a
+        // request names its trace.
         registry
             .with(
                 tracing_subscriber::fmt::layer()
@@ -93,6 +128,7 @@ pub fn init(
             )
             .try_init()
     };
+    process::spawn_collector();
     metrics_recorder();
     metrics::gauge!(
         names::BUILD_INFO,
@@ -100,7 +136,10 @@ pub fn init(
         "version" => env!("CARGO_PKG_VERSION"),
     )
     .set(1.0);
-    Ok(TelemetryGuard { service })
+    Ok(TelemetryGuard {
+        service,
+        tracing: exporting,
+    })
 }
 
 /// Bucket bounds (seconds) for request and flow latencies: 1 ms to 10 s.
@@ -137,6 +176,7 @@ pub fn metrics_recorder() -> PrometheusHandle {
                     "a metrics recorder was already installed; LearnFlow metrics go there"
                 );
             }
+            names::describe();
             handle
         })
         .clone()
@@ -193,6 +233,7 @@ mod tests {
                 log_filter: "info,=[".into(),
                 log_format: "json".into(),
             },
+            Vec::new(),
         )
         .err();
         assert!(matches!(err, Some(TelemetryError::Filter { .. })));
@@ -200,7 +241,7 @@ mod tests {
 
     #[test]
     fn build_info_is_rendered() {
-        let _guard = init("unit-test", &TelemetryConfig::default());
+        let _guard = init("unit-test", &TelemetryConfig::default(), Vec::new());
         let text = metrics_recorder().render();
         assert!(text.contains("learnflow_build_info"), "{text}");
         assert!(text.contains("service=\"unit-test\""), "{text}");

@@ -424,6 +424,7 @@ fn service_env(
     }
     if def.name == "kafka-monitor" {
         env.push(("LEARNFLOW_KAFKA__BROKERS".into(), kafka.bootstrap()));
+        env.push(("LEARNFLOW_KAFKA__POLL_INTERVAL_SECS".into(), "2".into()));
     }
     if def.name == "frontend-gateway" {
         env.push((

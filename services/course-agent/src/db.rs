@@ -3,11 +3,14 @@
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
+use lf_db::statement;
 use lf_events::LessonEvent;
 use lf_events::api::Lesson;
 use sqlx::{PgPool, Postgres, Transaction};
+use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::SERVICE;
 use crate::metrics::db_time;
 
 /// Embedded migrations, applied at start-up.
@@ -15,6 +18,17 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
 /// Stores a lesson and its outbox event in one transaction.
 pub async fn insert_lesson_with_event(
+    pool: &PgPool,
+    lesson: &Lesson,
+    event: &LessonEvent,
+    traceparent: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    insert_lesson_tx(pool, lesson, event, traceparent)
+        .instrument(lf_db::transaction(SERVICE, "insert_lesson"))
+        .await
+}
+
+async fn insert_lesson_tx(
     pool: &PgPool,
     lesson: &Lesson,
     event: &LessonEvent,
@@ -37,6 +51,7 @@ pub async fn insert_lesson_with_event(
         lesson.created_at,
     )
     .execute(&mut *tx)
+    .instrument(statement(SERVICE, "INSERT", "lessons"))
     .await?;
     sqlx::query!(
         "INSERT INTO outbox (event_id, partition_key, cloud_event, traceparent) VALUES ($1, $2, $3, $4)",
@@ -46,8 +61,11 @@ pub async fn insert_lesson_with_event(
         traceparent,
     )
     .execute(&mut *tx)
+    .instrument(statement(SERVICE, "INSERT", "outbox"))
     .await?;
-    tx.commit().await?;
+    tx.commit()
+        .instrument(statement(SERVICE, "COMMIT", "lessons"))
+        .await?;
     db_time("insert_lesson", started.elapsed());
     Ok(())
 }
@@ -57,6 +75,7 @@ pub async fn lesson(pool: &PgPool, id: Uuid) -> Result<Option<Lesson>, sqlx::Err
     let started = Instant::now();
     let row = sqlx::query!("SELECT body FROM lessons WHERE id = $1", id)
         .fetch_optional(pool)
+        .instrument(statement(SERVICE, "SELECT", "lessons"))
         .await?;
     db_time("get_lesson", started.elapsed());
     row.map(|r| serde_json::from_value(r.body).map_err(|e| sqlx::Error::Decode(Box::new(e))))
@@ -88,6 +107,7 @@ pub async fn claim_pending(
         limit
     )
     .fetch_all(&mut **tx)
+    .instrument(statement(SERVICE, "SELECT", "outbox"))
     .await
 }
 

@@ -70,6 +70,7 @@ impl App {
             config.relay.retain_sent_secs,
             stopped,
         ));
+        metrics::describe();
         lf_db::spawn_pool_metrics(SERVICE, deps.pool.clone());
 
         let state = routes::AppState {

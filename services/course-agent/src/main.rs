@@ -7,7 +7,7 @@ use course_agent::{App, Config, Deps, SERVICE};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::load(std::env::args(), std::env::vars())?;
-    let telemetry = lf_telemetry::init(SERVICE, &config.telemetry)?;
+    let telemetry = lf_telemetry::init(SERVICE, &config.telemetry, std::env::vars())?;
     let deps = Deps {
         api_listener: config.server.bind().await?,
         admin_listener: config.admin.bind().await?,

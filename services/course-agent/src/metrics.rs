@@ -46,3 +46,31 @@ pub fn db_time(operation: &'static str, took: Duration) {
     ::metrics::histogram!(lf_db::names::QUERY_DURATION, "service" => crate::SERVICE, "operation" => operation)
         .record(took.as_secs_f64());
 }
+
+/// Registers help texts (Prometheus `# HELP`) for course-agent's metrics.
+pub fn describe() {
+    lf_telemetry::metrics_recorder();
+    ::metrics::describe_counter!(
+        LESSONS_GENERATED,
+        "Lessons generated, by course and whether mastery personalised them."
+    );
+    ::metrics::describe_gauge!(OUTBOX_BACKLOG, "Outbox events not yet published.");
+    ::metrics::describe_gauge!(
+        OUTBOX_OLDEST_AGE,
+        ::metrics::Unit::Seconds,
+        "Age of the oldest unpublished outbox event (0 when none)."
+    );
+    ::metrics::describe_counter!(
+        PUBLISH_ATTEMPTS,
+        "Events the outbox relay tried to publish, by outcome and mode (single, bulk)."
+    );
+    ::metrics::describe_histogram!(
+        PUBLISH_DURATION,
+        ::metrics::Unit::Seconds,
+        "Duration of one relay publish call to daprd, by mode."
+    );
+    ::metrics::describe_counter!(
+        PERSONALISATION,
+        "Mastery lookups for personalisation, by outcome (used, fallback)."
+    );
+}

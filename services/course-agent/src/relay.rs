@@ -15,6 +15,7 @@ use lf_dapr::{BulkEntry, DaprPort};
 use lf_events::{LESSON_TOPIC, PUBSUB};
 use sqlx::PgPool;
 use tokio::sync::{Notify, watch};
+use tracing::Instrument;
 
 use crate::config::RelayConfig;
 use crate::{db, metrics};
@@ -34,6 +35,23 @@ pub enum RelayError {
 /// and the stored traceparent travels with the event.
 const CLOUD_EVENT: &str = "application/cloudevents+json";
 
+/// The producer span of one event: child of the stored request context.
+fn producer_span(traceparent: Option<&str>, cloud_event: &serde_json::Value) -> tracing::Span {
+    let span = tracing::info_span!(
+        "messaging.publish",
+        otel.name = %format!("publish {LESSON_TOPIC}"),
+        otel.kind = "producer",
+        messaging.system = "kafka",
+        messaging.operation.type = "publish",
+        messaging.destination.name = LESSON_TOPIC,
+        messaging.message.id = %cloud_event["id"].as_str().unwrap_or_default(),
+    );
+    if let Some(tp) = traceparent {
+        lf_telemetry::trace::set_parent_from_traceparent(&span, tp);
+    }
+    span
+}
+
 /// One round: returns how many events were published.
 pub async fn relay_once(
     pool: &PgPool,
@@ -48,24 +66,50 @@ pub async fn relay_once(
     }
     let started = Instant::now();
     let ids: Vec<i64> = pending.iter().map(|p| p.id).collect();
-    let (mode, result) = if let [only] = pending.as_slice() {
+    // One producer span per event, each continuing the trace of the request that made
+    // it; the published CloudEvent carries that span's context, so daprd's delivery
+    // and user-progress join the same trace.
+    let spans: Vec<tracing::Span> = pending
+        .iter()
+        .map(|p| producer_span(p.traceparent.as_deref(), &p.cloud_event))
+        .collect();
+    let events: Vec<serde_json::Value> = pending
+        .iter()
+        .zip(&spans)
+        .map(|(p, span)| {
+            let mut event = p.cloud_event.clone();
+            if let (Some(tp), Some(obj)) = (
+                lf_telemetry::trace::traceparent(span),
+                event.as_object_mut(),
+            ) {
+                obj.insert("traceparent".into(), tp.into());
+            }
+            event
+        })
+        .collect();
+    let (mode, result) = if let ([only], [event], [span]) =
+        (pending.as_slice(), events.as_slice(), spans.as_slice())
+    {
+        let tp = lf_telemetry::trace::traceparent(span);
         let r = dapr
             .publish(
                 PUBSUB,
                 LESSON_TOPIC,
-                &only.cloud_event,
+                event,
                 &only.partition_key,
-                only.traceparent.as_deref(),
+                tp.as_deref(),
             )
+            .instrument(span.clone())
             .await
             .map(|()| Vec::new());
         ("single", r)
     } else {
         let entries = pending
             .iter()
-            .map(|p| BulkEntry {
+            .zip(events)
+            .map(|(p, event)| BulkEntry {
                 entry_id: p.id.to_string(),
-                event: p.cloud_event.clone(),
+                event,
                 content_type: CLOUD_EVENT.into(),
                 metadata: BTreeMap::from([("partitionKey".to_owned(), p.partition_key.clone())]),
             })
@@ -76,6 +120,8 @@ pub async fn relay_once(
             .map(|outcome| outcome.failed_entries);
         ("bulk", r)
     };
+    // The producer spans end when the sidecar has answered.
+    drop(spans);
     match result {
         Ok(failed) => {
             let failed_ids: Vec<i64> = failed

@@ -100,9 +100,16 @@ async fn create_lesson(
         lesson.personalised,
         lesson.created_at,
     );
-    // daprd hands us the caller's trace context; the outbox keeps it for the publish.
-    let traceparent = headers.get("traceparent").and_then(|v| v.to_str().ok());
-    db::insert_lesson_with_event(&state.pool, &lesson, &event, traceparent).await?;
+    // The outbox keeps this request's trace context (our server span, itself a child of
+    // daprd's), so the relay's publish continues the trace; without tracing, keep the
+    // caller's traceparent as daprd sent it.
+    let traceparent = lf_telemetry::trace::traceparent(&tracing::Span::current()).or_else(|| {
+        headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    });
+    db::insert_lesson_with_event(&state.pool, &lesson, &event, traceparent.as_deref()).await?;
     state.relay_wake.notify_one();
     metrics::lesson_generated(&lesson.course, lesson.personalised);
     Ok((StatusCode::CREATED, Json(lesson)))

@@ -1,10 +1,12 @@
 //! kafka-monitor: Kafka traffic for the dashboards.
 //!
-//! Layout: [`config`] (typed settings) → [`App`] (health and metrics listeners).
-//! The broker poller arrives with the telemetry work (per-topic high watermarks
-//! and consumer-group lag via rdkafka).
+//! Layout: [`config`] (typed settings) → [`App`] (health and metrics listeners, the
+//! poller task) → [`poller`] (watermarks and committed offsets via rdkafka) →
+//! [`metrics`] (every metric name).
 
 pub mod config;
+pub mod metrics;
+pub mod poller;
 
 use std::net::SocketAddr;
 
@@ -29,18 +31,22 @@ pub struct Deps {
 #[derive(Debug)]
 pub struct App {
     servers: Servers,
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl App {
-    /// Wires listeners.
-    pub fn build(_config: &Config, deps: Deps) -> Self {
+    /// Wires listeners and starts the poller.
+    pub fn build(config: &Config, deps: Deps) -> Self {
+        metrics::describe();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(poller::run(config.kafka.clone(), stopped));
         let servers = Servers::new(
             deps.api_listener,
             Router::new(),
             deps.admin_listener,
             Readiness::new(),
         );
-        Self { servers }
+        Self { servers, stop }
     }
 
     /// Address of the API listener.
@@ -58,6 +64,8 @@ impl App {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        self.servers.run_until(shutdown).await
+        let result = self.servers.run_until(shutdown).await;
+        let _ = self.stop.send(true);
+        result
     }
 }

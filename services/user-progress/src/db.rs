@@ -2,12 +2,14 @@
 
 use std::time::Instant;
 
+use lf_db::statement;
 use lf_events::LessonEvent;
 use lf_events::api::{CompletionRecorded, Progress, RecordCompletion, TopicMastery};
 use sqlx::PgPool;
+use tracing::Instrument;
 
-use crate::mastery;
 use crate::metrics::db_time;
+use crate::{SERVICE, mastery};
 
 /// Embedded migrations, applied at start-up.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
@@ -26,6 +28,12 @@ pub async fn apply_lesson_event(
     pool: &PgPool,
     event: &LessonEvent,
 ) -> Result<Applied, sqlx::Error> {
+    apply_lesson_event_tx(pool, event)
+        .instrument(lf_db::transaction(SERVICE, "apply_lesson_event"))
+        .await
+}
+
+async fn apply_lesson_event_tx(pool: &PgPool, event: &LessonEvent) -> Result<Applied, sqlx::Error> {
     let started = Instant::now();
     let mut tx = pool.begin().await?;
     let inserted = sqlx::query!(
@@ -37,6 +45,7 @@ pub async fn apply_lesson_event(
         event.created_at,
     )
     .execute(&mut *tx)
+    .instrument(statement(SERVICE, "INSERT", "processed_events"))
     .await?
     .rows_affected();
     if inserted == 0 {
@@ -50,6 +59,7 @@ pub async fn apply_lesson_event(
         event.learner_id,
     )
     .execute(&mut *tx)
+    .instrument(statement(SERVICE, "UPSERT", "learner_progress"))
     .await?;
     sqlx::query!(
         "INSERT INTO topic_mastery (learner_id, course, topic, mastery, lessons) VALUES ($1, $2, $3, $4, 1)
@@ -61,8 +71,11 @@ pub async fn apply_lesson_event(
         mastery::PRIOR,
     )
     .execute(&mut *tx)
+    .instrument(statement(SERVICE, "UPSERT", "topic_mastery"))
     .await?;
-    tx.commit().await?;
+    tx.commit()
+        .instrument(statement(SERVICE, "COMMIT", "processed_events"))
+        .await?;
     db_time("apply_lesson_event", started.elapsed());
     Ok(Applied::New)
 }
@@ -77,6 +90,7 @@ pub async fn mastery(pool: &PgPool, learner_id: &str) -> Result<Vec<TopicMastery
         learner_id
     )
     .fetch_all(pool)
+    .instrument(statement(SERVICE, "SELECT", "topic_mastery"))
     .await?;
     db_time("mastery", started.elapsed());
     Ok(rows)
@@ -89,6 +103,7 @@ pub async fn progress(pool: &PgPool, learner_id: &str) -> Result<Progress, sqlx:
         learner_id
     )
     .fetch_optional(pool)
+    .instrument(statement(SERVICE, "SELECT", "learner_progress"))
     .await?;
     let (lessons_received, lessons_completed) = row
         .map(|r| (r.lessons_received, r.lessons_completed))

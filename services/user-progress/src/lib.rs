@@ -51,6 +51,7 @@ impl App {
     pub fn build(config: &Config, deps: Deps) -> Self {
         let migrated = Arc::new(AtomicBool::new(false));
         tokio::spawn(migrate(deps.pool.clone(), migrated.clone()));
+        metrics::describe();
         lf_db::spawn_pool_metrics(SERVICE, deps.pool.clone());
         let state = routes::AppState {
             pool: deps.pool.clone(),

@@ -31,3 +31,18 @@ pub fn db_time(operation: &'static str, took: Duration) {
     ::metrics::histogram!(lf_db::names::QUERY_DURATION, "service" => crate::SERVICE, "operation" => operation)
         .record(took.as_secs_f64());
 }
+
+/// Registers help texts (Prometheus `# HELP`) for user-progress's metrics.
+pub fn describe() {
+    lf_telemetry::metrics_recorder();
+    ::metrics::describe_counter!(
+        EVENTS_CONSUMED,
+        "Lesson events handled, by outcome (success, duplicate, retry, drop) and drop reason."
+    );
+    ::metrics::describe_histogram!(
+        LESSON_TO_DB,
+        ::metrics::Unit::Seconds,
+        "Time from a lesson's creation in course-agent to its event persisted in user-progress."
+    );
+    ::metrics::describe_counter!(COMPLETIONS, "Lesson completions recorded.");
+}

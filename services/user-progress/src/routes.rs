@@ -21,6 +21,7 @@ use lf_http::error::FieldError;
 use lf_http::json::ApiJson;
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use tracing::Instrument;
 
 use crate::db::{self, Applied, CompletionError};
 use crate::error::ApiError;
@@ -50,7 +51,29 @@ fn status(s: &str) -> Json<Value> {
 }
 
 async fn lesson_event(State(state): State<AppState>, body: Bytes) -> Json<Value> {
-    let event = match decode_cloud_event(&body) {
+    // The server span around this handler is already a child of daprd's delivery span.
+    let span = tracing::info_span!(
+        "messaging.process",
+        otel.name = "process lesson-events",
+        otel.kind = "consumer",
+        messaging.system = "kafka",
+        messaging.operation.type = "process",
+        messaging.destination.name = lf_events::LESSON_TOPIC,
+        messaging.message.id = tracing::field::Empty,
+        learnflow.outcome = tracing::field::Empty,
+    );
+    let answer = handle_lesson_event(&state, &body, &span)
+        .instrument(span.clone())
+        .await;
+    span.record(
+        "learnflow.outcome",
+        answer["status"].as_str().unwrap_or_default(),
+    );
+    answer
+}
+
+async fn handle_lesson_event(state: &AppState, body: &[u8], span: &tracing::Span) -> Json<Value> {
+    let event = match decode_cloud_event(body) {
         Ok(event) => event,
         Err(e) => {
             tracing::warn!(reason = e.reason(), error = %e, bytes = body.len(), "dropping lesson event to dead letter");
@@ -58,6 +81,7 @@ async fn lesson_event(State(state): State<AppState>, body: Bytes) -> Json<Value>
             return status("DROP");
         }
     };
+    span.record("messaging.message.id", event.event_id.to_string().as_str());
     if !state.migrated.load(Ordering::Acquire) {
         metrics::event_consumed("retry", "");
         return status("RETRY");

@@ -1,0 +1,76 @@
+//! The HTTP server span of every request, following OpenTelemetry's HTTP conventions.
+//!
+//! It continues an incoming `traceparent` (which is how daprd hands a trace to our
+//! apps), is named `{method} {route}` with the route template (never the raw path),
+//! records the status, and carries `trace_id`/`span_id` fields so JSON log lines
+//! written inside the request name their trace. Health and metrics routes get no span.
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderValue, Response};
+use axum::middleware::Next;
+use tracing::Span;
+
+/// Paths probed every few seconds: not worth a trace.
+fn is_probe(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz" | "/metrics")
+}
+
+/// `MakeSpan` for `tower_http::trace::TraceLayer`.
+pub fn make_span<B>(request: &axum::http::Request<B>) -> Span {
+    let path = request.uri().path();
+    if is_probe(path) {
+        return Span::none();
+    }
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().as_str().to_owned();
+    let span = tracing::info_span!(
+        "http.server",
+        otel.name = %format!("{method} {route}"),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = %method,
+        http.route = %route,
+        url.path = %path,
+        http.response.status_code = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
+    );
+    // Parent first, before anything enters or reads the span's context.
+    lf_telemetry::trace::set_parent_from_headers(&span, request.headers());
+    if let Some((trace_id, span_id)) = ids(&span) {
+        span.record("trace_id", trace_id.as_str());
+        span.record("span_id", span_id.as_str());
+    }
+    span
+}
+
+fn ids(span: &Span) -> Option<(String, String)> {
+    let tp = lf_telemetry::trace::traceparent(span)?;
+    let mut parts = tp.split('-');
+    let (_, trace, span_id) = (parts.next()?, parts.next()?, parts.next()?);
+    Some((trace.to_owned(), span_id.to_owned()))
+}
+
+/// `OnResponse`: records the status on the span; 5xx marks it as an error.
+pub fn on_response<B>(response: &Response<B>, _latency: std::time::Duration, span: &Span) {
+    let status = response.status().as_u16();
+    span.record("http.response.status_code", status);
+    if status >= 500 {
+        span.record("otel.status_code", "ERROR");
+    }
+}
+
+/// Middleware (inside the trace layer): answers every traced request with `x-trace-id`.
+pub async fn trace_id_header(request: Request, next: Next) -> axum::response::Response {
+    let mut response = next.run(request).await;
+    if let Some(id) = lf_telemetry::trace::current_trace_id()
+        && let Ok(value) = HeaderValue::from_str(&id)
+    {
+        response.headers_mut().insert("x-trace-id", value);
+    }
+    response
+}

@@ -1,0 +1,404 @@
+//! Telemetry on the real native stack: one trace across the whole lesson flow in the
+//! real trace backend (Jaeger), clean and live metrics in the real Prometheus, Dapr's
+//! own metrics, and kafka-monitor's view of consumer lag.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use learnflow_e2e::{eventually_async, metric_sum, url_encode};
+use lf_testkit::stack::{Stack, StackOptions};
+use serde_json::{Value, json};
+
+async fn get_json(http: &reqwest::Client, url: &str) -> Value {
+    http.get(url)
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .unwrap_or(Value::Null)
+}
+
+async fn prom_query(http: &reqwest::Client, prometheus: &str, query: &str) -> Vec<Value> {
+    let r = http
+        .get(format!(
+            "{prometheus}/api/v1/query?query={}",
+            url_encode(query)
+        ))
+        .send()
+        .await
+        .expect("prometheus answers");
+    let body: Value = r.json().await.expect("json");
+    body["data"]["result"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn value_of(sample: &Value) -> f64 {
+    sample["value"][1]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// One span of a Jaeger trace: (service, operation, span id, parent span ids).
+struct SpanView {
+    service: String,
+    operation: String,
+    id: String,
+    parents: Vec<String>,
+}
+
+fn spans_of(trace: &Value) -> Vec<SpanView> {
+    let processes: BTreeMap<String, String> = trace["processes"]
+        .as_object()
+        .map(|p| {
+            p.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v["serviceName"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    trace["spans"]
+        .as_array()
+        .map(|spans| {
+            spans
+                .iter()
+                .map(|s| SpanView {
+                    service: processes
+                        .get(s["processID"].as_str().unwrap_or_default())
+                        .cloned()
+                        .unwrap_or_default(),
+                    operation: s["operationName"].as_str().unwrap_or_default().to_owned(),
+                    id: s["spanID"].as_str().unwrap_or_default().to_owned(),
+                    parents: s["references"]
+                        .as_array()
+                        .map(|r| {
+                            r.iter()
+                                .filter_map(|r| r["spanID"].as_str().map(str::to_owned))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Spans the trace of one lesson must contain: (service, operation) — ours and daprd's.
+const EXPECTED: &[(&str, &str)] = &[
+    ("frontend-gateway", "POST /api/v1/lessons"),
+    ("frontend-gateway", "POST course-agent"),
+    (
+        "frontend-gateway",
+        "CallLocal/course-agent/internal/lessons",
+    ),
+    ("course-agent", "CallLocal/course-agent/internal/lessons"),
+    ("course-agent", "POST /internal/lessons"),
+    ("course-agent", "transaction insert_lesson"),
+    ("course-agent", "INSERT lessons"),
+    ("course-agent", "INSERT outbox"),
+    ("course-agent", "publish lesson-events"),
+    ("course-agent", "/v1.0/publish/kafka-pubsub/lesson-events"),
+    ("user-progress", "pubsub/lesson-events"),
+    ("user-progress", "POST /events/lesson"),
+    ("user-progress", "process lesson-events"),
+    ("user-progress", "transaction apply_lesson_event"),
+    ("user-progress", "INSERT processed_events"),
+];
+
+fn promtool_check(promtool: &std::path::Path, exposition: &str) -> Result<(), String> {
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    child
+        .stdin
+        .take()
+        .map(|mut s| s.write_all(exposition.as_bytes()))
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_trace_live_metrics_and_kafka_lag() {
+    let mut stack = Stack::start(&StackOptions::default()).expect("the native stack starts");
+    let http = reqwest::Client::new();
+    let token = stack.dev_token("trace-learner");
+    let gateway = stack.gateway_url();
+
+    // Every response names its trace, errors included.
+    let r = http
+        .get(format!("{gateway}/api/v1/progress"))
+        .send()
+        .await
+        .expect("gateway");
+    assert_eq!(r.status().as_u16(), 401);
+    let header = r
+        .headers()
+        .get("x-trace-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body: Value = r.json().await.expect("json");
+    assert!(header.is_some(), "401 carries x-trace-id");
+    assert_eq!(
+        body["error"]["trace_id"].as_str(),
+        header.as_deref(),
+        "the error body names the same trace"
+    );
+
+    let r = http
+        .post(format!("{gateway}/api/v1/lessons"))
+        .bearer_auth(&token)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("gateway");
+    assert_eq!(r.status().as_u16(), 201);
+    let trace_id = r
+        .headers()
+        .get("x-trace-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("x-trace-id")
+        .to_owned();
+    assert_eq!(trace_id.len(), 32);
+
+    // The trace backend returns one trace holding every hop, correctly parented.
+    let traces = stack.jaeger.query_url();
+    let trace = eventually_async(
+        "the whole trace to reach Jaeger",
+        Duration::from_secs(60),
+        async || {
+            let body = get_json(&http, &format!("{traces}/api/traces/{trace_id}")).await;
+            let trace = body["data"][0].clone();
+            let have: BTreeSet<(String, String)> = spans_of(&trace)
+                .into_iter()
+                .map(|s| (s.service, s.operation))
+                .collect();
+            EXPECTED
+                .iter()
+                .all(|(svc, op)| have.contains(&((*svc).to_owned(), (*op).to_owned())))
+                .then_some(trace)
+        },
+    )
+    .await;
+    let spans = spans_of(&trace);
+    let ids: BTreeSet<&str> = spans.iter().map(|s| s.id.as_str()).collect();
+    let roots: Vec<&SpanView> = spans.iter().filter(|s| s.parents.is_empty()).collect();
+    assert_eq!(roots.len(), 1, "one root");
+    assert_eq!(
+        (roots[0].service.as_str(), roots[0].operation.as_str()),
+        ("frontend-gateway", "POST /api/v1/lessons")
+    );
+    for s in &spans {
+        for p in &s.parents {
+            assert!(
+                ids.contains(p.as_str()),
+                "{} {} has its parent in the trace",
+                s.service,
+                s.operation
+            );
+        }
+    }
+    let parent_op = |child: &str| -> String {
+        let c = spans.iter().find(|s| s.operation == child).expect("span");
+        spans
+            .iter()
+            .find(|s| c.parents.contains(&s.id))
+            .map(|s| s.operation.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        parent_op("POST /events/lesson"),
+        "pubsub/lesson-events",
+        "user-progress continues daprd's delivery span"
+    );
+    assert_eq!(parent_op("INSERT lessons"), "transaction insert_lesson");
+    assert_eq!(
+        parent_op("publish lesson-events"),
+        "POST /internal/lessons",
+        "the relay continues the request's trace"
+    );
+
+    // Each service's /metrics is valid exposition text.
+    let mut exposition = BTreeMap::new();
+    for (name, running) in &stack.services {
+        let url = format!("http://127.0.0.1:{}/metrics", running.service.admin_port());
+        let text = http
+            .get(&url)
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        if let Err(problems) = promtool_check(&stack.tools.promtool, &text) {
+            panic!("promtool check metrics failed for {name}:\n{problems}");
+        }
+        exposition.insert(*name, text);
+    }
+
+    // Prometheus scrapes every target, and every flow metric has data.
+    let prometheus = stack.prometheus.url();
+    let targets: Vec<Value> =
+        eventually_async("every target up", Duration::from_secs(30), async || {
+            let v = get_json(&http, &format!("{prometheus}/api/v1/targets")).await;
+            let targets = v["data"]["activeTargets"].as_array()?.clone();
+            (targets.len() == 7 && targets.iter().all(|t| t["health"] == "up")).then_some(targets)
+        })
+        .await;
+    assert_eq!(targets.len(), 7, "4 services + 3 sidecars");
+    for (query, must_be_positive) in [
+        ("sum(learnflow_lessons_generated_total)", true),
+        (
+            "sum(learnflow_outbox_publish_total{outcome=\"success\"})",
+            true,
+        ),
+        (
+            "sum(learnflow_events_consumed_total{outcome=\"success\"})",
+            true,
+        ),
+        ("sum(learnflow_lesson_to_db_seconds_count)", true),
+        ("sum(learnflow_db_query_duration_seconds_count)", true),
+        (
+            "sum(learnflow_http_server_requests_total{service=\"frontend-gateway\"})",
+            true,
+        ),
+        (
+            "sum(learnflow_http_server_request_duration_seconds_count)",
+            true,
+        ),
+        ("sum(learnflow_personalisation_total)", true),
+        (
+            "sum(learnflow_kafka_partition_high_watermark{topic=\"lesson-events\"})",
+            true,
+        ),
+        ("min(learnflow_build_info)", true),
+        ("min(learnflow_process_resident_memory_bytes)", true),
+        ("sum(learnflow_db_pool_connections)", false),
+        ("max(learnflow_outbox_backlog)", false),
+        ("max(learnflow_outbox_oldest_age_seconds)", false),
+        (
+            "sum(dapr_component_pubsub_egress_count{app_id=\"course-agent\"})",
+            true,
+        ),
+        (
+            "sum(dapr_component_pubsub_ingress_count{app_id=\"user-progress\"})",
+            true,
+        ),
+        ("sum(dapr_runtime_service_invocation_req_sent_total)", true),
+        ("count(dapr_resiliency_loaded)", true),
+    ] {
+        let samples = eventually_async(query, Duration::from_secs(30), async || {
+            let result = prom_query(&http, &prometheus, query).await;
+            (!result.is_empty() && (!must_be_positive || value_of(&result[0]) > 0.0))
+                .then_some(result)
+        })
+        .await;
+        assert!(!samples.is_empty(), "{query}");
+    }
+    assert!(
+        metric_sum(
+            &exposition["user-progress"],
+            "learnflow_lesson_to_db_seconds_count",
+            &[]
+        ) >= 1.0,
+        "the latency histogram has samples"
+    );
+
+    // kafka-monitor: user-progress's lag rises while it is stopped, and drains after.
+    let monitor = format!(
+        "http://127.0.0.1:{}/metrics",
+        stack
+            .service("kafka-monitor")
+            .expect("svc")
+            .service
+            .admin_port()
+    );
+    let lag = |text: &str| {
+        metric_sum(
+            text,
+            "learnflow_kafka_consumergroup_lag",
+            &[("group", "user-progress"), ("topic", "lesson-events")],
+        )
+    };
+    stack
+        .service("user-progress")
+        .expect("svc")
+        .service
+        .process()
+        .stop(Duration::from_secs(10));
+    for _ in 0..5 {
+        let r = http
+            .post(format!("{gateway}/api/v1/lessons"))
+            .bearer_auth(&token)
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("gateway");
+        assert_eq!(r.status().as_u16(), 201);
+    }
+    let mut peak = 0.0;
+    for _ in 0..60 {
+        let text = http
+            .get(&monitor)
+            .send()
+            .await
+            .expect("monitor")
+            .text()
+            .await
+            .expect("text");
+        peak = lag(&text);
+        if peak >= 5.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        peak >= 5.0,
+        "lag rose to {peak} while user-progress was stopped"
+    );
+    stack
+        .service("user-progress")
+        .expect("svc")
+        .service
+        .restart()
+        .expect("user-progress restarts");
+    let mut last = peak;
+    for _ in 0..120 {
+        let text = http
+            .get(&monitor)
+            .send()
+            .await
+            .expect("monitor")
+            .text()
+            .await
+            .expect("text");
+        last = lag(&text);
+        if last == 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(last, 0.0, "lag returned to 0 after user-progress restarted");
+}
