@@ -4,6 +4,7 @@
 //! Every command provisions what it needs first, so on a fresh machine
 //! `cargo xtask up` and `cargo xtask test` are the only two commands needed.
 
+mod chaos;
 mod deps;
 mod sqlx;
 mod stack;
@@ -20,6 +21,7 @@ commands:
                     (--detach: return once healthy, write target/learnflow/stack.json)
   down              stop a detached stack
   test              everything CI runs: fmt, clippy, all tests (unit, per-service, end-to-end)
+  chaos             the full chaos suite under load; writes docs/resilience.md
   sqlx-prepare      regenerate .sqlx/ (compile-time checked queries) against a scratch PostgreSQL
 ";
 
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
         Some("down") => stack::down(),
         Some("test") => test::run(),
         Some("sqlx-prepare") => sqlx::prepare(),
+        Some("chaos") => chaos::run(),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

@@ -1,0 +1,156 @@
+//! The chaos suite on the real native stack: nothing the gateway acknowledged is
+//! lost or applied twice, whatever single component fails.
+//!
+//! `cargo test` runs the reduced suite (shorter outages, lower load); `cargo xtask
+//! chaos` runs the full one (`LEARNFLOW_CHAOS=full`) and writes `docs/resilience.md`.
+
+use learnflow_e2e::chaos::{ChaosParams, Fault, markdown, run_scenario};
+use learnflow_e2e::metric_sum;
+use lf_testkit::stack::{Stack, StackOptions};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nothing_acknowledged_is_lost_or_duplicated_under_faults() {
+    let full = std::env::var("LEARNFLOW_CHAOS").is_ok_and(|v| v == "full");
+    let params = if full {
+        ChaosParams::full()
+    } else {
+        ChaosParams::reduced()
+    };
+    let mut stack = Stack::start(&StackOptions::default()).expect("the native stack starts");
+    let http = reqwest::Client::new();
+
+    // The policies are live in every sidecar.
+    for (name, running) in &stack.services {
+        let Some(daprd) = running.daprd.as_ref() else {
+            continue;
+        };
+        let log =
+            std::fs::read_to_string(stack.run_dir().join("daprd").join(format!("{name}.log")))
+                .unwrap_or_default();
+        assert!(
+            log.contains("Loading Resiliency configuration: learnflow-resiliency"),
+            "{name}'s daprd loaded the policy"
+        );
+        let text = http
+            .get(format!(
+                "http://127.0.0.1:{}/metrics",
+                daprd.ports().metrics
+            ))
+            .send()
+            .await
+            .expect("daprd metrics")
+            .text()
+            .await
+            .expect("text");
+        assert!(
+            metric_sum(&text, "dapr_resiliency_loaded", &[("app_id", name)]) >= 1.0,
+            "dapr_resiliency_loaded for {name}"
+        );
+    }
+
+    let mut reports = Vec::new();
+    for fault in Fault::all() {
+        eprintln!("[chaos] {} …", fault.name());
+        let report = run_scenario(&mut stack, &params, fault).await;
+        eprintln!(
+            "[chaos] {}: accepted {} delivered {} lost {} duplicated {} backlog≤{} recovery {:?} statuses {:?} retries {:?} breakers {:?} crashed {:?}",
+            report.fault,
+            report.accepted,
+            report.delivered,
+            report.lost,
+            report.duplicated,
+            report.max_backlog,
+            report.recovery_secs,
+            report.statuses,
+            report.retries,
+            report.breaker_transitions,
+            report.crashed
+        );
+        reports.push(report);
+    }
+    let text = markdown(&reports, &params, if full { "full" } else { "reduced" });
+    let out = if full {
+        lf_testkit::paths::repo_root().join("docs/resilience.md")
+    } else {
+        lf_testkit::paths::target_dir().join("learnflow/resilience-reduced.md")
+    };
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).expect("report dir");
+    }
+    std::fs::write(&out, &text).expect("write report");
+    eprintln!("[chaos] report written to {}", out.display());
+
+    for r in &reports {
+        assert!(r.accepted > 0, "{}: the gateway accepted lessons", r.fault);
+        assert_eq!(r.lost, 0, "{}: lost lessons", r.fault);
+        assert_eq!(r.duplicated, 0, "{}: duplicated lessons", r.fault);
+        assert!(
+            r.recovery_secs.is_some(),
+            "{}: everything was delivered in the end",
+            r.fault
+        );
+        assert!(r.crashed.is_empty(), "{}: crashed {:?}", r.fault, r.crashed);
+        if r.kafka_fault {
+            assert_eq!(
+                r.gateway_5xx(),
+                0,
+                "{}: the gateway answered 5xx {:?}",
+                r.fault,
+                r.statuses
+            );
+            assert!(
+                r.retries.get("Pubsub_kafka-pubsub").copied().unwrap_or(0.0) > 0.0,
+                "{}: daprd retried publishing: {:?}",
+                r.fault,
+                r.retries
+            );
+        }
+        if r.fault == Fault::KafkaStop.name() {
+            assert!(
+                r.breaker_states_seen.contains("Pubsub_kafka-pubsub:open"),
+                "{}: the pub/sub breaker opened during the outage: {:?}",
+                r.fault,
+                r.breaker_states_seen
+            );
+        }
+        if let Some(dead) = r.dead_lettered {
+            assert!(
+                dead >= params.poison as f64,
+                "{}: {dead} of {} poison events dead-lettered",
+                r.fault,
+                params.poison
+            );
+        }
+    }
+    // After recovery the pub/sub breaker is closed again.
+    let daprd = stack
+        .services
+        .get("course-agent")
+        .and_then(|s| s.daprd.as_ref())
+        .expect("daprd");
+    let text = http
+        .get(format!(
+            "http://127.0.0.1:{}/metrics",
+            daprd.ports().metrics
+        ))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let closed = metric_sum(
+        &text,
+        "dapr_resiliency_cb_state",
+        &[("target", "Pubsub_kafka-pubsub"), ("status", "closed")],
+    );
+    let open = metric_sum(
+        &text,
+        "dapr_resiliency_cb_state",
+        &[("target", "Pubsub_kafka-pubsub"), ("status", "open")],
+    );
+    assert!(
+        closed >= 1.0 && open == 0.0,
+        "pub/sub breaker closed after recovery (closed {closed}, open {open})"
+    );
+}
