@@ -265,7 +265,63 @@ async fn lessons_flow_through_kafka_to_user_progress_exactly_once() {
         received_before
     );
 
-    // Act 4: personalisation with user-progress up, fallback with it stopped.
+    // Act 4: bad input through the real gateway is a 4xx with a JSON error, never a 5xx.
+    let bad: Vec<(reqwest::RequestBuilder, u16)> = vec![
+        (
+            client
+                .http
+                .post(format!("{}/api/v1/lessons", client.gateway))
+                .bearer_auth(&tokens[0])
+                .header("content-type", "application/json")
+                .body("{\"course\":"),
+            400,
+        ),
+        (
+            client
+                .http
+                .post(format!("{}/api/v1/lessons", client.gateway))
+                .bearer_auth(&tokens[0])
+                .json(&json!({"course": 3})),
+            422,
+        ),
+        (
+            client
+                .http
+                .post(format!("{}/api/v1/lessons", client.gateway))
+                .bearer_auth(&tokens[0])
+                .json(&json!({"course": "alchemy"})),
+            422,
+        ),
+        (
+            client
+                .http
+                .post(format!("{}/api/v1/lessons", client.gateway))
+                .json(&json!({})),
+            401,
+        ),
+        (
+            client
+                .http
+                .get(format!("{}/api/v1/lessons/not-an-id", client.gateway))
+                .bearer_auth(&tokens[0]),
+            400,
+        ),
+        (
+            client
+                .http
+                .get(format!("{}/api/v1/lessons/{after_id}", client.gateway))
+                .bearer_auth(&tokens[1]),
+            403,
+        ),
+    ];
+    for (request, expected) in bad {
+        let r = request.send().await.expect("gateway answers");
+        assert_eq!(r.status().as_u16(), expected);
+        let body: Value = r.json().await.expect("a JSON error");
+        assert!(body["error"]["code"].is_string(), "{body}");
+    }
+
+    // Act 5: personalisation with user-progress up, fallback with it stopped.
     let (status, personal) = client.create_lesson(&tokens[1], json!({})).await;
     assert_eq!(
         (status, personal["personalised"].as_bool()),

@@ -127,3 +127,33 @@ pub fn java() -> Result<PathBuf> {
     }
     system_binary("java", "apt-get install -y openjdk-17-jre-headless")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_prerequisite_names_the_command_that_installs_it() {
+        let err = system_binary(
+            "learnflow-no-such-tool",
+            "apt-get install -y learnflow-no-such-tool",
+        )
+        .expect_err("not installed");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("missing prerequisite: `learnflow-no-such-tool` on PATH"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("install it with: apt-get install -y learnflow-no-such-tool"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn an_unprovisioned_component_points_at_xtask_deps() {
+        let dir = std::env::temp_dir().join(format!("lf-tools-{}", uuid::Uuid::new_v4()));
+        let err = provisioned(&dir, "daprd", "daprd").expect_err("not provisioned");
+        assert!(err.to_string().contains("cargo xtask deps"), "{err}");
+    }
+}

@@ -49,7 +49,10 @@ impl Service {
         let dir = run.subdir("services")?;
         let mut spec = ProcessSpec::new(name, binary, dir.join(format!("{name}.log")))
             .env("LEARNFLOW_SERVER__PORT", api_port.to_string())
-            .env("LEARNFLOW_ADMIN__PORT", admin_port.to_string());
+            .env("LEARNFLOW_ADMIN__PORT", admin_port.to_string())
+            // A startup error should read as one line in the log, not a backtrace.
+            .env("RUST_BACKTRACE", "0")
+            .env("RUST_LIB_BACKTRACE", "0");
         spec.env.extend(env);
         spec.cwd = Some(dir.clone());
         spec.detached = run.detached();
