@@ -98,7 +98,7 @@ impl Fault {
             Self::KafkaFreeze => "Kafka frozen (SIGSTOP)".into(),
             Self::KillService(s) => format!("kill -9 {s}"),
             Self::KillDaprd(s) => format!("kill -9 daprd of {s}"),
-            Self::PostgresRestart => "PostgreSQL restarted".into(),
+            Self::PostgresRestart => "PostgreSQL stopped, then started".into(),
             Self::PoisonBurst => "poison burst".into(),
         }
     }
@@ -437,6 +437,8 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
             }
         }
         Fault::PostgresRestart => {
+            stack.postgres.process().stop(Duration::from_secs(20));
+            tokio::time::sleep(fault_len).await;
             stack.postgres.restart().expect("postgres restarts");
         }
         Fault::PoisonBurst => poison(stack, &http, params.poison).await,
@@ -641,10 +643,11 @@ pub fn markdown(reports: &[ScenarioReport], params: &ChaosParams, mode: &str) ->
     }
     let _ = writeln!(
         out,
-        "\nRecovery time runs from the end of the fault to the moment every acknowledged lesson \
-         is recorded and the outbox is empty. Gateway 503s while course-agent, its daprd or \
-         PostgreSQL are down are lessons that were refused, not lost; during Kafka faults the \
-         gateway must answer no 5xx at all."
+        "\nRecovery time runs from the end of the fault until user-progress has recorded the last \
+         lesson acknowledged before that moment (0 when nothing was held up); every scenario also \
+         waited until all acknowledged lessons were recorded and the outbox was empty. Gateway \
+         503s while course-agent, its daprd or PostgreSQL are down are lessons that were refused \
+         (with Retry-After), not lost; during Kafka faults the gateway must answer no 5xx at all."
     );
     out
 }

@@ -5,6 +5,7 @@
 //! delivery it receives; [`eventually`], a bounded poll for asynchronous outcomes.
 //! These stand in for no Dapr, Kafka or PostgreSQL behaviour: those are real.
 
+pub mod bench;
 pub mod chaos;
 
 use std::sync::{Arc, Mutex};

@@ -4,10 +4,12 @@
 //! Every command provisions what it needs first, so on a fresh machine
 //! `cargo xtask up` and `cargo xtask test` are the only two commands needed.
 
+mod bench;
 mod chaos;
 mod deps;
 mod sqlx;
 mod stack;
+mod suite;
 mod test;
 
 use std::process::ExitCode;
@@ -21,6 +23,7 @@ commands:
                     (--detach: return once healthy, write target/learnflow/stack.json)
   down              stop a detached stack
   test              everything CI runs: fmt, clippy, all tests (unit, per-service, end-to-end)
+  bench             the benchmark (release build); writes docs/benchmarks.md
   chaos             the full chaos suite under load; writes docs/resilience.md
   sqlx-prepare      regenerate .sqlx/ (compile-time checked queries) against a scratch PostgreSQL
 ";
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
         Some("test") => test::run(),
         Some("sqlx-prepare") => sqlx::prepare(),
         Some("chaos") => chaos::run(),
+        Some("bench") => bench::run(),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

@@ -71,8 +71,8 @@ pub enum ConfigError {
 
 /// Merges defaults, an optional file and `LEARNFLOW_*` environment entries into `T`.
 ///
-/// Environment entries whose name does not start with [`ENV_PREFIX`] are ignored,
-/// as is [`CONFIG_FILE_ENV`] itself.
+/// Only entries named `LEARNFLOW_<SECTION>__<KEY>…` are settings; others (no prefix,
+/// or a single segment like [`CONFIG_FILE_ENV`] or `LEARNFLOW_CACHE`) are ignored.
 pub fn load<T: DeserializeOwned>(
     defaults: &str,
     file: Option<&Path>,
@@ -90,9 +90,11 @@ pub fn load<T: DeserializeOwned>(
         })?;
         merge(&mut merged, overlay);
     }
+    // Only `LEARNFLOW_<SECTION>__<KEY>` names settings; single-segment names such as
+    // LEARNFLOW_CACHE belong to tooling and are left alone.
     let mut entries: Vec<(String, String)> = env
         .into_iter()
-        .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k != CONFIG_FILE_ENV)
+        .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k[ENV_PREFIX.len()..].contains("__"))
         .collect();
     // Deterministic order, whatever order the environment came in.
     entries.sort();
@@ -311,6 +313,21 @@ mod tests {
         let err =
             load::<Settings>(DEFAULTS, None, env(&[("LEARNFLOW_SERVR__PORT", "1")])).unwrap_err();
         assert!(matches!(err, ConfigError::UnknownSetting { .. }), "{err}");
+    }
+
+    #[test]
+    fn single_segment_entries_belong_to_tooling_and_are_ignored() {
+        let s: Settings = load(
+            DEFAULTS,
+            None,
+            env(&[
+                ("LEARNFLOW_CACHE", "/tmp/x"),
+                ("LEARNFLOW_CHAOS", "full"),
+                ("LEARNFLOW_CONFIG", "c.toml"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.server.port, 8080);
     }
 
     #[test]

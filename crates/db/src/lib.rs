@@ -55,6 +55,52 @@ pub fn transaction(service: &'static str, name: &'static str) -> tracing::Span {
     )
 }
 
+/// Applies `migrator` to `pool`, retrying with back-off while the database is down,
+/// then sets `migrated`. Run it in the background: the service serves (and reports
+/// not-ready) meanwhile.
+pub async fn migrate_with_retry(
+    migrator: &'static sqlx::migrate::Migrator,
+    pool: PgPool,
+    migrated: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match migrator.run(&pool).await {
+            Ok(()) => {
+                migrated.store(true, std::sync::atomic::Ordering::Release);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "migrations failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// A `/readyz` check that passes once `migrated` is set.
+pub fn migrations_readiness(
+    migrated: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> lf_http::ReadinessCheck {
+    lf_http::ReadinessCheck::new("migrations", move || {
+        let done = migrated.load(std::sync::atomic::Ordering::Acquire);
+        async move {
+            if done {
+                Ok(())
+            } else {
+                Err("migrations not applied yet".into())
+            }
+        }
+    })
+}
+
+/// Records how long a database operation took, in `learnflow_db_query_duration_seconds`.
+pub fn record_query(service: &'static str, operation: &'static str, took: Duration) {
+    metrics::histogram!(names::QUERY_DURATION, "service" => service, "operation" => operation)
+        .record(took.as_secs_f64());
+}
+
 /// A lazy pool: no connection is made until first use.
 pub fn pool(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
     let options: PgConnectOptions = config.url.expose_secret().parse()?;

@@ -66,6 +66,9 @@ pub struct StackOptions {
     pub prefer_well_known_ports: bool,
     /// Trace sampling rate passed to daprd and the services (`"1"` in dev).
     pub sampling_rate: String,
+    /// Export traces at all; `false` runs the services without an OTLP exporter
+    /// and daprd with sampling 0 (the benchmark's "telemetry off").
+    pub tracing: bool,
 }
 
 impl Default for StackOptions {
@@ -75,6 +78,7 @@ impl Default for StackOptions {
             gateway_port: None,
             prefer_well_known_ports: false,
             sampling_rate: "1".into(),
+            tracing: true,
         }
     }
 }
@@ -212,7 +216,11 @@ impl Stack {
             kafka_brokers: kafka.bootstrap(),
             nameres_db: run.path().join("nameres.db"),
             otlp_endpoint: jaeger.otlp_http_endpoint(),
-            sampling_rate: options.sampling_rate.clone(),
+            sampling_rate: if options.tracing {
+                options.sampling_rate.clone()
+            } else {
+                "0".into()
+            },
             api_token: secrets.dapr_api_token.clone(),
             app_token: secrets.app_api_token.clone(),
         };

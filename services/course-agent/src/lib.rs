@@ -17,12 +17,12 @@ pub mod routes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use lf_dapr::DaprPort;
 use lf_dapr::app_token::{AppToken, require_app_token};
-use lf_http::{Readiness, ReadinessCheck, Servers};
+use lf_http::{Readiness, Servers};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
@@ -83,19 +83,9 @@ impl App {
             AppToken(config.dapr.app_token.clone()),
             require_app_token,
         ));
-        let readiness =
-            Readiness::new()
-                .with(lf_db::readiness(deps.pool))
-                .with(ReadinessCheck::new("migrations", move || {
-                    let done = migrated.load(Ordering::Acquire);
-                    async move {
-                        if done {
-                            Ok(())
-                        } else {
-                            Err("migrations not applied yet".into())
-                        }
-                    }
-                }));
+        let readiness = Readiness::new()
+            .with(lf_db::readiness(deps.pool))
+            .with(lf_db::migrations_readiness(migrated));
         let servers = Servers::new(deps.api_listener, router, deps.admin_listener, readiness);
         Self {
             servers,
@@ -133,20 +123,6 @@ async fn migrate_then_relay(
     migrated: Arc<AtomicBool>,
     stopped: watch::Receiver<bool>,
 ) {
-    let mut delay = Duration::from_millis(200);
-    loop {
-        match db::MIGRATOR.run(&pool).await {
-            Ok(()) => break,
-            Err(e) => {
-                tracing::warn!(error = %e, "migrations failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-        }
-        if *stopped.borrow() {
-            return;
-        }
-    }
-    migrated.store(true, Ordering::Release);
+    lf_db::migrate_with_retry(&db::MIGRATOR, pool.clone(), migrated).await;
     relay::run(pool, dapr, config, wake, stopped).await;
 }

@@ -14,12 +14,11 @@ pub mod routes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::AtomicBool;
 
 use lf_dapr::DaprPort;
 use lf_dapr::app_token::{AppToken, require_app_token};
-use lf_http::{Readiness, ReadinessCheck, Servers};
+use lf_http::{Readiness, Servers};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
@@ -50,7 +49,11 @@ impl App {
     /// Wires routes and listeners; applies migrations in the background.
     pub fn build(config: &Config, deps: Deps) -> Self {
         let migrated = Arc::new(AtomicBool::new(false));
-        tokio::spawn(migrate(deps.pool.clone(), migrated.clone()));
+        tokio::spawn(lf_db::migrate_with_retry(
+            &db::MIGRATOR,
+            deps.pool.clone(),
+            migrated.clone(),
+        ));
         metrics::describe();
         lf_db::spawn_pool_metrics(SERVICE, deps.pool.clone());
         let state = routes::AppState {
@@ -61,19 +64,9 @@ impl App {
             AppToken(config.dapr.app_token.clone()),
             require_app_token,
         ));
-        let readiness =
-            Readiness::new()
-                .with(lf_db::readiness(deps.pool))
-                .with(ReadinessCheck::new("migrations", move || {
-                    let done = migrated.load(Ordering::Acquire);
-                    async move {
-                        if done {
-                            Ok(())
-                        } else {
-                            Err("migrations not applied yet".into())
-                        }
-                    }
-                }));
+        let readiness = Readiness::new()
+            .with(lf_db::readiness(deps.pool))
+            .with(lf_db::migrations_readiness(migrated));
         let servers = Servers::new(deps.api_listener, router, deps.admin_listener, readiness);
         Self { servers }
     }
@@ -94,23 +87,5 @@ impl App {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         self.servers.run_until(shutdown).await
-    }
-}
-
-/// Applies migrations, retrying while the database is down.
-async fn migrate(pool: PgPool, migrated: Arc<AtomicBool>) {
-    let mut delay = Duration::from_millis(200);
-    loop {
-        match db::MIGRATOR.run(&pool).await {
-            Ok(()) => {
-                migrated.store(true, Ordering::Release);
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "migrations failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-        }
     }
 }

@@ -28,8 +28,7 @@ pub fn completion() {
 
 /// Times a database operation into `learnflow_db_query_duration_seconds`.
 pub fn db_time(operation: &'static str, took: Duration) {
-    ::metrics::histogram!(lf_db::names::QUERY_DURATION, "service" => crate::SERVICE, "operation" => operation)
-        .record(took.as_secs_f64());
+    lf_db::record_query(crate::SERVICE, operation, took);
 }
 
 /// Registers help texts (Prometheus `# HELP`) for user-progress's metrics.

@@ -120,12 +120,10 @@ impl Daprd {
             resources.join("config.yaml").into_os_string(),
         ])
         .args(["--log-level", "info", "--log-as-json"])
-        .args([
-            "--enable-app-health-check",
-            "--app-health-check-path",
-            "/healthz",
-        ])
-        .args(["--app-health-probe-interval", "2"])
+        // No app health checks: with them, daprd 1.18.3 unsubscribes when the app turns
+        // unhealthy, and after a 5 s kill of user-progress its Kafka consumer left the
+        // group and never rejoined (chaos suite; ADR 0006). Without them a down app just
+        // fails deliveries, which the inbound retry policy rides out.
         .args(["--dapr-graceful-shutdown-seconds", "2"])
         .env("LEARNFLOW_KAFKA_BROKERS", env.kafka_brokers.clone())
         .env("LEARNFLOW_KAFKA_VERSION", crate::versions::KAFKA_PROTOCOL)

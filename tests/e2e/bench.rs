@@ -1,0 +1,569 @@
+//! The benchmark: `cargo xtask bench` runs it in full (`LEARNFLOW_BENCH=full`) and writes
+//! `docs/benchmarks.md`, `.json` and the latency plot; `cargo test` runs a seconds-long
+//! smoke version so the code cannot rot. No thresholds here: targets are judged in the report.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::routing::{get, post};
+use learnflow_e2e::bench::{
+    BenchParams, BenchReport, GatewayRun, PeakSampler, Quantiles, Rate, Step, kafka_floor,
+    markdown, quantiles, rss_mib, svg,
+};
+use lf_loadgen::{LoadSpec, Mode};
+use lf_testkit::components::RunDir;
+use lf_testkit::components::daprd::{DaprEnv, DaprPorts, Daprd};
+use lf_testkit::components::kafka::Kafka;
+use lf_testkit::components::postgres::Postgres;
+use lf_testkit::paths::repo_root;
+use lf_testkit::stack::{Stack, StackOptions};
+use lf_testkit::tools::Toolchain;
+
+fn now_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+        * 1000.0
+}
+
+async fn pg_floor(url: &str, n: usize) -> Rate {
+    let pool = match sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .connect(url)
+        .await
+    {
+        Ok(p) => p,
+        Err(_) => return Rate::default(),
+    };
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(n)));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let (pool, latencies) = (pool.clone(), latencies.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in (w..n).step_by(8) {
+                let t = Instant::now();
+                let learner = format!("bench-{}", i % 64);
+                let result: Result<(), sqlx::Error> = async {
+                    let mut tx = pool.begin().await?;
+                    sqlx::query("INSERT INTO processed_events (event_id, lesson_id, learner_id, created_at) VALUES ($1, $2, $3, now()) ON CONFLICT (event_id) DO NOTHING")
+                        .bind(uuid::Uuid::now_v7()).bind(uuid::Uuid::now_v7()).bind(&learner).execute(&mut *tx).await?;
+                    sqlx::query("INSERT INTO learner_progress (learner_id, lessons_received) VALUES ($1, 1) ON CONFLICT (learner_id) DO UPDATE SET lessons_received = learner_progress.lessons_received + 1, updated_at = now()")
+                        .bind(&learner).execute(&mut *tx).await?;
+                    sqlx::query("INSERT INTO topic_mastery (learner_id, course, topic, mastery, lessons) VALUES ($1, 'arithmetic', 'addition', 0.1, 1) ON CONFLICT (learner_id, course, topic) DO UPDATE SET lessons = topic_mastery.lessons + 1, updated_at = now()")
+                        .bind(&learner).execute(&mut *tx).await?;
+                    tx.commit().await
+                }
+                .await;
+                if result.is_ok()
+                    && let Ok(mut l) = latencies.lock()
+                {
+                    l.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut l = latencies.lock().map(|l| l.clone()).unwrap_or_default();
+    Rate {
+        per_second: l.len() as f64 / elapsed,
+        latency: quantiles(&mut l),
+    }
+}
+
+/// Publish through one daprd, deliver through another to an app that only notes the time.
+async fn dapr_floor(
+    run: &mut RunDir,
+    tools: &Toolchain,
+    kafka: &Kafka,
+    secs: u64,
+    concurrency: usize,
+) -> Rate {
+    let received: Arc<Mutex<Vec<f64>>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let r = received.clone();
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/events/lesson",
+            post(move |body: axum::body::Bytes| {
+                let r = r.clone();
+                async move {
+                    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                    if let Some(sent) = v["data"]["sent_ms"].as_f64()
+                        && let Ok(mut r) = r.lock()
+                    {
+                        r.push(now_ms() - sent);
+                    }
+                    axum::Json(serde_json::json!({"status": "SUCCESS"}))
+                }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let publisher_app = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let publisher_port = publisher_app.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        axum::serve(
+            publisher_app,
+            Router::new().route("/healthz", get(|| async { "ok" })),
+        )
+        .await
+    });
+    let env = DaprEnv {
+        kafka_brokers: kafka.bootstrap(),
+        nameres_db: run.path().join("nameres.db"),
+        otlp_endpoint: "127.0.0.1:1".into(),
+        sampling_rate: "0".into(),
+        api_token: String::new(),
+        app_token: String::new(),
+    };
+    let _sub = Daprd::start(
+        run,
+        tools,
+        "user-progress",
+        port,
+        DaprPorts::free().expect("ports"),
+        &env,
+    )
+    .expect("subscriber daprd");
+    let publisher = Daprd::start(
+        run,
+        tools,
+        "course-agent",
+        publisher_port,
+        DaprPorts::free().expect("ports"),
+        &env,
+    )
+    .expect("publisher daprd");
+    let url = format!(
+        "{}/v1.0/publish/kafka-pubsub/lesson-events",
+        publisher.http_url()
+    );
+    let http = reqwest::Client::new();
+    // Warm up until deliveries flow (consumer group joined).
+    let warm = Instant::now();
+    while warm.elapsed() < Duration::from_secs(60) {
+        let _ = http
+            .post(&url)
+            .json(&serde_json::json!({"sent_ms": now_ms()}))
+            .send()
+            .await;
+        if received.lock().map(|r| !r.is_empty()).unwrap_or(false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    if let Ok(mut r) = received.lock() {
+        r.clear();
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (http, url) = (http.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut sent = 0u64;
+            while started.elapsed() < Duration::from_secs(secs) {
+                let _ = http
+                    .post(&url)
+                    .json(&serde_json::json!({"sent_ms": now_ms()}))
+                    .send()
+                    .await;
+                sent += 1;
+            }
+            sent
+        }));
+    }
+    let mut sent = 0;
+    for t in tasks {
+        sent += t.await.unwrap_or(0);
+    }
+    // Let the tail arrive, then count what was delivered in the window.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline
+        && received
+            .lock()
+            .map(|r| (r.len() as u64) < sent)
+            .unwrap_or(false)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut l = received.lock().map(|r| r.clone()).unwrap_or_default();
+    Rate {
+        per_second: l.len() as f64 / elapsed.max(secs as f64),
+        latency: quantiles(&mut l),
+    }
+}
+
+fn lesson_to_db(stack: &Stack, ids: &[String]) -> Vec<f64> {
+    if ids.is_empty() {
+        return Vec::new();
+    }
+    let list = ids
+        .iter()
+        .map(|i| format!("'{i}'"))
+        .collect::<Vec<_>>()
+        .join(",");
+    stack
+        .postgres
+        .psql(
+            "user_progress",
+            &format!("SELECT (extract(epoch from processed_at) - extract(epoch from created_at)) * 1000 FROM processed_events WHERE lesson_id IN ({list})"),
+        )
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+async fn step(stack: &Stack, tokens: &[String], offered: f64, secs: u64) -> Step {
+    let report = lf_loadgen::run(LoadSpec {
+        gateway: stack.gateway_url(),
+        tokens: tokens.to_vec(),
+        mode: Mode::FixedRate(offered),
+        duration: Duration::from_secs(secs),
+        timeout: Duration::from_secs(10),
+        progress_every: None,
+    })
+    .await;
+    let ids: Vec<String> = report
+        .accepted
+        .iter()
+        .map(|a| a.lesson_id.clone())
+        .collect();
+    let wanted: BTreeSet<&String> = ids.iter().collect();
+    let end = Instant::now();
+    let mut caught_up = None;
+    while end.elapsed() < Duration::from_secs(30) {
+        let rows = stack
+            .postgres
+            .psql("user_progress", "SELECT lesson_id FROM processed_events")
+            .unwrap_or_default();
+        let have: BTreeSet<&str> = rows.lines().collect();
+        if wanted.iter().all(|w| have.contains(w.as_str())) {
+            caught_up = Some(end.elapsed().as_secs_f64());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut latencies = lesson_to_db(stack, &ids);
+    let gateway = Quantiles {
+        p50: report.latency_ms(0.5),
+        p95: report.latency_ms(0.95),
+        p99: report.latency_ms(0.99),
+    };
+    let accepted = ids.len() as f64 / secs as f64;
+    let errors: u64 = report
+        .statuses
+        .iter()
+        .filter(|(s, _)| **s != 201)
+        .map(|(_, n)| n)
+        .sum();
+    let catch_up_secs = caught_up.unwrap_or(f64::INFINITY);
+    Step {
+        offered,
+        accepted,
+        gateway,
+        lesson_to_db: quantiles(&mut latencies),
+        catch_up_secs,
+        errors,
+        sustained: accepted >= 0.95 * offered && catch_up_secs <= 5.0,
+    }
+}
+
+fn service_pids(stack: &Stack) -> Vec<(String, u32)> {
+    stack
+        .services
+        .iter()
+        .map(|(n, s)| ((*n).to_owned(), s.service.pid()))
+        .collect()
+}
+
+fn machine() -> BTreeMap<String, String> {
+    let cmd = |c: &str, args: &[&str]| {
+        std::process::Command::new(c)
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default()
+    };
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next().map(str::to_owned))
+        .unwrap_or_default();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or_default().trim().to_owned())
+        })
+        .unwrap_or_default();
+    BTreeMap::from([
+        ("cpus".to_owned(), cmd("nproc", &[])),
+        ("cpu".to_owned(), cpu),
+        (
+            "memory".to_owned(),
+            mem.replace("MemTotal:", "").trim().to_owned(),
+        ),
+        ("kernel".to_owned(), cmd("uname", &["-r"])),
+        ("rustc".to_owned(), cmd("rustc", &["--version"])),
+        ("daprd".to_owned(), lf_testkit::versions::DAPR.to_owned()),
+        ("kafka".to_owned(), lf_testkit::versions::KAFKA.to_owned()),
+        (
+            "postgresql".to_owned(),
+            lf_testkit::versions::POSTGRES_MAJOR.to_owned(),
+        ),
+        (
+            "build profile".to_owned(),
+            std::env::var("LEARNFLOW_PROFILE").unwrap_or_else(|_| "debug".into()),
+        ),
+        (
+            "date".to_owned(),
+            cmd("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        ),
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn benchmark() {
+    let full = std::env::var("LEARNFLOW_BENCH").is_ok_and(|v| v == "full");
+    let params = if full {
+        BenchParams::full()
+    } else {
+        BenchParams::smoke()
+    };
+    let tools = Toolchain::locate().expect("provisioned components");
+    let mut report = BenchReport {
+        params: Some(params.clone()),
+        machine: machine(),
+        ..BenchReport::default()
+    };
+
+    // Floors, on their own PostgreSQL and Kafka.
+    {
+        let mut run = RunDir::create("bench-floors", false).expect("run dir");
+        let postgres = Postgres::start(&mut run, &tools).expect("postgres");
+        let kafka = Kafka::start(&mut run, &tools).expect("kafka");
+        let bootstrap = kafka.bootstrap();
+        let n = params.kafka_messages;
+        report.kafka_floor = tokio::task::spawn_blocking(move || kafka_floor(&bootstrap, n))
+            .await
+            .expect("kafka floor");
+        eprintln!("[bench] kafka floor {:?}", report.kafka_floor);
+        postgres.create_database("bench").expect("db");
+        let migration = std::fs::read_to_string(
+            repo_root().join("services/user-progress/migrations/0001_progress.sql"),
+        )
+        .expect("migration");
+        postgres.psql("bench", &migration).expect("schema");
+        report.pg_floor = pg_floor(&postgres.url("bench"), params.pg_transactions).await;
+        eprintln!("[bench] pg floor {:?}", report.pg_floor);
+        report.dapr_floor = dapr_floor(
+            &mut run,
+            &tools,
+            &kafka,
+            params.dapr_floor_secs,
+            params.dapr_floor_concurrency,
+        )
+        .await;
+        eprintln!("[bench] dapr floor {:?}", report.dapr_floor);
+    }
+
+    // The full flow with telemetry on.
+    let mut stack = Stack::start(&StackOptions::default()).expect("stack");
+    let tokens = lf_loadgen::tokens(&stack.secrets.jwt_secret, 32);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for (name, pid) in service_pids(&stack) {
+        report.memory_mib.insert(name, (rss_mib(pid), 0.0));
+    }
+    // Warm the flow (consumer groups, connections) before measuring.
+    let _ = step(&stack, &tokens, 5.0, 2).await;
+    let sampler = PeakSampler::start(service_pids(&stack));
+    for offered in params.steps.clone() {
+        let s = step(&stack, &tokens, offered, params.step_secs).await;
+        eprintln!("[bench] step {s:?}");
+        let sustained = s.sustained;
+        if sustained {
+            report.max_sustained = report.max_sustained.max(offered);
+        }
+        report.steps.push(s);
+        if !sustained {
+            break;
+        }
+    }
+    if report.max_sustained > 0.0 {
+        let half = step(
+            &stack,
+            &tokens,
+            report.max_sustained / 2.0,
+            params.step_secs,
+        )
+        .await;
+        eprintln!("[bench] half rate {half:?}");
+        report.half_rate = Some(half);
+    }
+    let gw = lf_loadgen::run(LoadSpec {
+        gateway: stack.gateway_url(),
+        tokens: tokens.clone(),
+        mode: Mode::FixedConcurrency(params.gateway_concurrency),
+        duration: Duration::from_secs(params.gateway_secs),
+        timeout: Duration::from_secs(30),
+        progress_every: None,
+    })
+    .await;
+    report.gateway = Some(GatewayRun {
+        concurrency: params.gateway_concurrency,
+        per_second: gw.sent as f64 / gw.elapsed.as_secs_f64(),
+        latency: Quantiles {
+            p50: gw.latency_ms(0.5),
+            p95: gw.latency_ms(0.95),
+            p99: gw.latency_ms(0.99),
+        },
+        statuses: gw.statuses.clone(),
+    });
+    eprintln!("[bench] gateway {:?}", report.gateway);
+    // Let the flow drain before the telemetry comparison.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let probe_rate = (report.max_sustained * 0.8).max(params.steps[0]);
+    report.telemetry_on = Some(step(&stack, &tokens, probe_rate, params.step_secs).await);
+    for (name, peak) in sampler.finish() {
+        if let Some(e) = report.memory_mib.get_mut(&name) {
+            e.1 = peak;
+        }
+    }
+
+    // Start-to-ready of each service: restart and poll /readyz every 5 ms.
+    for name in [
+        "user-progress",
+        "course-agent",
+        "frontend-gateway",
+        "kafka-monitor",
+    ] {
+        let Some(running) = stack.service(name) else {
+            continue;
+        };
+        let port = running.service.api_port();
+        running.service.process().stop(Duration::from_secs(10));
+        let started = Instant::now();
+        running
+            .service
+            .process()
+            .restart(Duration::from_secs(1))
+            .expect("restart");
+        while started.elapsed() < Duration::from_secs(30) {
+            if lf_testkit::wait::http_status_is(port, "/readyz", 200).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        report
+            .ready_ms
+            .insert(name.to_owned(), started.elapsed().as_secs_f64() * 1000.0);
+        running.service.wait_ready().expect("ready");
+    }
+
+    // Outbox drain: write a backlog while course-agent is stopped, then start it.
+    if let Some(ca) = stack.service("course-agent") {
+        ca.service.process().stop(Duration::from_secs(10));
+    }
+    let rows = params.drain_rows;
+    stack
+        .postgres
+        .psql(
+            "course_agent",
+            &format!(
+                "INSERT INTO outbox (event_id, partition_key, cloud_event) \
+                 SELECT e, 'drain-' || (i % 16), jsonb_build_object('specversion', '1.0', 'id', e, 'source', 'bench', \
+                   'type', 'dev.learnflow.lesson.created', 'datacontenttype', 'application/json', \
+                   'data', jsonb_build_object('schema_version', '1.0', 'event_id', e, 'lesson_id', gen_random_uuid(), \
+                     'learner_id', 'drain-' || (i % 16), 'course', 'arithmetic', 'topic', 'addition', 'difficulty', 1, \
+                     'personalised', false, 'created_at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))) \
+                 FROM (SELECT gen_random_uuid() AS e, i FROM generate_series(1, {rows}) i) s"
+            ),
+        )
+        .expect("backlog written");
+    let started = Instant::now();
+    if let Some(ca) = stack.service("course-agent") {
+        ca.service.restart().expect("course-agent restarts");
+    }
+    while started.elapsed() < Duration::from_secs(300) {
+        let pending: i64 = stack
+            .postgres
+            .psql(
+                "course_agent",
+                "SELECT count(*) FROM outbox WHERE sent_at IS NULL",
+            )
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(i64::MAX);
+        if pending == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    report.drain = Some((rows, rows as f64 / started.elapsed().as_secs_f64()));
+    eprintln!("[bench] drain {:?}", report.drain);
+    drop(stack);
+
+    // The same flow with telemetry off.
+    let stack = Stack::start(&StackOptions {
+        tracing: false,
+        ..StackOptions::default()
+    })
+    .expect("stack");
+    let tokens = lf_loadgen::tokens(&stack.secrets.jwt_secret, 32);
+    let _ = step(&stack, &tokens, 5.0, 2).await;
+    report.telemetry_off = Some(step(&stack, &tokens, probe_rate, params.step_secs).await);
+    eprintln!(
+        "[bench] telemetry on {:?} off {:?}",
+        report.telemetry_on, report.telemetry_off
+    );
+    drop(stack);
+
+    let (dir, md, json, plot) = if full {
+        let d = repo_root().join("docs");
+        (
+            d.clone(),
+            d.join("benchmarks.md"),
+            d.join("benchmarks.json"),
+            d.join("benchmarks-latency.svg"),
+        )
+    } else {
+        let d = lf_testkit::paths::target_dir().join("learnflow");
+        (
+            d.clone(),
+            d.join("benchmarks-smoke.md"),
+            d.join("benchmarks-smoke.json"),
+            d.join("benchmarks-latency.svg"),
+        )
+    };
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(&md, markdown(&report)).expect("md");
+    std::fs::write(&json, serde_json::to_string_pretty(&report).expect("json")).expect("json");
+    std::fs::write(&plot, svg(&report.steps)).expect("svg");
+    eprintln!("[bench] wrote {}", md.display());
+    // The smoke run checks the pieces produce numbers at all.
+    assert!(report.kafka_floor.per_second > 0.0, "kafka floor measured");
+    assert!(report.pg_floor.per_second > 0.0, "postgres floor measured");
+    assert!(report.dapr_floor.per_second > 0.0, "dapr floor measured");
+    assert!(
+        !report.steps.is_empty() && report.steps[0].accepted > 0.0,
+        "the flow carried lessons"
+    );
+    assert!(
+        report.drain.is_some_and(|(_, r)| r > 0.0),
+        "the outbox drained"
+    );
+}

@@ -1,0 +1,480 @@
+//! The benchmark behind `cargo xtask bench`: the flow against its physical floors,
+//! measured in one run on one machine, written to `docs/benchmarks.md` and `.json`.
+//!
+//! Floors: raw Kafka produce→consume through rdkafka; raw PostgreSQL idempotent
+//! event transactions with user-progress's schema; Dapr pub/sub (publish through a
+//! daprd → Kafka → a daprd delivering to an app that does nothing). Then the full
+//! flow: its highest sustained rate (open-loop steps), lesson-to-DB latency at half
+//! that rate, the gateway at high concurrency, telemetry on vs off, memory and
+//! start-to-ready time of each service, and outbox drain speed.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// How long and how hard to measure.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchParams {
+    /// Mode name.
+    pub mode: String,
+    /// Messages for the raw Kafka floor.
+    pub kafka_messages: usize,
+    /// Transactions for the raw PostgreSQL floor.
+    pub pg_transactions: usize,
+    /// Seconds of the Dapr pub/sub floor.
+    pub dapr_floor_secs: u64,
+    /// Concurrent publishers for the Dapr floor.
+    pub dapr_floor_concurrency: usize,
+    /// Offered rates (lessons/s) of the step test.
+    pub steps: Vec<f64>,
+    /// Seconds per step.
+    pub step_secs: u64,
+    /// Concurrency of the gateway test.
+    pub gateway_concurrency: usize,
+    /// Seconds of the gateway test.
+    pub gateway_secs: u64,
+    /// Outbox rows for the drain test.
+    pub drain_rows: usize,
+}
+
+impl BenchParams {
+    /// The full benchmark.
+    pub fn full() -> Self {
+        Self {
+            mode: "full".into(),
+            kafka_messages: 50_000,
+            pg_transactions: 5_000,
+            dapr_floor_secs: 15,
+            dapr_floor_concurrency: 64,
+            steps: vec![25.0, 50.0, 100.0, 150.0, 200.0, 300.0, 400.0],
+            step_secs: 15,
+            gateway_concurrency: 1000,
+            gateway_secs: 15,
+            drain_rows: 10_000,
+        }
+    }
+
+    /// A seconds-long smoke run so the code cannot rot (no thresholds).
+    pub fn smoke() -> Self {
+        Self {
+            mode: "smoke".into(),
+            kafka_messages: 500,
+            pg_transactions: 100,
+            dapr_floor_secs: 2,
+            dapr_floor_concurrency: 8,
+            steps: vec![10.0, 20.0],
+            step_secs: 2,
+            gateway_concurrency: 20,
+            gateway_secs: 2,
+            drain_rows: 200,
+        }
+    }
+}
+
+/// Latency quantiles in milliseconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Quantiles {
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+}
+
+/// Quantiles of `samples` (milliseconds).
+pub fn quantiles(samples: &mut [f64]) -> Quantiles {
+    if samples.is_empty() {
+        return Quantiles::default();
+    }
+    samples.sort_by(f64::total_cmp);
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    Quantiles {
+        p50: at(0.5),
+        p95: at(0.95),
+        p99: at(0.99),
+    }
+}
+
+/// A throughput with latencies.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Rate {
+    /// Operations per second.
+    pub per_second: f64,
+    /// Latency quantiles (ms).
+    pub latency: Quantiles,
+}
+
+/// One step of the open-loop step test.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// Offered lessons/s.
+    pub offered: f64,
+    /// Accepted (201) lessons/s.
+    pub accepted: f64,
+    /// Gateway latency (ms).
+    pub gateway: Quantiles,
+    /// Lesson-created-to-persisted latency (ms).
+    pub lesson_to_db: Quantiles,
+    /// Seconds after the step's end until user-progress had everything.
+    pub catch_up_secs: f64,
+    /// Non-201 answers.
+    pub errors: u64,
+    /// Sustained: accepted ≥ 95 % of offered and caught up within 5 s.
+    pub sustained: bool,
+}
+
+/// Everything one run measured.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BenchReport {
+    /// Parameters.
+    pub params: Option<BenchParams>,
+    /// Machine and versions.
+    pub machine: BTreeMap<String, String>,
+    /// Raw Kafka produce→consume.
+    pub kafka_floor: Rate,
+    /// Raw PostgreSQL event transactions.
+    pub pg_floor: Rate,
+    /// Dapr pub/sub publish→delivery.
+    pub dapr_floor: Rate,
+    /// Step test.
+    pub steps: Vec<Step>,
+    /// Highest sustained rate (lessons/s).
+    pub max_sustained: f64,
+    /// Lesson-to-DB latency at half the highest sustained rate.
+    pub half_rate: Option<Step>,
+    /// Gateway at high concurrency.
+    pub gateway: Option<GatewayRun>,
+    /// Full flow at a fixed rate with telemetry on (100 % sampling) and off.
+    pub telemetry_on: Option<Step>,
+    /// Same, telemetry off.
+    pub telemetry_off: Option<Step>,
+    /// Resident memory (MiB) per service: (idle, peak).
+    pub memory_mib: BTreeMap<String, (f64, f64)>,
+    /// Start-to-ready time (ms) per service.
+    pub ready_ms: BTreeMap<String, f64>,
+    /// Outbox drain rate (events/s) and the backlog size.
+    pub drain: Option<(usize, f64)>,
+}
+
+/// The gateway test's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct GatewayRun {
+    /// Concurrent connections.
+    pub concurrency: usize,
+    /// Answered requests per second.
+    pub per_second: f64,
+    /// Latency (ms).
+    pub latency: Quantiles,
+    /// Answers by status.
+    pub statuses: BTreeMap<u16, u64>,
+}
+
+/// Resident memory of `pid` in MiB.
+pub fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// Samples the peak resident memory of `pids` every 200 ms until dropped.
+pub struct PeakSampler {
+    peaks: Arc<Mutex<BTreeMap<String, f64>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PeakSampler {
+    /// Starts sampling.
+    pub fn start(pids: Vec<(String, u32)>) -> Self {
+        let peaks: Arc<Mutex<BTreeMap<String, f64>>> = Arc::default();
+        let p = peaks.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                if let Ok(mut m) = p.lock() {
+                    for (name, pid) in &pids {
+                        let v = rss_mib(*pid);
+                        let e = m.entry(name.clone()).or_default();
+                        *e = e.max(v);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        Self { peaks, task }
+    }
+
+    /// Stops and returns the peaks.
+    pub fn finish(self) -> BTreeMap<String, f64> {
+        self.task.abort();
+        self.peaks.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+}
+
+/// Raw Kafka floor: produce `n` timestamped messages with acks=all and consume them.
+pub fn kafka_floor(bootstrap: &str, n: usize) -> Rate {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+
+    let topic = format!("bench-floor-{}", uuid::Uuid::new_v4().simple());
+    let producer: ThreadedProducer<DefaultProducerContext> = match ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("log_level", "3")
+        .create()
+    {
+        Ok(p) => p,
+        Err(_) => return Rate::default(),
+    };
+    let consumer: BaseConsumer = match ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("{topic}-reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("log_level", "3")
+        .create()
+    {
+        Ok(c) => c,
+        Err(_) => return Rate::default(),
+    };
+    let _ = consumer.subscribe(&[&topic]);
+    // Create the topic and let the consumer join before timing.
+    let _ = producer.send(
+        BaseRecord::<str, [u8]>::to(&topic)
+            .payload(b"warmup")
+            .key("w"),
+    );
+    let _ = producer.flush(Duration::from_secs(10));
+    let warm = Instant::now();
+    while warm.elapsed() < Duration::from_secs(20) {
+        if let Some(Ok(_)) = consumer.poll(Duration::from_millis(200)) {
+            break;
+        }
+    }
+    let origin = Instant::now();
+    let started = Instant::now();
+    for i in 0..n {
+        let payload = origin.elapsed().as_nanos().to_le_bytes();
+        let key = format!("k{}", i % 16);
+        let mut record = BaseRecord::to(&topic)
+            .payload(&payload[..])
+            .key(key.as_str());
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, r)) => {
+                    record = r;
+                    producer.poll(Duration::from_millis(5));
+                }
+            }
+        }
+    }
+    let mut latencies = Vec::with_capacity(n);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while latencies.len() < n && Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200))
+            && let Some(p) = m.payload()
+            && p.len() == 16
+        {
+            let mut b = [0u8; 16];
+            b.copy_from_slice(p);
+            let sent = u128::from_le_bytes(b);
+            latencies.push((origin.elapsed().as_nanos().saturating_sub(sent)) as f64 / 1e6);
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    Rate {
+        per_second: latencies.len() as f64 / elapsed,
+        latency: quantiles(&mut latencies),
+    }
+}
+
+/// Writes `docs/benchmarks.md` content.
+pub fn markdown(r: &BenchReport) -> String {
+    let mut o = String::new();
+    let p = r.params.clone().unwrap_or_else(BenchParams::smoke);
+    let _ = writeln!(o, "# Benchmarks\n");
+    let _ = writeln!(
+        o,
+        "Generated by `cargo xtask bench` ({} run) — every number below comes from one run on one \
+         machine, the full native stack on it. Do not edit by hand; `docs/benchmarks.json` has the same data.\n",
+        p.mode
+    );
+    let _ = writeln!(o, "| machine | |\n|---|---|");
+    for (k, v) in &r.machine {
+        let _ = writeln!(o, "| {k} | {v} |");
+    }
+    let q = |x: &Quantiles| format!("{:.2} / {:.2} / {:.2}", x.p50, x.p95, x.p99);
+    let _ = writeln!(
+        o,
+        "\n## Floors\n\n| floor | per second | latency p50 / p95 / p99 (ms) |\n|---|---|---|"
+    );
+    let _ = writeln!(
+        o,
+        "| raw Kafka produce→consume (rdkafka, acks=all, {} msgs) | {:.0} | {} |",
+        p.kafka_messages,
+        r.kafka_floor.per_second,
+        q(&r.kafka_floor.latency)
+    );
+    let _ = writeln!(
+        o,
+        "| raw PostgreSQL idempotent event transaction (user-progress schema, 8 connections) | {:.0} | {} |",
+        r.pg_floor.per_second,
+        q(&r.pg_floor.latency)
+    );
+    let _ = writeln!(
+        o,
+        "| Dapr pub/sub: publish via daprd → Kafka → daprd → no-op app ({} publishers) | {:.0} | {} |",
+        p.dapr_floor_concurrency,
+        r.dapr_floor.per_second,
+        q(&r.dapr_floor.latency)
+    );
+    let _ = writeln!(
+        o,
+        "\n## Full flow (gateway → course-agent → outbox → Kafka → user-progress → PostgreSQL)\n"
+    );
+    let _ = writeln!(
+        o,
+        "Open-loop steps of {} s each; sustained = ≥ 95 % accepted and user-progress caught up within 5 s.\n",
+        p.step_secs
+    );
+    let _ = writeln!(
+        o,
+        "| offered/s | accepted/s | errors | gateway p50/p95/p99 (ms) | lesson→DB p50/p95/p99 (ms) | catch-up (s) | sustained |\n|---|---|---|---|---|---|---|"
+    );
+    for s in &r.steps {
+        let _ = writeln!(
+            o,
+            "| {:.0} | {:.1} | {} | {} | {} | {:.1} | {} |",
+            s.offered,
+            s.accepted,
+            s.errors,
+            q(&s.gateway),
+            q(&s.lesson_to_db),
+            s.catch_up_secs,
+            if s.sustained { "yes" } else { "no" }
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\nHighest sustained rate: **{:.0} lessons/s**.\n\n![latency against offered load](benchmarks-latency.svg)\n",
+        r.max_sustained
+    );
+    if let Some(h) = &r.half_rate {
+        let _ = writeln!(
+            o,
+            "At half that rate ({:.0}/s): lesson→DB latency p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms.\n",
+            h.offered, h.lesson_to_db.p50, h.lesson_to_db.p95, h.lesson_to_db.p99
+        );
+    }
+    if let Some(g) = &r.gateway {
+        let _ = writeln!(
+            o,
+            "## Gateway at {} concurrent connections (POST /api/v1/lessons, closed loop)\n\n{:.0} answers/s; latency p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms; answers by status {:?}.\n",
+            g.concurrency, g.per_second, g.latency.p50, g.latency.p95, g.latency.p99, g.statuses
+        );
+    }
+    if let (Some(on), Some(off)) = (&r.telemetry_on, &r.telemetry_off) {
+        let cost = if off.accepted > 0.0 {
+            (off.accepted - on.accepted) / off.accepted * 100.0
+        } else {
+            0.0
+        };
+        let _ = writeln!(
+            o,
+            "## Telemetry cost\n\nSame binaries, same offered rate ({:.0}/s): telemetry on (100 % sampling, OTLP to Jaeger) accepted {:.1}/s, lesson→DB p99 {:.2} ms; off (sampling 0, no exporter) accepted {:.1}/s, p99 {:.2} ms — throughput cost {:.1} %.\n",
+            on.offered, on.accepted, on.lesson_to_db.p99, off.accepted, off.lesson_to_db.p99, cost
+        );
+    }
+    let _ = writeln!(
+        o,
+        "## Services\n\n| service | RSS idle (MiB) | RSS peak (MiB) | start → ready (ms) |\n|---|---|---|---|"
+    );
+    for (name, (idle, peak)) in &r.memory_mib {
+        let _ = writeln!(
+            o,
+            "| {name} | {idle:.1} | {peak:.1} | {} |",
+            r.ready_ms
+                .get(name)
+                .map(|v| format!("{v:.0}"))
+                .unwrap_or_else(|| "—".into())
+        );
+    }
+    if let Some((rows, rate)) = r.drain {
+        let _ = writeln!(
+            o,
+            "\n## Outbox drain\n\nA backlog of {rows} events (course-agent stopped while they were written) drained at **{rate:.0} events/s** once course-agent started again.\n"
+        );
+    }
+    o
+}
+
+/// An SVG plot of gateway and lesson→DB p99 against offered load.
+pub fn svg(steps: &[Step]) -> String {
+    let (w, h, m) = (640.0, 360.0, 50.0);
+    let max_x = steps.iter().map(|s| s.offered).fold(1.0, f64::max);
+    let max_y = steps
+        .iter()
+        .flat_map(|s| [s.gateway.p99, s.lesson_to_db.p99])
+        .fold(1.0, f64::max);
+    let x = |v: f64| m + v / max_x * (w - 2.0 * m);
+    let y = |v: f64| h - m - v / max_y * (h - 2.0 * m);
+    let line = |f: &dyn Fn(&Step) -> f64| {
+        steps
+            .iter()
+            .map(|s| format!("{:.1},{:.1}", x(s.offered), y(f(s))))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(
+        o,
+        r#"<rect width="100%" height="100%" fill="white"/><line x1="{m}" y1="{}" x2="{}" y2="{}" stroke="black"/><line x1="{m}" y1="{m}" x2="{m}" y2="{}" stroke="black"/>"#,
+        h - m,
+        w - m,
+        h - m,
+        h - m
+    );
+    let _ = writeln!(
+        o,
+        r#"<text x="{}" y="{}" text-anchor="middle">offered lessons/s (max {max_x:.0})</text><text x="12" y="{}" transform="rotate(-90 12 {})" text-anchor="middle">p99 latency ms (max {max_y:.0})</text>"#,
+        w / 2.0,
+        h - 12.0,
+        h / 2.0,
+        h / 2.0
+    );
+    let _ = writeln!(
+        o,
+        r#"<polyline fill="none" stroke="steelblue" stroke-width="2" points="{}"/>"#,
+        line(&|s| s.gateway.p99)
+    );
+    let _ = writeln!(
+        o,
+        r#"<polyline fill="none" stroke="darkorange" stroke-width="2" points="{}"/>"#,
+        line(&|s| s.lesson_to_db.p99)
+    );
+    let _ = writeln!(
+        o,
+        r#"<text x="{}" y="{}" fill="steelblue">gateway p99</text><text x="{}" y="{}" fill="darkorange">lesson→DB p99</text></svg>"#,
+        m + 10.0,
+        m,
+        m + 10.0,
+        m + 16.0
+    );
+    o
+}
