@@ -49,7 +49,9 @@ impl BenchParams {
             pg_transactions: 5_000,
             dapr_floor_secs: 15,
             dapr_floor_concurrency: 64,
-            steps: vec![25.0, 50.0, 100.0, 150.0, 200.0, 300.0, 400.0],
+            steps: vec![
+                50.0, 100.0, 200.0, 300.0, 400.0, 500.0, 650.0, 800.0, 1000.0,
+            ],
             step_secs: 15,
             gateway_concurrency: 1000,
             gateway_secs: 15,
@@ -418,6 +420,86 @@ pub fn markdown(r: &BenchReport) -> String {
         );
     }
     o
+}
+
+/// The targets of issue 7, judged against this run: (target, measured, met).
+pub fn targets(r: &BenchReport) -> Vec<(String, String, bool)> {
+    let mut t = Vec::new();
+    let floor = r.dapr_floor.per_second;
+    t.push((
+        "full-flow throughput ≥ 70 % of the Dapr pub/sub floor".to_owned(),
+        format!(
+            "{:.0}/s of {:.0}/s = {:.0} %",
+            r.max_sustained,
+            floor,
+            if floor > 0.0 {
+                r.max_sustained / floor * 100.0
+            } else {
+                0.0
+            }
+        ),
+        floor > 0.0 && r.max_sustained >= 0.7 * floor,
+    ));
+    if let Some(h) = &r.half_rate {
+        t.push((
+            "lesson-to-DB p99 ≤ 50 ms at half the maximum rate".to_owned(),
+            format!("{:.1} ms", h.lesson_to_db.p99),
+            h.lesson_to_db.p99 <= 50.0,
+        ));
+    }
+    if let Some(g) = &r.gateway {
+        let errors: u64 = g
+            .statuses
+            .iter()
+            .filter(|(s, _)| **s != 201)
+            .map(|(_, n)| n)
+            .sum();
+        t.push((
+            format!(
+                "gateway p95 ≤ 100 ms at {} connections with 0 errors",
+                g.concurrency
+            ),
+            format!("p95 {:.0} ms, {errors} errors", g.latency.p95),
+            g.latency.p95 <= 100.0 && errors == 0,
+        ));
+    }
+    if let (Some(on), Some(off)) = (&r.telemetry_on, &r.telemetry_off) {
+        let cost = if off.accepted > 0.0 {
+            (off.accepted - on.accepted) / off.accepted * 100.0
+        } else {
+            0.0
+        };
+        t.push((
+            "telemetry costs ≤ 5 % of full-flow throughput".to_owned(),
+            format!(
+                "{cost:.1} % ({:.0}/s on, {:.0}/s off)",
+                on.accepted, off.accepted
+            ),
+            cost <= 5.0,
+        ));
+    }
+    for (name, (_, peak)) in &r.memory_mib {
+        t.push((
+            format!("{name} ≤ 30 MB resident at peak"),
+            format!("{peak:.1} MiB"),
+            *peak <= 30.0 / 1.048_576,
+        ));
+    }
+    for (name, ms) in &r.ready_ms {
+        t.push((
+            format!("{name} ready ≤ 200 ms after start"),
+            format!("{ms:.0} ms"),
+            *ms <= 200.0,
+        ));
+    }
+    if let Some((_, rate)) = r.drain {
+        t.push((
+            "outbox drain ≥ 1,000 events/s".to_owned(),
+            format!("{rate:.0}/s"),
+            rate >= 1000.0,
+        ));
+    }
+    t
 }
 
 /// An SVG plot of gateway and lesson→DB p99 against offered load.

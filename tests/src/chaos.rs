@@ -476,19 +476,21 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
         .collect();
     let recovery = drained.then(|| {
         let epoch_end = fault_end_wall.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64();
-        let latest = if held.is_empty() {
-            None
-        } else {
-            let ids = held.iter().map(|id| format!("'{id}'")).collect::<Vec<_>>().join(",");
-            stack
-                .postgres
-                .psql(
-                    "user_progress",
-                    &format!("SELECT extract(epoch from max(processed_at)) FROM processed_events WHERE lesson_id IN ({ids})"),
-                )
-                .ok()
-                .and_then(|v| v.trim().parse::<f64>().ok())
-        };
+        // In chunks: one psql argument must stay under the kernel's 128 KiB limit.
+        let latest = held
+            .chunks(500)
+            .filter_map(|chunk| {
+                let ids = chunk.iter().map(|id| format!("'{id}'")).collect::<Vec<_>>().join(",");
+                stack
+                    .postgres
+                    .psql(
+                        "user_progress",
+                        &format!("SELECT extract(epoch from max(processed_at)) FROM processed_events WHERE lesson_id IN ({ids})"),
+                    )
+                    .ok()
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+            })
+            .reduce(f64::max);
         latest.map(|t| (t - epoch_end).max(0.0)).unwrap_or(0.0)
     });
     sampler.abort();

@@ -51,9 +51,11 @@ impl Kafka {
             "-Dlog4j2.configurationFile={}",
             repo_root().join("deploy/local/kafka-log4j2.yaml").display()
         );
-        let cluster_id = uuid::Uuid::new_v4().simple().to_string();
-        // KRaft cluster ids are 16 bytes in URL-safe base64; StorageTool accepts any 22-char id.
-        let cluster_id = base64_id(&cluster_id);
+        // KRaft cluster ids are 16 bytes in URL-safe base64. The first byte is kept below
+        // 0x80 so the id starts with a letter: one starting with '-' reads as an option.
+        let mut bytes = *uuid::Uuid::new_v4().as_bytes();
+        bytes[0] &= 0x7f;
+        let cluster_id = base64_id(&uuid::Uuid::from_bytes(bytes).simple().to_string());
         run_command(
             "formatting Kafka storage",
             Command::new(&tools.java)
@@ -160,6 +162,15 @@ fn base64_id(hex: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::base64_id;
+
+    #[test]
+    fn cluster_ids_never_start_like_an_option() {
+        for b in 0u8..=0x7f {
+            let hex = format!("{b:02x}112233445566778899aabbccddeeff");
+            let id = base64_id(&hex);
+            assert!(id.starts_with(|c: char| c.is_ascii_alphabetic()), "{id}");
+        }
+    }
 
     #[test]
     fn cluster_ids_are_22_url_safe_chars() {
