@@ -95,12 +95,38 @@ fn local(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-/// A free loopback port (bound and released; good enough on a machine we own).
+/// A free loopback port for a component to listen on.
+///
+/// Chosen below the kernel's ephemeral range (`ip_local_port_range`), never twice in
+/// one process: a port from the ephemeral range can be taken by some process's
+/// outgoing connection between our check and the component's bind, which under load
+/// made daprd fail with "address already in use".
 pub fn free_port() -> Result<u16> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(HarnessError::io("finding a free port"))
+    use std::sync::Mutex;
+    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next().and_then(|p| p.parse::<u16>().ok()))
+        .unwrap_or(32768);
+    let (low, high) = (10_000u16, ephemeral_low.max(10_100));
+    let span = u64::from(high - low);
+    let mut seed = uuid::Uuid::new_v4().as_u128() as u64;
+    for _ in 0..200 {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let port = low + ((seed >> 33) % span) as u16;
+        let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        if handed.contains(&port) {
+            continue;
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed.push(port);
+            return Ok(port);
+        }
+    }
+    Err(HarnessError::Command {
+        what: "finding a free port".into(),
+        detail: format!("no free port between {low} and {high} after 200 tries"),
+    })
 }
 
 /// `port` if it is free, else [`HarnessError::PortBusy`].
