@@ -338,7 +338,10 @@ async fn recover(stack: &Stack, token: &str) {
             .is_ok_and(|r| r.status().as_u16() == 201);
         let backlog: i64 = stack
             .postgres
-            .psql("course_agent", "SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+            .psql(
+                "course_agent",
+                "SELECT count(*) FROM outbox WHERE sent_at IS NULL",
+            )
             .ok()
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(i64::MAX);
@@ -406,6 +409,16 @@ fn machine() -> BTreeMap<String, String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn benchmark() {
+    // `render`: rebuild the report files from docs/benchmarks.json (same data, new layout).
+    if std::env::var("LEARNFLOW_BENCH").is_ok_and(|v| v == "render") {
+        let docs = repo_root().join("docs");
+        let text =
+            std::fs::read_to_string(docs.join("benchmarks.json")).expect("docs/benchmarks.json");
+        let report: BenchReport = serde_json::from_str(&text).expect("a benchmark report");
+        std::fs::write(docs.join("benchmarks.md"), markdown(&report)).expect("md");
+        std::fs::write(docs.join("benchmarks-latency.svg"), svg(&report.steps)).expect("svg");
+        return;
+    }
     let full = std::env::var("LEARNFLOW_BENCH").is_ok_and(|v| v == "full");
     let params = if full {
         BenchParams::full()

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 /// How long and how hard to measure.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct BenchParams {
     /// Mode name.
     pub mode: String,
@@ -77,7 +77,7 @@ impl BenchParams {
 }
 
 /// Latency quantiles in milliseconds.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Quantiles {
     /// Median.
     pub p50: f64,
@@ -85,6 +85,11 @@ pub struct Quantiles {
     pub p95: f64,
     /// 99th percentile.
     pub p99: f64,
+}
+
+/// JSON has no infinity: serde_json writes it as `null`; read it back as infinity.
+fn infinite_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(<Option<f64> as serde::Deserialize>::deserialize(d)?.unwrap_or(f64::INFINITY))
 }
 
 /// Quantiles of `samples` (milliseconds).
@@ -102,7 +107,7 @@ pub fn quantiles(samples: &mut [f64]) -> Quantiles {
 }
 
 /// A throughput with latencies.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Rate {
     /// Operations per second.
     pub per_second: f64,
@@ -111,7 +116,7 @@ pub struct Rate {
 }
 
 /// One step of the open-loop step test.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Step {
     /// Offered lessons/s.
     pub offered: f64,
@@ -122,6 +127,7 @@ pub struct Step {
     /// Lesson-created-to-persisted latency (ms).
     pub lesson_to_db: Quantiles,
     /// Seconds after the step's end until user-progress had everything.
+    #[serde(deserialize_with = "infinite_if_null")]
     pub catch_up_secs: f64,
     /// Non-201 answers.
     pub errors: u64,
@@ -130,7 +136,7 @@ pub struct Step {
 }
 
 /// Everything one run measured.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct BenchReport {
     /// Parameters.
     pub params: Option<BenchParams>,
@@ -163,7 +169,7 @@ pub struct BenchReport {
 }
 
 /// The gateway test's result.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct GatewayRun {
     /// Concurrent connections.
     pub concurrency: usize,
@@ -395,7 +401,7 @@ pub fn markdown(r: &BenchReport) -> String {
         };
         let _ = writeln!(
             o,
-            "## Telemetry cost\n\nSame binaries, same offered rate ({:.0}/s): telemetry on (100 % sampling, OTLP to Jaeger) accepted {:.1}/s, lesson→DB p99 {:.2} ms; off (sampling 0, no exporter) accepted {:.1}/s, p99 {:.2} ms — throughput cost {:.1} %.\n",
+            "## Telemetry cost\n\nSame binaries, closed loop with {:.0} requests in flight: telemetry on (100 % sampling, OTLP to Jaeger, every daprd tracing) accepted {:.1} lessons/s, lesson→DB p99 {:.2} ms; off (no exporter, daprd sampling 0) accepted {:.1}/s, p99 {:.2} ms — throughput cost {:.1} %.\n",
             on.offered, on.accepted, on.lesson_to_db.p99, off.accepted, off.lesson_to_db.p99, cost
         );
     }
@@ -417,6 +423,17 @@ pub fn markdown(r: &BenchReport) -> String {
         let _ = writeln!(
             o,
             "\n## Outbox drain\n\nA backlog of {rows} events (course-agent stopped while they were written) drained at **{rate:.0} events/s** once course-agent started again.\n"
+        );
+    }
+    let _ = writeln!(
+        o,
+        "## Targets (judged on this run)\n\n| target | measured | met |\n|---|---|---|"
+    );
+    for (target, measured, met) in targets(r) {
+        let _ = writeln!(
+            o,
+            "| {target} | {measured} | {} |",
+            if met { "yes" } else { "**no**" }
         );
     }
     o

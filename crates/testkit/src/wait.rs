@@ -106,13 +106,19 @@ pub fn free_port() -> Result<u16> {
     static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
     let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
-        .and_then(|r| r.split_whitespace().next().and_then(|p| p.parse::<u16>().ok()))
+        .and_then(|r| {
+            r.split_whitespace()
+                .next()
+                .and_then(|p| p.parse::<u16>().ok())
+        })
         .unwrap_or(32768);
     let (low, high) = (10_000u16, ephemeral_low.max(10_100));
     let span = u64::from(high - low);
     let mut seed = uuid::Uuid::new_v4().as_u128() as u64;
     for _ in 0..200 {
-        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         let port = low + ((seed >> 33) % span) as u16;
         let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
         if handed.contains(&port) {
