@@ -101,6 +101,21 @@ pub fn record_query(service: &'static str, operation: &'static str, took: Durati
         .record(took.as_secs_f64());
 }
 
+/// True for database errors worth retrying: no connection, pool exhausted, server
+/// shutting down or out of resources (SQLSTATE classes 08, 53 and 57P).
+pub fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("53") || c.starts_with("57P")),
+        _ => false,
+    }
+}
+
 /// A lazy pool: no connection is made until first use.
 pub fn pool(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
     let options: PgConnectOptions = config.url.expose_secret().parse()?;

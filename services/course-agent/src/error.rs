@@ -31,11 +31,10 @@ pub enum ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                Self::Unavailable(e)
-            }
-            other => Self::Internal(other.to_string()),
+        if lf_db::is_transient(&e) {
+            Self::Unavailable(e)
+        } else {
+            Self::Internal(e.to_string())
         }
     }
 }

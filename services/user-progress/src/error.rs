@@ -23,27 +23,11 @@ pub enum ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        if is_transient(&e) {
+        if lf_db::is_transient(&e) {
             Self::Unavailable(e)
         } else {
             Self::Internal(e.to_string())
         }
-    }
-}
-
-/// True for database errors worth retrying: no connection, pool exhausted, server shutting down.
-pub fn is_transient(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_) => true,
-        sqlx::Error::Database(db) => {
-            // Class 08 (connection exception), 53 (insufficient resources), 57P (operator intervention: shutdown).
-            db.code()
-                .is_some_and(|c| c.starts_with("08") || c.starts_with("53") || c.starts_with("57P"))
-        }
-        _ => false,
     }
 }
 
