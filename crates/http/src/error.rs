@@ -60,6 +60,28 @@ impl ErrorResponse {
         }
     }
 
+    /// 500 `internal`. The cause is logged and never sent to the client.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(cause = %cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+    }
+
+    /// 503 `unavailable` with `Retry-After: 1`, for a storage outage the caller may
+    /// retry. The cause is logged, not sent.
+    pub fn storage_unavailable(cause: &dyn std::fmt::Display) -> Self {
+        tracing::warn!(cause = %cause, "storage unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "storage is unavailable; retry shortly",
+        )
+        .with_retry_after(1)
+    }
+
     /// Adds field-level details.
     pub fn with_details(mut self, details: Vec<FieldError>) -> Self {
         self.error.details = details;

@@ -54,23 +54,8 @@ impl IntoResponse for ApiError {
             Self::NotFound => {
                 ErrorResponse::new(StatusCode::NOT_FOUND, "not_found", "no such lesson")
             }
-            Self::Unavailable(e) => {
-                tracing::warn!(error = %e, "database unavailable");
-                ErrorResponse::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "storage is unavailable; retry shortly",
-                )
-                .with_retry_after(1)
-            }
-            Self::Internal(e) => {
-                tracing::error!(error = %e, "internal error");
-                ErrorResponse::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error",
-                )
-            }
+            Self::Unavailable(e) => ErrorResponse::storage_unavailable(e),
+            Self::Internal(e) => ErrorResponse::internal(e),
         };
         response.into_response()
     }

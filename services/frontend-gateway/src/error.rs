@@ -102,14 +102,7 @@ impl IntoResponse for ApiError {
                 )
                 .with_retry_after(2)
             }
-            Self::Internal(cause) => {
-                tracing::error!(cause, "internal error");
-                ErrorResponse::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error",
-                )
-            }
+            Self::Internal(cause) => ErrorResponse::internal(cause),
         };
         error.into_response()
     }

@@ -175,22 +175,10 @@ async fn edge_error(error: tower::BoxError) -> Response {
         )
         .into_response()
     } else {
-        tracing::error!(error = %error, "edge middleware failed");
-        ErrorResponse::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        )
-        .into_response()
+        ErrorResponse::internal(&error).into_response()
     }
 }
 
 fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response {
-    tracing::error!("a request handler panicked");
-    ErrorResponse::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        "internal error",
-    )
-    .into_response()
+    ErrorResponse::internal(&"a request handler panicked").into_response()
 }

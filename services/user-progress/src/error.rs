@@ -45,23 +45,8 @@ impl IntoResponse for ApiError {
                 "already_completed",
                 "this lesson's completion is already recorded",
             ),
-            Self::Unavailable(e) => {
-                tracing::warn!(error = %e, "database unavailable");
-                ErrorResponse::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "storage is unavailable; retry shortly",
-                )
-                .with_retry_after(1)
-            }
-            Self::Internal(e) => {
-                tracing::error!(error = %e, "internal error");
-                ErrorResponse::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error",
-                )
-            }
+            Self::Unavailable(e) => ErrorResponse::storage_unavailable(e),
+            Self::Internal(e) => ErrorResponse::internal(e),
         };
         response.into_response()
     }
