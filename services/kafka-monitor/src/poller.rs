@@ -48,10 +48,34 @@ fn client(brokers: &str, group: &str) -> Result<BaseConsumer, rdkafka::error::Ka
         .create()
 }
 
+/// The broker clients, made once and kept: librdkafka reconnects by itself after an
+/// outage, and a client per poll would start its threads and connections every time.
+pub struct Clients {
+    admin: BaseConsumer,
+    groups: Vec<(String, BaseConsumer)>,
+}
+
+impl Clients {
+    /// One metadata client plus one (never subscribing) client per watched group.
+    pub fn new(config: &KafkaConfig) -> Result<Self, rdkafka::error::KafkaError> {
+        Ok(Self {
+            admin: client(&config.brokers, "learnflow-kafka-monitor")?,
+            groups: config
+                .consumer_groups
+                .iter()
+                .map(|g| client(&config.brokers, g).map(|c| (g.clone(), c)))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
 /// Reads every configured topic's partitions and the configured groups' offsets.
-pub fn poll(config: &KafkaConfig) -> Result<Vec<PartitionReading>, rdkafka::error::KafkaError> {
+pub fn poll(
+    clients: &Clients,
+    config: &KafkaConfig,
+) -> Result<Vec<PartitionReading>, rdkafka::error::KafkaError> {
     let timeout = Duration::from_secs(3);
-    let admin = client(&config.brokers, "learnflow-kafka-monitor")?;
+    let admin = &clients.admin;
     let mut readings = Vec::new();
     for topic in &config.topics {
         let metadata = admin.fetch_metadata(Some(topic), timeout)?;
@@ -72,8 +96,7 @@ pub fn poll(config: &KafkaConfig) -> Result<Vec<PartitionReading>, rdkafka::erro
             }
         }
     }
-    for group in &config.consumer_groups {
-        let consumer = client(&config.brokers, group)?;
+    for (group, consumer) in &clients.groups {
         let mut list = TopicPartitionList::new();
         for r in &readings {
             list.add_partition(&r.topic, r.partition);
@@ -120,10 +143,17 @@ pub async fn run(config: KafkaConfig, mut stop: watch::Receiver<bool>) {
     let interval = Duration::from_secs(config.poll_interval_secs.max(1));
     ::metrics::gauge!(names::UP).set(0.0);
     ::metrics::counter!(names::POLL_ERRORS).increment(0);
+    let clients = match Clients::new(&config) {
+        Ok(c) => std::sync::Arc::new(c),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot create Kafka clients; kafka-monitor reports nothing");
+            return;
+        }
+    };
     loop {
         let started = Instant::now();
-        let cfg = config.clone();
-        match tokio::task::spawn_blocking(move || poll(&cfg)).await {
+        let (cfg, cl) = (config.clone(), clients.clone());
+        match tokio::task::spawn_blocking(move || poll(&cl, &cfg)).await {
             Ok(Ok(readings)) => {
                 publish(&readings);
                 ::metrics::gauge!(names::UP).set(1.0);
@@ -178,7 +208,8 @@ mod tests {
             poll_interval_secs: 1,
         };
         let started = Instant::now();
-        assert!(poll(&config).is_err());
+        let clients = Clients::new(&config).expect("clients are made without a broker");
+        assert!(poll(&clients, &config).is_err());
         assert!(started.elapsed() < Duration::from_secs(10));
     }
 }
