@@ -34,6 +34,7 @@ pub struct FakeSidecar {
     bulk_calls: Arc<Mutex<usize>>,
     failing_publish: Arc<Mutex<bool>>,
     invoke: Arc<Mutex<Arc<InvokeHandler>>>,
+    invoke_delay: Arc<Mutex<Duration>>,
 }
 
 impl Default for FakeSidecar {
@@ -42,6 +43,7 @@ impl Default for FakeSidecar {
             published: Arc::default(),
             bulk_calls: Arc::default(),
             failing_publish: Arc::default(),
+            invoke_delay: Arc::default(),
             invoke: Arc::new(Mutex::new(Arc::new(|_, _, _| {
                 Err(DaprError::Unreachable("no invoke handler set".into()))
             }))),
@@ -85,6 +87,13 @@ impl FakeSidecar {
         }
     }
 
+    /// Makes every invocation answer only after `delay` (awaited, so no thread is blocked).
+    pub fn set_invoke_delay(&self, delay: Duration) {
+        if let Ok(mut d) = self.invoke_delay.lock() {
+            *d = delay;
+        }
+    }
+
     fn publish_failing(&self) -> bool {
         self.failing_publish.lock().map(|f| *f).unwrap_or(false)
     }
@@ -107,11 +116,14 @@ impl DaprPort for FakeSidecar {
         _timeout: Duration,
     ) -> BoxFuture<'a, Result<InvokeResponse, DaprError>> {
         let handler = self.invoke.lock().map(|h| Arc::clone(&h)).ok();
+        let delay = self.invoke_delay.lock().map(|d| *d).unwrap_or_default();
         Box::pin(async move {
-            match handler {
+            let answer = match handler {
                 Some(h) => h(app_id, method, body.as_ref()),
                 None => Err(DaprError::Unreachable("poisoned".into())),
-            }
+            };
+            tokio::time::sleep(delay).await;
+            answer
         })
     }
 

@@ -432,9 +432,14 @@ async fn each_learner_is_rate_limited() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn load_is_shed_with_503_and_retry_after() {
     let app = TestApp::spawn(&[("LEARNFLOW_LIMITS__MAX_IN_FLIGHT", "1")]).await;
-    // Hold the only slot with a slow upstream call.
-    app.sidecar.on_invoke(|_, _, _| {
-        std::thread::sleep(std::time::Duration::from_millis(800));
+    // Hold the only slot with an upstream call that answers after 3 s (awaited, no thread
+    // blocked), and tell the test once the call is under way (no guessing with sleeps).
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
+    let entered_tx = std::sync::Mutex::new(entered_tx);
+    app.sidecar
+        .set_invoke_delay(std::time::Duration::from_secs(3));
+    app.sidecar.on_invoke(move |_, _, _| {
+        let _ = entered_tx.lock().map(|t| t.send(()));
         answer(200, json!({"learner_id": "learner-a", "lessons_received": 0, "lessons_completed": 0, "topics": []}))
     });
     let t = learner_a();
@@ -452,7 +457,12 @@ async fn load_is_shed_with_503_and_retry_after() {
                 .map(|r| r.status().as_u16())
         })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    tokio::task::spawn_blocking(move || {
+        entered_rx.recv_timeout(std::time::Duration::from_secs(30))
+    })
+    .await
+    .expect("waiter")
+    .expect("the first request reached the upstream call");
     let (s, h, b) = app
         .send(reqwest::Method::GET, "/api/v1/progress", Some(&t), None)
         .await;
