@@ -1,11 +1,12 @@
 //! `cargo xtask` — project automation for LearnFlow.
 //!
-//! Layout: one file per command (`deps`, `up`/`down`, `test`), dispatched here.
+//! Layout: one file per command (`deps`, `up`/`down`, `test`, `deploy-check`, …), dispatched here.
 //! Every command provisions what it needs first, so on a fresh machine
 //! `cargo xtask up` and `cargo xtask test` are the only two commands needed.
 
 mod bench;
 mod chaos;
+mod deploy_check;
 mod deps;
 mod sqlx;
 mod stack;
@@ -18,11 +19,14 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  deps              provision daprd, Kafka and Jaeger into the cache (~/.cache/learnflow)
+  deps              provision daprd, Kafka, Jaeger, Helm and the Python/Node test tools
+                    into the cache (~/.cache/learnflow)
   up [--detach]     start the whole native stack; Ctrl-C stops it
                     (--detach: return once healthy, write target/learnflow/stack.json)
   down              stop a detached stack
-  test              everything CI runs: fmt, clippy, all tests (unit, per-service, end-to-end)
+  test              everything CI runs: fmt, clippy, offline deploy checks, all tests
+                    (unit, per-service, end-to-end, browser, security, fuzz smoke)
+  deploy-check      only the offline checks of the chart, skaffold, compose, rules, dashboards
   bench             the benchmark (release build); writes docs/benchmarks.md
   chaos             the full chaos suite under load; writes docs/resilience.md
   sqlx-prepare      regenerate .sqlx/ (compile-time checked queries) against a scratch PostgreSQL
@@ -35,6 +39,7 @@ fn main() -> ExitCode {
         Some("up") => stack::up(args.iter().any(|a| a == "--detach")),
         Some("down") => stack::down(),
         Some("test") => test::run(),
+        Some("deploy-check") => deploy_check::run(),
         Some("sqlx-prepare") => sqlx::prepare(),
         Some("chaos") => chaos::run(),
         Some("bench") => bench::run(),

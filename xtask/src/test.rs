@@ -2,8 +2,9 @@
 //!
 //! 1. provision the stack's components;
 //! 2. `cargo fmt --check` and `cargo clippy --all-targets -D warnings`;
-//! 3. build every binary (end-to-end tests run the real service binaries);
-//! 4. start a PostgreSQL for the per-service `#[sqlx::test]`s and run all tests.
+//! 3. the offline deploy checks (`tests/deploy`, see `deploy_check`);
+//! 4. build every binary (end-to-end tests run the real service binaries);
+//! 5. start a PostgreSQL for the per-service `#[sqlx::test]`s and run all tests.
 
 use std::process::Command;
 
@@ -23,6 +24,7 @@ pub fn run() -> Result<(), String> {
         "-D",
         "warnings",
     ])?;
+    crate::deploy_check::check()?;
     cargo(&["build", "--workspace", "--bins"])?;
     let tools = Toolchain::locate().map_err(|e| e.to_string())?;
     let mut run = RunDir::create("xtask-test", false).map_err(|e| e.to_string())?;

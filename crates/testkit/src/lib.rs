@@ -7,6 +7,8 @@
 //!   the command that installs whatever is missing;
 //! - [`provision`]: builds or downloads the pinned components into the cache
 //!   (`cargo xtask deps`);
+//! - [`devtools`]: Helm, the Python tools venv, Node modules and Chromium that the
+//!   deploy checks, API fuzzing and the browser test use;
 //! - [`process`]: a managed child process with its own log file that can be
 //!   stopped, killed, frozen, resumed and restarted, and never outlives its owner;
 //! - [`wait`]: readiness polling with a deadline, and a tiny HTTP/1.0 getter;
@@ -21,6 +23,7 @@
 //! them from a long-lived thread such as a test's own thread.
 
 pub mod components;
+pub mod devtools;
 pub mod error;
 pub mod paths;
 pub mod process;

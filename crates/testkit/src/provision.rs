@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::devtools;
 use crate::paths::{cache_dir, repo_root};
 use crate::tools::{self, DONE_MARKER, daprd_dir, jaeger_dir, kafka_dir};
 use crate::{HarnessError, Result, versions};
@@ -51,6 +52,10 @@ pub fn check_prerequisites() -> Result<()> {
     tools::system_binary("mvn", "apt-get install -y maven")?;
     tools::system_binary("cc", "apt-get install -y build-essential")?;
     check_go()?;
+    tools::system_binary("python3", "apt-get install -y python3 python3-venv")?;
+    tools::system_binary("node", "apt-get install -y nodejs npm")?;
+    tools::system_binary("npm", "apt-get install -y npm")?;
+    devtools::chromium()?;
     Ok(())
 }
 
@@ -101,6 +106,9 @@ pub fn ensure_all(say: &mut dyn FnMut(&str)) -> Result<Vec<Outcome>> {
         ensure_kafka(say)?,
         ensure_jaeger(say)?,
         ensure_daprd(say)?,
+        ensure_helm(say)?,
+        ensure_python_tools(say)?,
+        ensure_node_tools(say)?,
     ])
 }
 
@@ -304,6 +312,67 @@ pub fn ensure_daprd(say: &mut dyn FnMut(&str)) -> Result<Outcome> {
             say,
         )?;
         Ok((out, Some(disk_usage(&modcache).saturating_sub(before))))
+    })
+}
+
+/// Helm, built by `go install` from the Go module proxy (no replace directives in its go.mod).
+pub fn ensure_helm(say: &mut dyn FnMut(&str)) -> Result<Outcome> {
+    ensure(
+        "helm",
+        versions::HELM,
+        &devtools::helm_dir(),
+        say,
+        |dir, say| {
+            let go = check_go()?;
+            let modcache = go_env(&go, "GOMODCACHE")?;
+            let before = disk_usage(&modcache);
+            let mut cmd = Command::new(&go);
+            cmd.env("GOBIN", dir)
+                .env("CGO_ENABLED", "0")
+                .args(["install", "-trimpath", "-ldflags", "-s -w"])
+                .arg(format!("helm.sh/helm/v3/cmd/helm@{}", versions::HELM));
+            run_with_heartbeat("helm: go install", &mut cmd, "helm-build", say)?;
+            Ok((
+                dir.join("helm"),
+                Some(disk_usage(&modcache).saturating_sub(before)),
+            ))
+        },
+    )
+}
+
+/// A Python virtualenv with the pinned tools of `tests/python-requirements.txt`.
+pub fn ensure_python_tools(say: &mut dyn FnMut(&str)) -> Result<Outcome> {
+    let dir = devtools::python_dir()?;
+    ensure("python", "venv", &dir, say, |dir, say| {
+        let venv = dir.join("venv");
+        let _ = std::fs::remove_dir_all(&venv);
+        let python = tools::system_binary("python3", "apt-get install -y python3 python3-venv")?;
+        crate::components::run_command(
+            "python3 -m venv (needs: apt-get install -y python3-venv)",
+            Command::new(python).arg("-m").arg("venv").arg(&venv),
+        )?;
+        let mut cmd = Command::new(venv.join("bin/pip"));
+        cmd.args(["install", "--disable-pip-version-check", "-r"])
+            .arg(repo_root().join(devtools::PYTHON_REQUIREMENTS));
+        run_with_heartbeat("python: pip install -r", &mut cmd, "python-tools", say)?;
+        Ok((venv, None))
+    })
+}
+
+/// `playwright-core` (no browser download: the test uses the system Chromium) via `npm ci`.
+pub fn ensure_node_tools(say: &mut dyn FnMut(&str)) -> Result<Outcome> {
+    let dir = devtools::node_dir()?;
+    ensure("node", "modules", &dir, say, |dir, say| {
+        for file in ["package.json", "package-lock.json"] {
+            std::fs::copy(repo_root().join("tests/browser").join(file), dir.join(file))
+                .map_err(HarnessError::io(format!("copying {file}")))?;
+        }
+        let mut cmd = Command::new(tools::system_binary("npm", "apt-get install -y npm")?);
+        cmd.current_dir(dir)
+            .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+            .args(["ci", "--ignore-scripts", "--no-audit", "--no-fund"]);
+        run_with_heartbeat("node: npm ci", &mut cmd, "node-tools", say)?;
+        Ok((dir.join("node_modules"), None))
     })
 }
 

@@ -16,3 +16,5 @@ pub const KAFKA_PROTOCOL: &str = "4.1.0";
 pub const JAEGER_MODULE: &str = "v1.76.0";
 /// PostgreSQL major version (Debian package).
 pub const POSTGRES_MAJOR: &str = "15";
+/// Helm, built with `go install helm.sh/helm/v3/cmd/helm@<this>` for the offline chart checks.
+pub const HELM: &str = "v3.21.4";

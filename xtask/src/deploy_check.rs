@@ -1,0 +1,35 @@
+//! `cargo xtask deploy-check`: the offline checks of every deploy asset (Helm chart,
+//! skaffold, compose, Dockerfile, Prometheus rules, Grafana dashboards, the scaling
+//! calculation), as the pytest suite in `tests/deploy/`, with the provisioned Helm and
+//! Python tools. No cluster, no Docker engine, no network.
+
+use std::process::Command;
+
+use lf_testkit::devtools::DevTools;
+use lf_testkit::paths::repo_root;
+use lf_testkit::tools::system_binary;
+
+pub fn run() -> Result<(), String> {
+    crate::deps::ensure()?;
+    check()
+}
+
+/// Runs the suite; assumes provisioning is done.
+pub fn check() -> Result<(), String> {
+    let tools = DevTools::locate().map_err(|e| e.to_string())?;
+    let promtool =
+        system_binary("promtool", "apt-get install -y prometheus").map_err(|e| e.to_string())?;
+    crate::say("offline deploy checks (pytest tests/deploy)");
+    let status = Command::new(tools.python_tool("pytest"))
+        .current_dir(repo_root())
+        .args(["-q", "-p", "no:cacheprovider", "tests/deploy"])
+        .env("HELM", &tools.helm)
+        .env("PROMTOOL", &promtool)
+        .status()
+        .map_err(|e| format!("running pytest: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("offline deploy checks failed ({status})"))
+    }
+}
