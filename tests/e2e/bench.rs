@@ -9,8 +9,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::routing::{get, post};
 use learnflow_e2e::bench::{
-    BenchParams, BenchReport, GatewayRun, PeakSampler, Quantiles, Rate, Step, kafka_floor,
-    markdown, quantiles, rss_mib, svg,
+    BenchParams, BenchReport, CpuSnapshot, GatewayRun, PeakSampler, Quantiles, Rate, Step,
+    is_sustained, kafka_floor, markdown, quantiles, rss_mib, svg,
 };
 use lf_loadgen::{LoadSpec, Mode};
 use lf_testkit::components::RunDir;
@@ -229,7 +229,14 @@ async fn lesson_to_db(stack: &Stack, ids: &[String]) -> Vec<f64> {
     .unwrap_or_default()
 }
 
+/// Every top-level process of the stack (each counted with its descendants), for CPU accounting.
+fn stack_processes(stack: &Stack) -> Vec<(String, u32)> {
+    stack.info().pids.into_iter().collect()
+}
+
 async fn step(stack: &Stack, tokens: &[String], offered: f64, secs: u64) -> Step {
+    let groups = stack_processes(stack);
+    let cpu_before = CpuSnapshot::take(&groups);
     let report = lf_loadgen::run(LoadSpec {
         gateway: stack.gateway_url(),
         tokens: tokens.to_vec(),
@@ -244,6 +251,8 @@ async fn step(stack: &Stack, tokens: &[String], offered: f64, secs: u64) -> Step
         .iter()
         .map(|a| a.lesson_id.clone())
         .collect();
+    let (cpu_ms_per_lesson, busy_cpus) =
+        CpuSnapshot::take(&groups).per_unit_since(&cpu_before, ids.len());
     let wanted: BTreeSet<&String> = ids.iter().collect();
     let end = Instant::now();
     let mut caught_up = None;
@@ -273,19 +282,24 @@ async fn step(stack: &Stack, tokens: &[String], offered: f64, secs: u64) -> Step
         .map(|(_, n)| n)
         .sum();
     let catch_up_secs = caught_up.unwrap_or(f64::INFINITY);
+    let lesson_to_db = quantiles(&mut latencies);
     Step {
         offered,
         accepted,
         gateway,
-        lesson_to_db: quantiles(&mut latencies),
+        sustained: is_sustained(offered, accepted, lesson_to_db.p99, catch_up_secs),
+        lesson_to_db,
         catch_up_secs,
         errors,
-        sustained: accepted >= 0.95 * offered && catch_up_secs <= 5.0,
+        cpu_ms_per_lesson,
+        busy_cpus,
     }
 }
 
 /// Closed-loop saturation: `concurrency` requests in flight for `secs`; accepted lessons/s.
 async fn saturate(stack: &Stack, tokens: &[String], concurrency: usize, secs: u64) -> Step {
+    let groups = stack_processes(stack);
+    let cpu_before = CpuSnapshot::take(&groups);
     let report = lf_loadgen::run(LoadSpec {
         gateway: stack.gateway_url(),
         tokens: tokens.to_vec(),
@@ -300,6 +314,8 @@ async fn saturate(stack: &Stack, tokens: &[String], concurrency: usize, secs: u6
         .iter()
         .map(|a| a.lesson_id.clone())
         .collect();
+    let (cpu_ms_per_lesson, busy_cpus) =
+        CpuSnapshot::take(&groups).per_unit_since(&cpu_before, ids.len());
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mut latencies = lesson_to_db(stack, &ids).await;
     let errors: u64 = report
@@ -320,6 +336,8 @@ async fn saturate(stack: &Stack, tokens: &[String], concurrency: usize, secs: u6
         catch_up_secs: 0.0,
         errors,
         sustained: true,
+        cpu_ms_per_lesson,
+        busy_cpus,
     }
 }
 
@@ -471,9 +489,22 @@ async fn benchmark() {
     }
     // Warm the flow (consumer groups, connections) before measuring.
     let _ = step(&stack, &tokens, 5.0, 2).await;
+    // Two memory peaks: under the load the flow sustains, and over everything (overload included).
     let sampler = PeakSampler::start(service_pids(&stack));
+    let mut sustained_peaks: BTreeMap<String, f64> = BTreeMap::new();
+    let keep_peaks = |into: &mut BTreeMap<String, f64>, peaks: BTreeMap<String, f64>| {
+        for (name, peak) in peaks {
+            let e = into.entry(name).or_default();
+            *e = e.max(peak);
+        }
+    };
     for offered in params.steps.clone() {
+        let phase = PeakSampler::start(service_pids(&stack));
         let s = step(&stack, &tokens, offered, params.step_secs).await;
+        let peaks = phase.finish();
+        if s.sustained {
+            keep_peaks(&mut sustained_peaks, peaks);
+        }
         eprintln!("[bench] step {s:?}");
         let sustained = s.sustained;
         if sustained {
@@ -487,6 +518,7 @@ async fn benchmark() {
     // The last step overloaded the flow: let it recover (breakers close, backlog drains).
     recover(&stack, &tokens[0]).await;
     if report.max_sustained > 0.0 {
+        let phase = PeakSampler::start(service_pids(&stack));
         let half = step(
             &stack,
             &tokens,
@@ -495,11 +527,50 @@ async fn benchmark() {
         )
         .await;
         eprintln!("[bench] half rate {half:?}");
+        let peaks = phase.finish();
+        if half.sustained {
+            keep_peaks(&mut sustained_peaks, peaks);
+        }
         report.half_rate = Some(half);
     }
+    // The gateway with 1000 connections, one learner each (a learner's own rate limit is
+    // not what is measured): first open loop at half the highest sustained rate, then
+    // closed loop with every connection busy.
+    let learners = lf_loadgen::tokens(&stack.secrets.jwt_secret, params.gateway_concurrency);
+    let open_rate = (report.max_sustained / 2.0).max(5.0);
+    let phase = PeakSampler::start(service_pids(&stack));
     let gw = lf_loadgen::run(LoadSpec {
         gateway: stack.gateway_url(),
-        tokens: tokens.clone(),
+        tokens: learners.clone(),
+        mode: Mode::FixedRateOverConnections {
+            rate: open_rate,
+            connections: params.gateway_concurrency,
+        },
+        duration: Duration::from_secs(params.gateway_secs),
+        timeout: Duration::from_secs(30),
+        progress_every: None,
+    })
+    .await;
+    report.gateway_open = Some(GatewayRun {
+        concurrency: params.gateway_concurrency,
+        offered: Some(open_rate),
+        per_second: gw.sent as f64 / gw.elapsed.as_secs_f64(),
+        latency: Quantiles {
+            p50: gw.latency_ms(0.5),
+            p95: gw.latency_ms(0.95),
+            p99: gw.latency_ms(0.99),
+        },
+        statuses: gw.statuses.clone(),
+    });
+    eprintln!("[bench] gateway open loop {:?}", report.gateway_open);
+    let peaks = phase.finish();
+    if gw.statuses.keys().all(|s| *s == 201) {
+        keep_peaks(&mut sustained_peaks, peaks);
+    }
+    recover(&stack, &tokens[0]).await;
+    let gw = lf_loadgen::run(LoadSpec {
+        gateway: stack.gateway_url(),
+        tokens: learners,
         mode: Mode::FixedConcurrency(params.gateway_concurrency),
         duration: Duration::from_secs(params.gateway_secs),
         timeout: Duration::from_secs(30),
@@ -508,6 +579,7 @@ async fn benchmark() {
     .await;
     report.gateway = Some(GatewayRun {
         concurrency: params.gateway_concurrency,
+        offered: None,
         per_second: gw.sent as f64 / gw.elapsed.as_secs_f64(),
         latency: Quantiles {
             p50: gw.latency_ms(0.5),
@@ -522,7 +594,8 @@ async fn benchmark() {
     // Telemetry cost: the most the flow accepts, closed loop, with tracing on and off.
     let saturation = 64.min(params.gateway_concurrency);
     report.telemetry_on = Some(saturate(&stack, &tokens, saturation, params.step_secs).await);
-    for (name, peak) in sampler.finish() {
+    report.memory_overload_mib = sampler.finish();
+    for (name, peak) in sustained_peaks {
         if let Some(e) = report.memory_mib.get_mut(&name) {
             e.1 = peak;
         }

@@ -131,8 +131,144 @@ pub struct Step {
     pub catch_up_secs: f64,
     /// Non-201 answers.
     pub errors: u64,
-    /// Sustained: accepted ≥ 95 % of offered and caught up within 5 s.
+    /// Sustained: accepted ≥ 95 % of offered, lesson→DB p99 ≤ 1 s, caught up within 5 s.
     pub sustained: bool,
+    /// CPU time (ms) each component spent per accepted lesson during the step.
+    #[serde(default)]
+    pub cpu_ms_per_lesson: BTreeMap<String, f64>,
+    /// Average number of CPUs busy (whole machine) during the step.
+    #[serde(default)]
+    pub busy_cpus: f64,
+}
+
+/// The sustained criterion: nearly everything accepted, no backlog growing within the
+/// step (lesson→DB p99 ≤ 1 s) and none left a few seconds after it.
+pub fn is_sustained(
+    offered: f64,
+    accepted: f64,
+    lesson_to_db_p99_ms: f64,
+    catch_up_secs: f64,
+) -> bool {
+    accepted >= 0.95 * offered && lesson_to_db_p99_ms <= 1000.0 && catch_up_secs <= 5.0
+}
+
+/// CPU used so far by named process groups and by the whole machine, read from `/proc`.
+#[derive(Debug, Clone)]
+pub struct CpuSnapshot {
+    groups: BTreeMap<String, f64>,
+    machine_busy_ms: f64,
+    at: Instant,
+}
+
+/// Clock ticks per second of `/proc` CPU counters.
+fn ticks_per_second() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// (parent pid, CPU ticks) of one `/proc/<pid>/stat` line.
+fn parse_stat(stat: &str) -> Option<(u32, u64)> {
+    // The command name may contain spaces and parentheses: fields start after the last ')'.
+    let fields: Vec<&str> = stat
+        .get(stat.rfind(')')? + 2..)?
+        .split_whitespace()
+        .collect();
+    let ppid = fields.get(1)?.parse().ok()?;
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((ppid, utime + stime))
+}
+
+impl CpuSnapshot {
+    /// CPU so far of each named process (`name`, pid) and all its descendants — PostgreSQL
+    /// backends, for one, start sessions of their own, so process groups would miss them —
+    /// plus this process itself as `load driver`.
+    pub fn take(roots: &[(String, u32)]) -> Self {
+        let ticks = ticks_per_second();
+        let mut procs: BTreeMap<u32, (u32, u64)> = BTreeMap::new();
+        if let Ok(entries) = std::fs::read_dir("/proc") {
+            for entry in entries.flatten() {
+                let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+                    continue;
+                };
+                if let Some(stat) = std::fs::read_to_string(entry.path().join("stat"))
+                    .ok()
+                    .as_deref()
+                    .and_then(parse_stat)
+                {
+                    procs.insert(pid, stat);
+                }
+            }
+        }
+        let root_of: BTreeMap<u32, &String> = roots.iter().map(|(n, p)| (*p, n)).collect();
+        let mut named: BTreeMap<String, f64> =
+            roots.iter().map(|(n, _)| (n.clone(), 0.0)).collect();
+        for (pid, (_, t)) in &procs {
+            let mut at = *pid;
+            // Walk up the parent chain (bounded, in case of a loop through pid reuse).
+            for _ in 0..64 {
+                if let Some(name) = root_of.get(&at) {
+                    *named.entry((*name).clone()).or_default() += *t as f64 * 1000.0 / ticks;
+                    break;
+                }
+                match procs.get(&at) {
+                    Some((ppid, _)) if *ppid > 1 => at = *ppid,
+                    _ => break,
+                }
+            }
+        }
+        if let Some((_, t)) = std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .as_deref()
+            .and_then(parse_stat)
+        {
+            named.insert("load driver".into(), t as f64 * 1000.0 / ticks);
+        }
+        let machine_busy_ms = std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|s| {
+                let first = s.lines().next()?.to_owned();
+                let v: Vec<u64> = first
+                    .split_whitespace()
+                    .skip(1)
+                    .filter_map(|x| x.parse().ok())
+                    .collect();
+                // user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
+                let busy: u64 = v.iter().take(8).sum::<u64>()
+                    - v.get(3).copied().unwrap_or(0)
+                    - v.get(4).copied().unwrap_or(0);
+                Some(busy as f64 * 1000.0 / ticks)
+            })
+            .unwrap_or(0.0);
+        Self {
+            groups: named,
+            machine_busy_ms,
+            at: Instant::now(),
+        }
+    }
+
+    /// CPU ms per `units` of work since `earlier`, per group, and the average busy CPUs.
+    pub fn per_unit_since(&self, earlier: &Self, units: usize) -> (BTreeMap<String, f64>, f64) {
+        let units = units.max(1) as f64;
+        let per = self
+            .groups
+            .iter()
+            .map(|(name, now)| {
+                let before = earlier.groups.get(name).copied().unwrap_or(*now);
+                (name.clone(), (now - before).max(0.0) / units)
+            })
+            .collect();
+        let secs = self.at.duration_since(earlier.at).as_secs_f64().max(1e-3);
+        let busy = (self.machine_busy_ms - earlier.machine_busy_ms) / 1000.0 / secs;
+        (per, busy)
+    }
 }
 
 /// Everything one run measured.
@@ -154,14 +290,20 @@ pub struct BenchReport {
     pub max_sustained: f64,
     /// Lesson-to-DB latency at half the highest sustained rate.
     pub half_rate: Option<Step>,
-    /// Gateway at high concurrency.
+    /// Gateway at high concurrency (closed loop: that many requests in flight).
     pub gateway: Option<GatewayRun>,
+    /// Gateway with that many open connections carrying an open-loop rate.
+    #[serde(default)]
+    pub gateway_open: Option<GatewayRun>,
     /// Full flow at a fixed rate with telemetry on (100 % sampling) and off.
     pub telemetry_on: Option<Step>,
     /// Same, telemetry off.
     pub telemetry_off: Option<Step>,
-    /// Resident memory (MiB) per service: (idle, peak).
+    /// Resident memory (MiB) per service: (idle, peak under every load the flow sustained).
     pub memory_mib: BTreeMap<String, (f64, f64)>,
+    /// Peak resident memory (MiB) per service over the whole run, overload phases included.
+    #[serde(default)]
+    pub memory_overload_mib: BTreeMap<String, f64>,
     /// Start-to-ready time (ms) per service.
     pub ready_ms: BTreeMap<String, f64>,
     /// Outbox drain rate (events/s) and the backlog size.
@@ -173,6 +315,9 @@ pub struct BenchReport {
 pub struct GatewayRun {
     /// Concurrent connections.
     pub concurrency: usize,
+    /// Offered requests/s (open loop), or None for a closed loop.
+    #[serde(default)]
+    pub offered: Option<f64>,
     /// Answered requests per second.
     pub per_second: f64,
     /// Latency (ms).
@@ -354,7 +499,8 @@ pub fn markdown(r: &BenchReport) -> String {
     );
     let _ = writeln!(
         o,
-        "Open-loop steps of {} s each; sustained = ≥ 95 % accepted and user-progress caught up within 5 s.\n",
+        "Open-loop steps of {} s each; sustained = ≥ 95 % accepted, lesson→DB p99 ≤ 1 s (no backlog \
+         growing within the step) and user-progress caught up within 5 s after it.\n",
         p.step_secs
     );
     let _ = writeln!(
@@ -379,6 +525,7 @@ pub fn markdown(r: &BenchReport) -> String {
         "\nHighest sustained rate: **{:.0} lessons/s**.\n\n![latency against offered load](benchmarks-latency.svg)\n",
         r.max_sustained
     );
+    cpu_section(&mut o, r);
     if let Some(h) = &r.half_rate {
         let _ = writeln!(
             o,
@@ -386,11 +533,50 @@ pub fn markdown(r: &BenchReport) -> String {
             h.offered, h.lesson_to_db.p50, h.lesson_to_db.p95, h.lesson_to_db.p99
         );
     }
+    if r.gateway.is_some() || r.gateway_open.is_some() {
+        let _ = writeln!(
+            o,
+            "## Gateway at 1000 concurrent connections (POST /api/v1/lessons)\n"
+        );
+    }
+    if let Some(g) = &r.gateway_open {
+        let _ = writeln!(
+            o,
+            "**Open loop over {} kept-alive connections** (one learner each), {:.0} lessons/s offered \
+             (half the highest sustained rate): {:.0} answers/s; latency p50 {:.1} ms, p95 {:.1} ms, \
+             p99 {:.1} ms; answers by status {:?}.\n",
+            g.concurrency,
+            g.offered.unwrap_or(0.0),
+            g.per_second,
+            g.latency.p50,
+            g.latency.p95,
+            g.latency.p99,
+            g.statuses
+        );
+    }
     if let Some(g) = &r.gateway {
         let _ = writeln!(
             o,
-            "## Gateway at {} concurrent connections (POST /api/v1/lessons, closed loop)\n\n{:.0} answers/s; latency p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms; answers by status {:?}.\n",
-            g.concurrency, g.per_second, g.latency.p50, g.latency.p95, g.latency.p99, g.statuses
+            "**Closed loop, {} requests in flight** (saturation): {:.0} answers/s; latency p50 {:.1} ms, \
+             p95 {:.1} ms, p99 {:.1} ms; answers by status {:?}. With {} requests always in flight, \
+             Little's law puts the mean latency at {} ÷ throughput: {:.0} ms at the {:.0} lessons/s the \
+             whole flow sustains — a p95 of 100 ms would need {:.0} lessons/s. The gateway sheds what \
+             exceeds its in-flight limit with 503 + Retry-After instead of queueing it.\n",
+            g.concurrency,
+            g.per_second,
+            g.latency.p50,
+            g.latency.p95,
+            g.latency.p99,
+            g.statuses,
+            g.concurrency,
+            g.concurrency,
+            if r.max_sustained > 0.0 {
+                g.concurrency as f64 / r.max_sustained * 1000.0
+            } else {
+                0.0
+            },
+            r.max_sustained,
+            g.concurrency as f64 / 0.1
         );
     }
     if let (Some(on), Some(off)) = (&r.telemetry_on, &r.telemetry_off) {
@@ -407,12 +593,19 @@ pub fn markdown(r: &BenchReport) -> String {
     }
     let _ = writeln!(
         o,
-        "## Services\n\n| service | RSS idle (MiB) | RSS peak (MiB) | start → ready (ms) |\n|---|---|---|---|"
+        "## Services\n\nPeak under load = the highest resident memory during every phase the flow \
+         sustained (the steps up to the highest sustained rate, half rate, 1000 open connections); \
+         overload = the whole run, including the closed loops that saturate the flow and are shed.\n\n\
+         | service | RSS idle (MiB) | RSS peak under load (MiB) | RSS peak in overload (MiB) | start → ready (ms) |\n|---|---|---|---|---|"
     );
     for (name, (idle, peak)) in &r.memory_mib {
         let _ = writeln!(
             o,
-            "| {name} | {idle:.1} | {peak:.1} | {} |",
+            "| {name} | {idle:.1} | {peak:.1} | {} | {} |",
+            r.memory_overload_mib
+                .get(name)
+                .map(|v| format!("{v:.1}"))
+                .unwrap_or_else(|| "—".into()),
             r.ready_ms
                 .get(name)
                 .map(|v| format!("{v:.0}"))
@@ -437,6 +630,73 @@ pub fn markdown(r: &BenchReport) -> String {
         );
     }
     o
+}
+
+/// The machine's CPU count as recorded in the report.
+fn cpus(r: &BenchReport) -> f64 {
+    r.machine
+        .get("cpus")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1.0)
+}
+
+/// The step whose CPU accounting explains the ceiling: the highest sustained step.
+pub fn ceiling_step(r: &BenchReport) -> Option<&Step> {
+    r.steps
+        .iter()
+        .filter(|s| s.sustained && !s.cpu_ms_per_lesson.is_empty())
+        .max_by(|a, b| a.offered.total_cmp(&b.offered))
+}
+
+/// "Where the CPU goes": CPU ms per lesson per component at the highest sustained step.
+fn cpu_section(o: &mut String, r: &BenchReport) {
+    let Some(s) = ceiling_step(r) else {
+        return;
+    };
+    let total: f64 = s.cpu_ms_per_lesson.values().sum();
+    let _ = writeln!(
+        o,
+        "### Where the CPU goes (at {:.0} lessons/s offered, {:.2} of {:.0} CPUs busy)\n\n\
+         | component | CPU ms per lesson | share |\n|---|---|---|",
+        s.offered,
+        s.busy_cpus,
+        cpus(r)
+    );
+    let mut rows: Vec<(&String, &f64)> = s.cpu_ms_per_lesson.iter().collect();
+    rows.sort_by(|a, b| b.1.total_cmp(a.1));
+    for (name, ms) in rows {
+        let _ = writeln!(
+            o,
+            "| {name} | {ms:.3} | {:.0} % |",
+            if total > 0.0 { ms / total * 100.0 } else { 0.0 }
+        );
+    }
+    let daprd: f64 = s
+        .cpu_ms_per_lesson
+        .iter()
+        .filter(|(n, _)| n.starts_with("daprd-"))
+        .map(|(_, v)| v)
+        .sum();
+    let _ = writeln!(
+        o,
+        "| **all** | **{total:.3}** | |\n\nEach figure is the process's CPU time during the step \
+         divided by the lessons accepted in it, so it includes the process's fixed background work. \
+         All sidecars together: {daprd:.3} ms per lesson ({:.0} %). \
+         With every process on the same {:.0} CPUs, the flow cannot exceed about {:.0} lessons/s \
+         ({:.0} CPU-ms per second ÷ {total:.2} CPU-ms per lesson).\n",
+        if total > 0.0 {
+            daprd / total * 100.0
+        } else {
+            0.0
+        },
+        cpus(r),
+        if total > 0.0 {
+            cpus(r) * 1000.0 / total
+        } else {
+            0.0
+        },
+        cpus(r) * 1000.0
+    );
 }
 
 /// The targets of issue 7, judged against this run: (target, measured, met).
@@ -464,7 +724,7 @@ pub fn targets(r: &BenchReport) -> Vec<(String, String, bool)> {
             h.lesson_to_db.p99 <= 50.0,
         ));
     }
-    if let Some(g) = &r.gateway {
+    if let Some(g) = r.gateway_open.as_ref().or(r.gateway.as_ref()) {
         let errors: u64 = g
             .statuses
             .iter()
@@ -473,8 +733,13 @@ pub fn targets(r: &BenchReport) -> Vec<(String, String, bool)> {
             .sum();
         t.push((
             format!(
-                "gateway p95 ≤ 100 ms at {} connections with 0 errors",
-                g.concurrency
+                "gateway p95 ≤ 100 ms at {} connections with 0 errors ({})",
+                g.concurrency,
+                if g.offered.is_some() {
+                    "open loop at half the highest sustained rate"
+                } else {
+                    "closed loop"
+                }
             ),
             format!("p95 {:.0} ms, {errors} errors", g.latency.p95),
             g.latency.p95 <= 100.0 && errors == 0,
@@ -497,7 +762,7 @@ pub fn targets(r: &BenchReport) -> Vec<(String, String, bool)> {
     }
     for (name, (_, peak)) in &r.memory_mib {
         t.push((
-            format!("{name} ≤ 30 MB resident at peak"),
+            format!("{name} ≤ 30 MB resident at peak load"),
             format!("{peak:.1} MiB"),
             *peak <= 30.0 / 1.048_576,
         ));
@@ -576,4 +841,24 @@ pub fn svg(steps: &[Step]) -> String {
         m + 16.0
     );
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_sustained, parse_stat};
+
+    #[test]
+    fn proc_stat_lines_parse_even_with_odd_command_names() {
+        let line = "4242 (tokio (worker) 1) S 1 4240 4240 0 -1 4194304 100 0 0 0 37 5 0 0 20 0 3 0 100 0 0";
+        assert_eq!(parse_stat(line), Some((1, 42)));
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn a_step_with_a_growing_backlog_is_not_sustained() {
+        assert!(is_sustained(100.0, 99.0, 40.0, 0.0));
+        assert!(!is_sustained(100.0, 99.0, 2500.0, 0.0));
+        assert!(!is_sustained(100.0, 90.0, 40.0, 0.0));
+        assert!(!is_sustained(100.0, 99.0, 40.0, 6.0));
+    }
 }

@@ -9,7 +9,10 @@
 //!   the due time, so a stall shows as latency instead of hiding as fewer requests
 //!   (no coordinated omission);
 //! - [`Mode::FixedConcurrency`] — closed loop: `n` workers, each sending its next
-//!   request when the last one answered.
+//!   request when the last one answered;
+//! - [`Mode::FixedRateOverConnections`] — the open loop spread round-robin over
+//!   `connections` keep-alive connections opened before the clock starts, so that
+//!   many connections stay open while the offered rate stays what it says.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -24,6 +27,13 @@ pub enum Mode {
     FixedRate(f64),
     /// Closed loop with this many requests in flight.
     FixedConcurrency(usize),
+    /// Open loop at `rate` requests per second over `connections` open connections.
+    FixedRateOverConnections {
+        /// Requests per second.
+        rate: f64,
+        /// Connections opened up front and used round-robin.
+        connections: usize,
+    },
 }
 
 /// What to send.
@@ -106,6 +116,17 @@ async fn one(
     shared: &Mutex<Shared>,
 ) {
     let learner = (i as usize) % spec.tokens.len().max(1);
+    send(http, spec, learner, due, started, shared).await;
+}
+
+async fn send(
+    http: &reqwest::Client,
+    spec: &LoadSpec,
+    learner: usize,
+    due: Instant,
+    started: Instant,
+    shared: &Mutex<Shared>,
+) {
     let token = spec.tokens.get(learner).cloned().unwrap_or_default();
     let result = http
         .post(format!("{}/api/v1/lessons", spec.gateway))
@@ -145,6 +166,43 @@ async fn one(
     }
 }
 
+/// `n` clients with one kept-alive connection each, opened (by fetching the gateway's
+/// OpenAPI document, which needs no token and creates nothing) before measuring.
+async fn open_connections(gateway: &str, n: usize) -> Vec<reqwest::Client> {
+    let clients: Vec<reqwest::Client> = (0..n)
+        .map(|_| {
+            reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .pool_idle_timeout(None)
+                .build()
+                .unwrap_or_default()
+        })
+        .collect();
+    for chunk in clients.chunks(100) {
+        let opened = chunk.iter().map(|c| {
+            let c = c.clone();
+            let url = format!("{gateway}/api/v1/openapi.json");
+            async move {
+                if let Ok(r) = c.get(url).send().await {
+                    let _ = r.bytes().await;
+                }
+            }
+        });
+        futures_join_all(opened).await;
+    }
+    clients
+}
+
+/// Awaits every future (a tiny join_all; the crate has no `futures` dependency).
+async fn futures_join_all<F: std::future::Future<Output = ()> + Send + 'static>(
+    futures: impl Iterator<Item = F>,
+) {
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    for h in handles {
+        let _ = h.await;
+    }
+}
+
 /// Runs the load described by `spec`.
 pub async fn run(spec: LoadSpec) -> Report {
     let http = reqwest::Client::builder()
@@ -153,6 +211,13 @@ pub async fn run(spec: LoadSpec) -> Report {
         .unwrap_or_default();
     let shared = Arc::new(Mutex::new(Shared::default()));
     let spec = Arc::new(spec);
+    // Connections are opened before the clock starts: opening them is not the load.
+    let clients = match spec.mode {
+        Mode::FixedRateOverConnections { connections, .. } => {
+            open_connections(&spec.gateway, connections.max(1)).await
+        }
+        _ => Vec::new(),
+    };
     let started = Instant::now();
     let progress = spec.progress_every.map(|every| {
         let (shared, spec) = (shared.clone(), spec.clone());
@@ -191,6 +256,23 @@ pub async fn run(spec: LoadSpec) -> Report {
                 let i = sent;
                 tasks.push(tokio::spawn(async move {
                     one(&http, &spec, i, due, started, &shared).await
+                }));
+                sent += 1;
+            }
+        }
+        Mode::FixedRateOverConnections { rate, .. } => {
+            let interval = Duration::from_secs_f64(1.0 / rate.max(0.001));
+            loop {
+                let due = started + interval.mul_f64(sent as f64);
+                if due.duration_since(started) >= spec.duration {
+                    break;
+                }
+                tokio::time::sleep_until(due.into()).await;
+                let http = clients[(sent as usize) % clients.len()].clone();
+                let (spec, shared) = (spec.clone(), shared.clone());
+                let learner = (sent as usize) % spec.tokens.len().max(1);
+                tasks.push(tokio::spawn(async move {
+                    send(&http, &spec, learner, due, started, &shared).await
                 }));
                 sent += 1;
             }
