@@ -74,6 +74,7 @@ async fn pg_floor(url: &str, n: usize) -> Rate {
     Rate {
         per_second: l.len() as f64 / elapsed,
         latency: quantiles(&mut l),
+        cpu_ms_per_op: BTreeMap::new(),
     }
 }
 
@@ -128,7 +129,7 @@ async fn dapr_floor(
         api_token: String::new(),
         app_token: String::new(),
     };
-    let _sub = Daprd::start(
+    let sub = Daprd::start(
         run,
         tools,
         "user-progress",
@@ -167,6 +168,12 @@ async fn dapr_floor(
     if let Ok(mut r) = received.lock() {
         r.clear();
     }
+    let processes = vec![
+        ("kafka".to_owned(), kafka.pid()),
+        ("daprd (publisher)".to_owned(), publisher.pid()),
+        ("daprd (subscriber)".to_owned(), sub.pid()),
+    ];
+    let cpu_before = CpuSnapshot::take(&processes);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
@@ -200,9 +207,11 @@ async fn dapr_floor(
     }
     let elapsed = started.elapsed().as_secs_f64();
     let mut l = received.lock().map(|r| r.clone()).unwrap_or_default();
+    let (cpu_ms_per_op, _) = CpuSnapshot::take(&processes).per_unit_since(&cpu_before, l.len());
     Rate {
         per_second: l.len() as f64 / elapsed.max(secs as f64),
         latency: quantiles(&mut l),
+        cpu_ms_per_op,
     }
 }
 
