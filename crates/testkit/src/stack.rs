@@ -439,6 +439,8 @@ fn service_env(
             "LEARNFLOW_AUTH__JWT_SECRET".into(),
             secrets.jwt_secret.clone(),
         ));
+        // A dev stack: the learner page may sign in through `POST /dev/token`.
+        env.push(("LEARNFLOW_DEV__ENABLED".into(), "true".into()));
     }
     env
 }

@@ -27,6 +27,15 @@ pub struct Config {
     pub cors: CorsConfig,
     /// Calls to internal services.
     pub upstream: UpstreamConfig,
+    /// Dev-only conveniences.
+    pub dev: DevConfig,
+}
+
+/// `[dev]`: conveniences for dev stacks only.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DevConfig {
+    /// Serve `POST /dev/token` (mints learner tokens for anyone who asks).
+    pub enabled: bool,
 }
 
 /// `[limits]`: edge protection.
@@ -93,5 +102,6 @@ mod tests {
         .unwrap();
         assert_eq!(c.server.port, 0);
         assert_eq!(c.admin.port, 9464);
+        assert!(!c.dev.enabled, "dev mode is off unless asked for");
     }
 }

@@ -9,13 +9,18 @@
 //! and echoed); CORS (from config); load shedding over a concurrency limit
 //! (503 + `Retry-After`) and a request deadline (504); body size limit (413);
 //! then, on learner routes, authentication (401) and the per-learner rate limit (429).
+//!
+//! Besides the API: [`web`] serves the learner page at `/`, and [`dev`] adds
+//! `POST /dev/token` when `[dev] enabled` is set (dev stacks only).
 
 pub mod auth;
 pub mod config;
+pub mod dev;
 pub mod error;
 pub mod ratelimit;
 pub mod routes;
 pub mod upstream;
+pub mod web;
 
 use std::any::Any;
 use std::net::SocketAddr;
@@ -78,6 +83,8 @@ impl App {
             upstream::Upstream::new(deps.dapr, Duration::from_millis(config.upstream.timeout_ms));
 
         let learner_routes = routes::learner_routes(upstream.clone())
+            // Before the layers, so a wrong method still needs a valid token.
+            .method_not_allowed_fallback(method_not_allowed)
             // Layers run bottom-up: authenticate first, then rate-limit by learner.
             .route_layer(axum::middleware::from_fn_with_state(
                 limiter,
@@ -87,9 +94,16 @@ impl App {
                 verifier,
                 auth::authenticate,
             ));
-        let api = Router::new()
+        let mut api = Router::new()
             .merge(learner_routes)
             .merge(routes::public_routes())
+            .merge(web::routes());
+        if config.dev.enabled {
+            api = api.merge(dev::routes(&config.auth).ok_or(StartupError::NoJwtSecret)?);
+            tracing::warn!("dev mode: POST /dev/token mints learner tokens for anyone");
+        }
+        let api = api
+            .method_not_allowed_fallback(method_not_allowed)
             .fallback(|| async {
                 ErrorResponse::new(StatusCode::NOT_FOUND, "not_found", "no such route")
             })
@@ -177,6 +191,15 @@ async fn edge_error(error: tower::BoxError) -> Response {
     } else {
         ErrorResponse::internal(&error).into_response()
     }
+}
+
+/// 405 as a JSON error (axum's own has an empty body); axum still adds `Allow`.
+async fn method_not_allowed() -> ErrorResponse {
+    ErrorResponse::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method (see the Allow header)",
+    )
 }
 
 fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response {
