@@ -182,3 +182,50 @@ pub fn url_encode(value: &str) -> String {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod cross_service_documents {
+    use lf_testkit::paths::repo_root;
+
+    /// Course ids of course-agent's embedded curriculum, in file order.
+    fn curriculum_courses() -> Vec<String> {
+        let text = std::fs::read_to_string(
+            repo_root().join("services/course-agent/src/curriculum/curriculum.toml"),
+        )
+        .expect("curriculum");
+        let mut ids = Vec::new();
+        let mut in_course = false;
+        for line in text.lines().map(str::trim) {
+            if line.starts_with('[') {
+                in_course = line == "[[course]]";
+            } else if in_course && let Some(id) = line.strip_prefix("id = ") {
+                ids.push(id.trim_matches('"').to_owned());
+                in_course = false;
+            }
+        }
+        ids
+    }
+
+    /// The gateway's OpenAPI document lists the courses (the learner page builds its
+    /// menu from it); the list is written by hand, so it must match the curriculum.
+    #[test]
+    fn the_gateway_documents_exactly_the_curriculum_courses() {
+        let doc: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                repo_root().join("services/frontend-gateway/src/openapi.json"),
+            )
+            .expect("openapi.json"),
+        )
+        .expect("valid JSON");
+        let documented: Vec<String> =
+            doc["components"]["schemas"]["CreateLessonRequest"]["properties"]["course"]["enum"]
+                .as_array()
+                .expect("course enum")
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect();
+        let courses = curriculum_courses();
+        assert!(!courses.is_empty(), "no course parsed from the curriculum");
+        assert_eq!(documented, courses);
+    }
+}
