@@ -10,6 +10,9 @@ use crate::process::{ManagedProcess, ProcessSpec};
 use crate::tools::Toolchain;
 use crate::wait::{http_status_is, until_ready};
 
+/// The rule file every environment loads (recording rules and alerts), relative to the repo.
+pub const RULES_FILE: &str = "deploy/monitoring/rules/learnflow.rules.yaml";
+
 /// One scrape target: a job name, a port on loopback, and labels the dashboards rely on.
 #[derive(Debug, Clone)]
 pub struct ScrapeTarget {
@@ -31,7 +34,7 @@ pub struct Prometheus {
 }
 
 impl Prometheus {
-    /// Renders `deploy/local/prometheus.yml` for `targets`, checks it with promtool and starts Prometheus on `port`.
+    /// Renders `deploy/local/prometheus.yml` for `targets` (with [`RULES_FILE`]), checks it with promtool and starts Prometheus on `port`.
     pub fn start(
         run: &mut RunDir,
         tools: &Toolchain,
@@ -54,7 +57,13 @@ impl Prometheus {
         let config = dir.join("prometheus.yml");
         render(
             &repo_root().join("deploy/local/prometheus.yml"),
-            &[("SCRAPE_CONFIGS", scrape_configs(targets))],
+            &[
+                ("SCRAPE_CONFIGS", scrape_configs(targets)),
+                (
+                    "RULES_FILE",
+                    repo_root().join(RULES_FILE).display().to_string(),
+                ),
+            ],
             &config,
         )?;
         run_command(

@@ -1,0 +1,48 @@
+"""Shared fixtures of the offline deploy checks (tests/deploy/test_*.py).
+
+Run as: HELM=<helm> PROMTOOL=<promtool> <venv>/bin/pytest -q tests/deploy
+Nothing here needs a network or a cluster.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+# The repository root (tests/deploy/conftest.py -> ../..).
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _tool(env: str, what: str) -> str:
+    value = os.environ.get(env)
+    if not value:
+        pytest.fail(f"{env} is not set: point it at {what}")
+    path = os.path.expanduser(value)
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"{env}={value} is not an executable file ({what})")
+    return path
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    """The repository root."""
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def helm() -> str:
+    """The helm binary named by $HELM (provisioned by `cargo xtask deps`)."""
+    return _tool("HELM", "a helm v3 binary, e.g. ~/.cache/learnflow/helm-v3.21.4/helm")
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """The promtool binary named by $PROMTOOL (Debian package prometheus)."""
+    return _tool("PROMTOOL", "promtool, e.g. /usr/bin/promtool")
+
+
+def load_yaml_docs(source) -> list:
+    """Every non-empty YAML document of a file (Path) or a string."""
+    text = source.read_text() if isinstance(source, Path) else source
+    return [d for d in yaml.safe_load_all(text) if d is not None]

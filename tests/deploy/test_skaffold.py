@@ -1,0 +1,304 @@
+"""Offline checks of skaffold.yaml.
+
+No skaffold binary is needed: the file is validated against skaffold's own JSON schema
+(../shared/schemas/skaffold/v4beta14.json), its paths are checked, and what `skaffold render`
+would do is replayed with helm: profile patches applied, values files and setValueTemplates
+(with made-up image repositories and tags) turned into helm arguments.
+"""
+
+import copy
+import json
+import re
+import subprocess
+
+import jsonschema
+import pytest
+import yaml
+
+from conftest import REPO, load_yaml_docs
+
+SKAFFOLD = REPO / "skaffold.yaml"
+SCHEMA = REPO.parent / "shared" / "schemas" / "skaffold" / "v4beta14.json"
+CHART = REPO / "deploy" / "helm" / "learnflow"
+IMAGES = {
+    "learnflow/frontend-gateway",
+    "learnflow/course-agent",
+    "learnflow/user-progress",
+    "learnflow/kafka-monitor",
+    "learnflow/loadgen",
+}
+# What a user on another cluster supplies themselves (their own values file).
+USER_VALUES = [
+    "--set", "secrets.databasePassword=db-5f1d", "--set", "secrets.jwtSecret=jwt-8c2a",
+    "--set", "secrets.daprApiToken=dapr-71be", "--set", "secrets.appApiToken=app-03c9",
+    "--set", "kafka.brokers=kafka.example.internal:9092", "--set", "postgresql.host=pg.example.internal",
+]
+
+
+@pytest.fixture(scope="module")
+def config():
+    return yaml.safe_load(SKAFFOLD.read_text())
+
+
+@pytest.fixture(scope="module")
+def validator():
+    schema = json.loads(SCHEMA.read_text())
+    return jsonschema.Draft7Validator(schema)
+
+
+def sanitized(image):
+    """skaffold's name for an artifact in template variables: `/`, `-` and `.` become `_`."""
+    return re.sub(r"[/.\-]", "_", image)
+
+
+def _pointer(path):
+    return [p.replace("~1", "/").replace("~0", "~") for p in path.lstrip("/").split("/")]
+
+
+def apply_patches(config, patches):
+    """RFC 6902 add/replace/remove, enough for skaffold profile patches."""
+    config = copy.deepcopy(config)
+    for patch in patches:
+        *parents, last = _pointer(patch["path"])
+        node = config
+        for p in parents:
+            node = node[int(p)] if isinstance(node, list) else node[p]
+        op = patch.get("op", "replace")
+        if op == "add":
+            if isinstance(node, list):
+                node.insert(len(node) if last == "-" else int(last), patch["value"])
+            else:
+                node[last] = patch["value"]
+        elif op == "replace":
+            if isinstance(node, list):
+                node[int(last)] = patch["value"]
+            else:
+                assert last in node, f"replace of missing {patch['path']}"
+                node[last] = patch["value"]
+        elif op == "remove":
+            del node[int(last) if isinstance(node, list) else last]
+        else:
+            pytest.fail(f"unsupported patch op {op}")
+    return config
+
+
+def with_profiles(config, names):
+    profiles = {p["name"]: p for p in config.get("profiles", [])}
+    out = copy.deepcopy(config)
+    for name in names:
+        p = profiles[name]
+        for section in ("build", "manifests", "deploy"):
+            if section in p:
+                out[section] = copy.deepcopy(p[section])
+        out = apply_patches(out, p.get("patches", []))
+    out.pop("profiles", None)
+    return out
+
+
+def helm_args(release, extra=()):
+    """The helm arguments skaffold would pass for `release`, with made-up built images."""
+    args = ["--namespace", release.get("namespace", "default")]
+    for f in release.get("valuesFiles", []):
+        args += ["-f", str(REPO / f)]
+    for k, v in (release.get("setValues") or {}).items():
+        args += ["--set", f"{k}={v}"]
+    env = {}
+    for image in IMAGES:
+        env[f"IMAGE_REPO_{sanitized(image)}"] = f"registry.test/{image}"
+        env[f"IMAGE_TAG_{sanitized(image)}"] = f"sk-{sanitized(image)}"
+    for k, template in (release.get("setValueTemplates") or {}).items():
+        m = re.fullmatch(r"\{\{\s*\.(\w+)\s*\}\}", template)
+        assert m, f"setValueTemplates {k}: {template} is not a single variable"
+        assert m.group(1) in env, f"setValueTemplates {k}: {m.group(1)} is no built artifact's variable"
+        args += ["--set-string", f"{k}={env[m.group(1)]}"]
+    return args + list(extra)
+
+
+def helm_template(helm, release, extra=()):
+    return subprocess.run(
+        [helm, "template", release["name"], str(REPO / release["chartPath"]),
+         "--kube-version", "1.30", *helm_args(release, extra)],
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+def images_in(docs):
+    found = set()
+    for d in docs:
+        spec = d.get("spec", {}).get("template", {}).get("spec", {})
+        for c in spec.get("containers", []) + spec.get("initContainers", []):
+            found.add(c["image"])
+    return found
+
+
+# ------------------------------------------------------------------------------------------
+
+
+def test_validates_against_the_v4beta14_schema(config, validator):
+    assert config["apiVersion"] == "skaffold/v4beta14"
+    assert config["kind"] == "Config"
+    errors = [f"{'/'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(config)]
+    assert not errors, errors
+    names = [p["name"] for p in config["profiles"]]
+    assert len(names) == len(set(names)), "profile names must be unique"
+    for name in names:
+        applied = with_profiles(config, [name])
+        errors = [e.message for e in validator.iter_errors(applied)]
+        assert not errors, f"profile {name}: {errors}"
+
+
+def test_schema_catches_mistakes(config, validator):
+    bad = copy.deepcopy(config)
+    bad["manifests"]["helm"]["releases"][0]["setValueTemplate"] = {}
+    assert list(validator.iter_errors(bad))
+    bad = copy.deepcopy(config)
+    bad["build"]["artifacts"][0]["docker"]["buildArg"] = {"SERVICE": "x"}
+    assert list(validator.iter_errors(bad))
+
+
+def test_build(config):
+    build = config["build"]
+    assert build["tagPolicy"] == {"gitCommit": {}}
+    assert build["local"]["push"] is False
+    artifacts = build["artifacts"]
+    assert {a["image"] for a in artifacts} == IMAGES
+    assert len(artifacts) == len(IMAGES)
+    dockerfile_text = None
+    for a in artifacts:
+        context = REPO / a.get("context", ".")
+        assert context.is_dir(), f"{a['image']}: context {context} is missing"
+        dockerfile = context / a["docker"]["dockerfile"]
+        assert a["docker"]["dockerfile"] == "docker/Dockerfile"
+        assert dockerfile.is_file(), f"{a['image']}: {dockerfile} is missing"
+        assert a["docker"]["buildArgs"] == {"SERVICE": a["image"].split("/", 1)[1]}
+        dockerfile_text = dockerfile.read_text()
+        # The build arg picks a stage of that name (docker/Dockerfile ends in FROM ${SERVICE}).
+        service = a["docker"]["buildArgs"]["SERVICE"]
+        assert re.search(rf"^FROM\s+\S+\s+AS\s+{re.escape(service)}\s*$", dockerfile_text, re.M | re.I), \
+            f"docker/Dockerfile has no stage {service}"
+    assert re.search(r"^ARG SERVICE\b", dockerfile_text, re.M)
+
+
+def test_manifests_render_the_chart(config):
+    releases = config["manifests"]["helm"]["releases"]
+    assert len(releases) == 1
+    release = releases[0]
+    assert release["chartPath"] == "deploy/helm/learnflow"
+    assert (REPO / release["chartPath"] / "Chart.yaml").is_file()
+    for f in release["valuesFiles"]:
+        assert (REPO / f).is_file(), f
+    assert not [f for f in release["valuesFiles"] if "dev" in f or "minikube" in f], \
+        "dev values only in the minikube profile"
+    assert config["deploy"] == {"helm": {}}
+
+
+def test_set_value_templates_cover_every_artifact_and_exist_in_values(config):
+    release = config["manifests"]["helm"]["releases"][0]
+    templates = release["setValueTemplates"]
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    for key in templates:
+        node = values
+        for part in key.split("."):
+            assert isinstance(node, dict) and part in node, f"setValueTemplates key {key} is not in values.yaml"
+            node = node[part]
+    for image in IMAGES:
+        s = sanitized(image)
+        repo_keys = [k for k, v in templates.items() if v == f"{{{{.IMAGE_REPO_{s}}}}}"]
+        tag_keys = [k for k, v in templates.items() if v == f"{{{{.IMAGE_TAG_{s}}}}}"]
+        assert len(repo_keys) == 1 and repo_keys[0].endswith(".image.repository"), image
+        assert len(tag_keys) == 1 and tag_keys[0] == repo_keys[0].replace(".repository", ".tag"), image
+        # The chart's default repository for that key is the artifact's image name.
+        node = values
+        for part in repo_keys[0].split("."):
+            node = node[part]
+        assert node == image
+
+
+def test_every_built_image_is_used_by_the_chart(config, helm):
+    release = config["manifests"]["helm"]["releases"][0]
+    out = helm_template(helm, release, USER_VALUES + ["--set", "loadgen.enabled=true"])
+    assert out.returncode == 0, out.stderr
+    used = images_in(load_yaml_docs(out.stdout))
+    built = {f"registry.test/{i}:sk-{sanitized(i)}" for i in IMAGES}
+    assert built == used, f"built but unused: {built - used}; used but not built: {used - built}"
+
+
+def test_without_secrets_the_default_render_fails_clearly(config, helm):
+    release = config["manifests"]["helm"]["releases"][0]
+    out = helm_template(helm, release)
+    assert out.returncode != 0
+    assert "is required" in out.stderr
+
+
+def _profile(config, name):
+    return next(p for p in config["profiles"] if p["name"] == name)
+
+
+def _with_dev_secrets(release, hooks, tmp_path):
+    """Runs the profile's before-render hooks with the secrets file moved to tmp_path."""
+    generated = [f for f in release["valuesFiles"] if f.startswith("target/")]
+    assert len(generated) == 1, "one generated secrets file, under the git-ignored target/"
+    private = tmp_path / "minikube-secrets.yaml"
+    for hook in hooks["before"]:
+        command = [str(private) if a == generated[0] else a for a in hook["host"]["command"]]
+        out = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+    release = copy.deepcopy(release)
+    release["valuesFiles"] = [str(private) if f == generated[0] else f for f in release["valuesFiles"]]
+    return release, private
+
+
+def test_minikube_profile(config, helm, tmp_path):
+    p = _profile(config, "minikube")
+    assert p["activation"] == [{"kubeContext": "minikube"}]
+    applied = with_profiles(config, ["minikube"])
+    release = applied["manifests"]["helm"]["releases"][0]
+    assert "deploy/helm/learnflow/values-dev.yaml" in release["valuesFiles"]
+    release, private = _with_dev_secrets(release, applied["manifests"]["hooks"], tmp_path)
+    generated = yaml.safe_load(private.read_text())["secrets"]
+    assert len(set(generated.values())) == 4 and all(len(v) >= 32 for v in generated.values())
+    # Kept once written (the in-cluster PostgreSQL was installed with that password) ...
+    before = private.read_text()
+    _with_dev_secrets(applied["manifests"]["helm"]["releases"][0], applied["manifests"]["hooks"], tmp_path)
+    assert private.read_text() == before
+    # ... and random, not a default in disguise.
+    other = tmp_path / "other"
+    other.mkdir()
+    _, second = _with_dev_secrets(applied["manifests"]["helm"]["releases"][0], applied["manifests"]["hooks"], other)
+    assert not set(yaml.safe_load(second.read_text())["secrets"].values()) & set(generated.values())
+
+    out = helm_template(helm, release)
+    assert out.returncode == 0, out.stderr
+    docs = load_yaml_docs(out.stdout)
+    secrets = {d["metadata"]["name"]: d["stringData"] for d in docs if d["kind"] == "Secret"}
+    assert any(s.get("jwt-secret") == generated["jwtSecret"] for s in secrets.values())
+    default = yaml.safe_load((CHART / "values.yaml").read_text())
+    cpu = lambda q: float(q[:-1]) / 1000 if str(q).endswith("m") else float(q)  # noqa: E731
+    for d in docs:
+        if d["kind"] != "Deployment":
+            continue
+        app = d["metadata"]["labels"]["app.kubernetes.io/component"]
+        key = {"frontend-gateway": "frontendGateway", "course-agent": "courseAgent",
+               "user-progress": "userProgress", "kafka-monitor": "kafkaMonitor"}[app]
+        c = next(c for c in d["spec"]["template"]["spec"]["containers"] if c["name"] == app)
+        assert cpu(c["resources"]["requests"]["cpu"]) < cpu(default[key]["resources"]["requests"]["cpu"]), app
+        if app == "kafka-monitor":
+            env = {e["name"]: e.get("value") for e in c["env"]}
+            assert env["LEARNFLOW_KAFKA__BROKERS"].endswith(".svc.cluster.local:9092")
+
+
+@pytest.mark.parametrize("profiles", [["keda"], ["minikube", "keda"]])
+def test_keda_profile(config, helm, profiles, tmp_path):
+    applied = with_profiles(config, profiles)
+    release = applied["manifests"]["helm"]["releases"][0]
+    extra = USER_VALUES
+    if "minikube" in profiles:
+        release, _ = _with_dev_secrets(release, applied["manifests"]["hooks"], tmp_path)
+        extra = []
+    out = helm_template(helm, release, extra)
+    assert out.returncode == 0, out.stderr
+    docs = load_yaml_docs(out.stdout)
+    scaled = [d for d in docs if d["kind"] == "ScaledObject"]
+    assert len(scaled) == 1
+    hpa_targets = {d["spec"]["scaleTargetRef"]["name"] for d in docs if d["kind"] == "HorizontalPodAutoscaler"}
+    assert scaled[0]["spec"]["scaleTargetRef"]["name"] not in hpa_targets

@@ -1,0 +1,629 @@
+//! Every Grafana dashboard query and every rule against live data.
+//!
+//! Grafana has no native build here, so the dashboards are verified the way Grafana would
+//! use them: the real native stack runs, real traffic goes through the gateway, and every
+//! panel query of every dashboard in `dashboards/` goes to the stack's Prometheus (which
+//! loads `deploy/monitoring/rules/learnflow.rules.yaml`). A query that returns no data, or
+//! only NaN, fails the test, and so does any metric name a dashboard or rule mentions that
+//! Prometheus has never seen — a typo in a metric, a label or a label value breaks it.
+//!
+//! Error panels count "all minus good" so a healthy system shows 0 instead of no data; the
+//! few series that only exist once something went wrong (resiliency activations, dropped
+//! and dead-lettered events, personalisation fallbacks, gateway 5xx) are made real by a
+//! short user-progress outage and two poison events, as an operator would see them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use learnflow_e2e::url_encode;
+use lf_testkit::paths::repo_root;
+use lf_testkit::stack::{Stack, StackOptions};
+use serde_json::{Value, json};
+
+/// What `$__rate_interval` becomes: Grafana makes it at least four scrape intervals; the
+/// harness scrapes every 2 s, and 30 s keeps every rate fed by the steady traffic below.
+const RATE_INTERVAL: &str = "30s";
+/// Longest the checks may take to see all data after the traffic and faults.
+const CHECK_DEADLINE: Duration = Duration::from_secs(120);
+
+/// One PromQL query and where it comes from.
+#[derive(Debug, Clone)]
+struct Query {
+    origin: String,
+    expr: String,
+}
+
+/// A `label_values(selector, label)` template variable.
+#[derive(Debug, Clone)]
+struct Variable {
+    origin: String,
+    selector: String,
+    label: String,
+}
+
+fn load_dashboards() -> Vec<(String, Value)> {
+    let dir = repo_root().join("dashboards");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dashboards/ exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).expect("readable dashboard");
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let model: Value = serde_json::from_str(&text).expect("dashboard JSON");
+            (name, model)
+        })
+        .collect()
+}
+
+/// Panels of a dashboard, including those nested in collapsed rows.
+fn panels(model: &Value) -> Vec<&Value> {
+    let mut out = Vec::new();
+    for p in model["panels"].as_array().into_iter().flatten() {
+        out.push(p);
+        for inner in p["panels"].as_array().into_iter().flatten() {
+            out.push(inner);
+        }
+    }
+    out
+}
+
+fn panel_queries(file: &str, model: &Value) -> Vec<Query> {
+    let mut out = Vec::new();
+    for p in panels(model) {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            if let Some(expr) = t["expr"].as_str() {
+                out.push(Query {
+                    origin: format!(
+                        "{file} › {} › {}",
+                        p["title"].as_str().unwrap_or("?"),
+                        t["refId"].as_str().unwrap_or("?")
+                    ),
+                    expr: expr.to_owned(),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn variables(file: &str, model: &Value) -> Vec<Variable> {
+    let mut out = Vec::new();
+    for v in model["templating"]["list"].as_array().into_iter().flatten() {
+        if v["type"] != "query" {
+            continue;
+        }
+        let query = v["query"]["query"]
+            .as_str()
+            .or_else(|| v["query"].as_str())
+            .unwrap_or_default();
+        let inner = query
+            .trim()
+            .strip_prefix("label_values(")
+            .and_then(|q| q.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("{file}: variable query {query:?} is not label_values(…)"));
+        let (selector, label) = inner
+            .rsplit_once(',')
+            .unwrap_or_else(|| panic!("{file}: {query:?} names no label"));
+        out.push(Variable {
+            origin: format!("{file} › ${}", v["name"].as_str().unwrap_or("?")),
+            selector: selector.trim().to_owned(),
+            label: label.trim().to_owned(),
+        });
+    }
+    out
+}
+
+/// Grafana's variables as the test fills them: intervals, and every template variable as
+/// "all" (`.*`; every dashboard uses them with `=~`).
+fn substitute(expr: &str) -> String {
+    let expr = expr
+        .replace("$__rate_interval", RATE_INTERVAL)
+        .replace("$__interval", RATE_INTERVAL)
+        .replace("$__range", "5m");
+    let mut out = String::new();
+    let mut rest = expr.as_str();
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let (name_len, skip) = if let Some(braced) = after.strip_prefix('{') {
+            let end = braced.find('}').expect("closing brace of ${…}");
+            (end, end + 2)
+        } else {
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            (end, end)
+        };
+        assert!(name_len > 0, "a bare $ in {expr}");
+        out.push_str(".*");
+        rest = &after[skip..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Metric names a PromQL expression selects: identifiers outside strings, label matchers,
+/// range brackets and label lists, not followed by `(` and not keywords.
+fn metric_names(expr: &str) -> BTreeSet<String> {
+    const KEYWORDS: &[&str] = &[
+        "and",
+        "or",
+        "unless",
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "bool",
+        "offset",
+        "inf",
+        "nan",
+        "atan2",
+        // Aggregations may be followed by `by (…)` rather than `(`.
+        "sum",
+        "avg",
+        "min",
+        "max",
+        "count",
+        "group",
+        "stddev",
+        "stdvar",
+        "topk",
+        "bottomk",
+        "quantile",
+        "count_values",
+    ];
+    const LABEL_LISTS: &[&str] = &[
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+    ];
+    let chars: Vec<char> = expr.chars().collect();
+    let mut names = BTreeSet::new();
+    let mut i = 0;
+    let mut skip_next_parens = false;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '"' | '\'' | '`' => {
+                i += 1;
+                while i < chars.len() && chars[i] != c {
+                    if chars[i] == '\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            '{' | '[' => {
+                let close = if c == '{' { '}' } else { ']' };
+                while i < chars.len() && chars[i] != close {
+                    if chars[i] == '"' {
+                        i += 1;
+                        while i < chars.len() && chars[i] != '"' {
+                            if chars[i] == '\\' {
+                                i += 1;
+                            }
+                            i += 1;
+                        }
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            '(' if skip_next_parens => {
+                while i < chars.len() && chars[i] != ')' {
+                    i += 1;
+                }
+                i += 1;
+                skip_next_parens = false;
+            }
+            c if c.is_ascii_alphabetic() || c == '_' || c == ':' => {
+                let start = i;
+                while i < chars.len()
+                    && (chars[i].is_ascii_alphanumeric() || chars[i] == '_' || chars[i] == ':')
+                {
+                    i += 1;
+                }
+                let word: String = chars[start..i].iter().collect();
+                let mut j = i;
+                while j < chars.len() && chars[j].is_whitespace() {
+                    j += 1;
+                }
+                let is_call = j < chars.len() && chars[j] == '(';
+                if LABEL_LISTS.contains(&word.as_str()) {
+                    skip_next_parens = true;
+                } else if !is_call && !KEYWORDS.contains(&word.to_lowercase().as_str()) {
+                    names.insert(word);
+                }
+            }
+            c if c.is_ascii_digit() || c == '.' => {
+                // Numbers, including exponents like 1e3.
+                while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
+                    i += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    names
+}
+
+/// `(alert|record name, count)` for every rule in the repository's rule file.
+fn rules_in_file() -> BTreeMap<String, usize> {
+    let text =
+        std::fs::read_to_string(repo_root().join(lf_testkit::components::prometheus::RULES_FILE))
+            .expect("rule file");
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.trim_start().trim_start_matches("- ");
+        if let Some(name) = line
+            .strip_prefix("record:")
+            .or_else(|| line.strip_prefix("alert:"))
+        {
+            *out.entry(name.trim().to_owned()).or_default() += 1;
+        }
+    }
+    out
+}
+
+struct Prometheus {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Prometheus {
+    async fn get(&self, path_and_query: &str) -> Value {
+        let r = self
+            .http
+            .get(format!("{}{path_and_query}", self.url))
+            .send()
+            .await
+            .expect("prometheus answers");
+        let body: Value = r.json().await.expect("prometheus JSON");
+        assert_eq!(body["status"], "success", "{path_and_query}: {body}");
+        body["data"].clone()
+    }
+
+    /// Instant query; `Err` carries Prometheus's error.
+    async fn query(&self, expr: &str) -> Result<Vec<Value>, String> {
+        let r = self
+            .http
+            .get(format!(
+                "{}/api/v1/query?query={}",
+                self.url,
+                url_encode(expr)
+            ))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let body: Value = r.json().await.map_err(|e| e.to_string())?;
+        if body["status"] != "success" {
+            return Err(body["error"].as_str().unwrap_or("error").to_owned());
+        }
+        Ok(body["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn names(&self) -> BTreeSet<String> {
+        self.get("/api/v1/label/__name__/values")
+            .await
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    }
+}
+
+/// Samples that carry a number (NaN is what Grafana draws as nothing).
+fn numeric(samples: &[Value]) -> usize {
+    samples
+        .iter()
+        .filter(|s| s["value"][1].as_str().is_some_and(|v| v != "NaN"))
+        .count()
+}
+
+/// Keeps learners busy until `stop`: lessons, completions, lesson and progress reads, and
+/// the odd unauthenticated call (real clients send those too). Returns answers by status.
+async fn drive(gateway: String, tokens: Vec<String>, stop: Arc<AtomicBool>) -> BTreeMap<u16, u64> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let mut answers: BTreeMap<u16, u64> = BTreeMap::new();
+    let mut count = |r: Result<reqwest::Response, reqwest::Error>| -> Option<reqwest::Response> {
+        let r = r.ok()?;
+        *answers.entry(r.status().as_u16()).or_default() += 1;
+        Some(r)
+    };
+    let mut i = 0usize;
+    while !stop.load(Ordering::Relaxed) {
+        let token = &tokens[i % tokens.len()];
+        let created = count(
+            http.post(format!("{gateway}/api/v1/lessons"))
+                .bearer_auth(token)
+                .json(&json!({}))
+                .send()
+                .await,
+        );
+        let id = match created {
+            Some(r) if r.status().as_u16() == 201 => r
+                .json::<Value>()
+                .await
+                .ok()
+                .and_then(|v| v["id"].as_str().map(str::to_owned)),
+            _ => None,
+        };
+        if let Some(id) = id {
+            count(
+                http.get(format!("{gateway}/api/v1/lessons/{id}"))
+                    .bearer_auth(token)
+                    .send()
+                    .await,
+            );
+            count(
+                http.post(format!("{gateway}/api/v1/lessons/{id}/completion"))
+                    .bearer_auth(token)
+                    .json(&json!({"score": (i % 10) as f64 / 10.0}))
+                    .send()
+                    .await,
+            );
+        }
+        count(
+            http.get(format!("{gateway}/api/v1/progress"))
+                .bearer_auth(token)
+                .send()
+                .await,
+        );
+        if i.is_multiple_of(10) {
+            count(http.get(format!("{gateway}/api/v1/progress")).send().await);
+        }
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    answers
+}
+
+/// Publishes two events user-progress can never take: one that is not even a CloudEvent
+/// (daprd drops it) and one with a body that is no lesson event (user-progress answers DROP).
+/// Both end in the dead-letter topic.
+async fn publish_poison(stack: &Stack) {
+    let daprd = stack
+        .services
+        .get("course-agent")
+        .and_then(|s| s.daprd.as_ref())
+        .map(|d| d.http_url())
+        .expect("course-agent's daprd");
+    let http = reqwest::Client::new();
+    let raw = http
+        .post(format!(
+            "{daprd}/v1.0/publish/kafka-pubsub/lesson-events?metadata.rawPayload=true"
+        ))
+        .header("dapr-api-token", &stack.secrets.dapr_api_token)
+        .header("content-type", "text/plain")
+        .body("dashboards test: not a lesson event {")
+        .send()
+        .await
+        .expect("publish");
+    assert_eq!(raw.status().as_u16(), 204);
+    let malformed = http
+        .post(format!("{daprd}/v1.0/publish/kafka-pubsub/lesson-events"))
+        .header("dapr-api-token", &stack.secrets.dapr_api_token)
+        .json(&json!({"dashboards_test": "no lesson in here"}))
+        .send()
+        .await
+        .expect("publish");
+    assert_eq!(malformed.status().as_u16(), 204);
+}
+
+/// Everything that is not yet as it must be, one line each.
+async fn failures(
+    prometheus: &Prometheus,
+    queries: &[Query],
+    vars: &[Variable],
+    file_rules: &BTreeMap<String, usize>,
+) -> Vec<String> {
+    let mut bad = Vec::new();
+    let names = prometheus.names().await;
+
+    // The rules Prometheus loaded are exactly the file's, all evaluating without error.
+    let groups = prometheus.get("/api/v1/rules").await;
+    let mut loaded: BTreeMap<String, usize> = BTreeMap::new();
+    let mut rule_queries = Vec::new();
+    for group in groups["groups"].as_array().into_iter().flatten() {
+        for rule in group["rules"].as_array().into_iter().flatten() {
+            let name = rule["name"].as_str().unwrap_or_default().to_owned();
+            *loaded.entry(name.clone()).or_default() += 1;
+            if rule["health"] != "ok" {
+                bad.push(format!(
+                    "rule {name}: health {} {}",
+                    rule["health"], rule["lastError"]
+                ));
+            }
+            let expr = rule["query"].as_str().unwrap_or_default().to_owned();
+            for metric in metric_names(&expr) {
+                if !names.contains(&metric) {
+                    bad.push(format!("rule {name}: metric {metric} does not exist"));
+                }
+            }
+            if rule["type"] == "recording" {
+                rule_queries.push(Query {
+                    origin: format!("recording rule {name}"),
+                    expr,
+                });
+                // Its output, as recorded.
+                rule_queries.push(Query {
+                    origin: format!("recorded series {name}"),
+                    expr: name,
+                });
+            }
+        }
+    }
+    if &loaded != file_rules {
+        bad.push(format!(
+            "Prometheus loaded rules {loaded:?}, the rule file has {file_rules:?}"
+        ));
+    }
+
+    for q in queries.iter().chain(&rule_queries) {
+        let expr = substitute(&q.expr);
+        for metric in metric_names(&expr) {
+            if !names.contains(&metric) {
+                bad.push(format!("{}: metric {metric} does not exist", q.origin));
+            }
+        }
+        match prometheus.query(&expr).await {
+            Err(e) => bad.push(format!("{}: query error {e}: {expr}", q.origin)),
+            Ok(samples) if numeric(&samples) == 0 => bad.push(format!(
+                "{}: no data ({} series, all NaN or none): {expr}",
+                q.origin,
+                samples.len()
+            )),
+            Ok(_) => {}
+        }
+    }
+
+    for v in vars {
+        let selector = substitute(&v.selector);
+        let values = prometheus
+            .get(&format!(
+                "/api/v1/label/{}/values?match[]={}",
+                v.label,
+                url_encode(&selector)
+            ))
+            .await;
+        if values.as_array().is_none_or(Vec::is_empty) {
+            bad.push(format!(
+                "{}: label_values({selector}, {}) is empty",
+                v.origin, v.label
+            ));
+        }
+    }
+    bad
+}
+
+#[test]
+fn metric_names_are_found_and_labels_are_not() {
+    let names = metric_names(
+        "sum by (le, service) (rate(learnflow_x_bucket{service=~\"a|b\"}[5m])) \
+         / on (slo) group_left () slo:ratio:rate5m or vector(0) + 1e3 * up",
+    );
+    let want: BTreeSet<String> = ["learnflow_x_bucket", "slo:ratio:rate5m", "up"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    assert_eq!(names, want);
+    assert_eq!(
+        substitute("rate(x{a=~\"$topic\",b=~\"${group}\"}[$__rate_interval])"),
+        format!("rate(x{{a=~\".*\",b=~\".*\"}}[{RATE_INTERVAL}])")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_dashboard_query_and_rule_has_live_data() {
+    let dashboards = load_dashboards();
+    assert!(dashboards.len() >= 4, "the four dashboards are there");
+    let queries: Vec<Query> = dashboards
+        .iter()
+        .flat_map(|(file, model)| panel_queries(file, model))
+        .collect();
+    let vars: Vec<Variable> = dashboards
+        .iter()
+        .flat_map(|(file, model)| variables(file, model))
+        .collect();
+    let file_rules = rules_in_file();
+    assert!(!queries.is_empty() && !file_rules.is_empty());
+
+    let mut stack = Stack::start(&StackOptions::default()).expect("the native stack starts");
+    let prometheus = Prometheus {
+        http: reqwest::Client::new(),
+        url: stack.prometheus.url(),
+    };
+    let tokens: Vec<String> = (0..6)
+        .map(|i| stack.dev_token(&format!("dashboard-learner-{i}")))
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = tokio::spawn(drive(stack.gateway_url(), tokens, stop.clone()));
+
+    // Lessons flow end to end before anything else happens.
+    learnflow_e2e::eventually_async(
+        "lessons persisted by user-progress, as Prometheus sees it",
+        Duration::from_secs(60),
+        async || {
+            let persisted = prometheus
+                .query("sum(learnflow_lesson_to_db_seconds_count)")
+                .await
+                .ok()?;
+            let n: f64 = persisted
+                .first()?
+                .get("value")?
+                .get(1)?
+                .as_str()?
+                .parse()
+                .ok()?;
+            (n >= 20.0).then_some(())
+        },
+    )
+    .await;
+
+    // A short user-progress outage: course-agent's invocations of it fail (retries, its
+    // breaker opens, lessons fall back to unpersonalised), deliveries are retried, and the
+    // gateway answers 5xx for progress reads meanwhile.
+    {
+        let user_progress = stack.service("user-progress").expect("user-progress");
+        user_progress.service.process().kill9();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        user_progress
+            .service
+            .restart()
+            .expect("user-progress restarts");
+    }
+    // After the restart, so user-progress's drop counter survives to be queried.
+    publish_poison(&stack).await;
+
+    let started = Instant::now();
+    let mut last = loop {
+        let bad = failures(&prometheus, &queries, &vars, &file_rules).await;
+        if bad.is_empty() || started.elapsed() > CHECK_DEADLINE {
+            break bad;
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    };
+    stop.store(true, Ordering::Relaxed);
+    let answers = traffic.await.expect("traffic task");
+    println!(
+        "{} dashboards, {} panel queries, {} template variables, {} rules; gateway answers {answers:?}",
+        dashboards.len(),
+        queries.len(),
+        vars.len(),
+        file_rules.values().sum::<usize>()
+    );
+    assert!(
+        answers.get(&201).is_some_and(|n| *n >= 20),
+        "the traffic created lessons: {answers:?}"
+    );
+    last.dedup();
+    assert!(
+        last.is_empty(),
+        "{} problems after {CHECK_DEADLINE:?}:\n{}",
+        last.len(),
+        last.join("\n")
+    );
+}
