@@ -8,7 +8,7 @@ Where secrets may be written down, each must be empty (to be supplied), a compos
   back to a literal `default` for a secret; rendered with defaults it either refuses
   (`required`) or renders no secret literal; rendered with every secret value set (to
   sentinels), the secrets land in Secret objects only, never in plain manifests;
-- the other YAML under deploy/ (Dapr resources, monitoring values);
+- the other YAML under deploy/ (Dapr resources, monitoring values) and skaffold.yaml;
 - docker/: compose files and any other YAML, `.env` files, Dockerfile `ENV`/`ARG`.
 
 A location that does not exist yet is reported as skipped, not failed; once it
@@ -33,11 +33,13 @@ SENSITIVE_END = re.compile(
 )
 # Values that hold no literal: empty, or a compose interpolation that either requires
 # the variable (`${VAR:?why}`, `${VAR?why}`) or has no default (`${VAR}`, `${VAR:-}`).
-NO_LITERAL = re.compile(r"^\s*$|^\$\{[A-Za-z_][A-Za-z0-9_]*(:?\?[^}]*|:?-)?\}$")
+INTERPOLATION = r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::?\?[^}]*|:?-)?\}"
+NO_LITERAL = re.compile(rf"^\s*$|^{INTERPOLATION}$")
 # A URL with a password in its userinfo: scheme://user:password@host
 URL_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:([^@\s/]+)@")
-# An interpolated password inside such a URL: ${VAR…} (compose) or $(VAR) (Kubernetes env).
-INTERPOLATED = re.compile(r"^(\$\{[^}]*\}|\$\([A-Za-z_][A-Za-z0-9_]*\))$")
+# A password inside such a URL that is no literal: an interpolation as above (flattened
+# to `${}` first, its message may hold spaces and slashes) or $(VAR) (Kubernetes env).
+INTERPOLATED = re.compile(r"^(\$\{\}|\$\([A-Za-z_][A-Za-z0-9_]*\))$")
 
 SENTINEL = "lf-sentinel-"
 
@@ -67,15 +69,16 @@ def literal(value) -> bool:
 def url_password_literal(value) -> bool:
     if not isinstance(value, str):
         return False
-    return any(not INTERPOLATED.match(p) for p in URL_PASSWORD.findall(value))
+    flat = re.sub(INTERPOLATION, "${}", value)
+    return any(not INTERPOLATED.match(p) for p in URL_PASSWORD.findall(flat))
 
 
-def findings(node, where: str, allow=lambda value: False) -> list[str]:
-    """Every secret written down in a parsed YAML tree; `allow(value)` exempts values."""
+def findings(node, where: str) -> list[str]:
+    """Every secret written down in a parsed YAML tree."""
     found = []
 
     def check(key, value, path):
-        if is_sensitive(key) and literal(value) and not allow(value):
+        if is_sensitive(key) and literal(value):
             found.append(f"{path}: {key} = {value!r}")
 
     def walk(node, path):
@@ -93,7 +96,7 @@ def findings(node, where: str, allow=lambda value: False) -> list[str]:
                     name, _, value = item.partition("=")
                     check(name, value, f"{path}[{i}]")
                 walk(item, f"{path}[{i}]")
-        elif url_password_literal(node) and not allow(node):
+        elif url_password_literal(node):
             found.append(f"{path}: URL with a password: {node!r}")
 
     walk(node, where)
@@ -180,11 +183,15 @@ services:
     environment:
       LEARNFLOW_DATABASE__URL: postgres://lf:hunter2@db/lf
       OTHER_URL: postgres://lf:${DB_PASSWORD:?}@db/lf
+      THIRD_URL: "postgres://lf:${DB_PASSWORD:?set it, see docker/README.md}@db/lf"
+      K8S_URL: postgres://lf:$(DB_PASSWORD)@db/lf
+      DEFAULTED_URL: postgres://lf:${DB_PASSWORD:-letmein}@db/lf
       apiKey: 42
 """
     )
     got = findings(doc, "t")
-    assert len(got) == 6, "\n".join(got)
+    assert len(got) == 7, "\n".join(got)
+    assert any("letmein" in f for f in got), "a default inside a URL is a literal"
     assert any("databasePassword" in f for f in got)
     assert any("appApiToken" in f for f in got), "a default in ${VAR:-default} is a literal"
     assert any("DAPR_API_TOKEN = 'abc'" in f for f in got)
@@ -192,8 +199,9 @@ services:
     assert any("hunter2" in f for f in got)
     assert any("apiKey" in f for f in got)
     for allowed in ("jwtSecret", "daprApiToken", "existingSecret", "secretName", "usePassword",
-                    "dapr.io", "LEARNFLOW_AUTH__JWT_SECRET", "POSTGRES_USER", "OTHER_URL"):
-        assert not any(f"{allowed} =" in f or f"{allowed}=" in f for f in got), (allowed, got)
+                    "dapr.io", "LEARNFLOW_AUTH__JWT_SECRET", "POSTGRES_USER", "OTHER_URL",
+                    "THIRD_URL", "K8S_URL"):
+        assert not any(re.search(rf"\b{re.escape(allowed)}\b", f) for f in got), (allowed, got)
 
 
 def test_line_scanners_flag_env_files_and_dockerfiles(tmp_path):
@@ -383,8 +391,9 @@ def test_deploy_yaml_holds_no_secret_literals():
     root = REPO / "deploy"
     # Charts are checked above (their values files, and their files/ as rendered).
     files = [p for p in yaml_files(root) if not any(p.is_relative_to(c) for c in charts())]
+    files += sorted(REPO.glob("skaffold*.y*ml"))
     if not files:
-        pytest.skip("no YAML under deploy/ yet")
+        pytest.skip("no YAML under deploy/ and no skaffold.yaml yet")
     found = [f for path in files for f in yaml_findings(path)]
     assert not found, "secrets written into deploy YAML:\n" + "\n".join(found)
 

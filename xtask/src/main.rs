@@ -8,6 +8,7 @@ mod bench;
 mod chaos;
 mod deploy_check;
 mod deps;
+mod fuzz;
 mod sqlx;
 mod stack;
 mod suite;
@@ -27,6 +28,9 @@ commands:
   test              everything CI runs: fmt, clippy, offline deploy checks, all tests
                     (unit, per-service, end-to-end, browser, security, fuzz smoke)
   deploy-check      only the offline checks of the chart, skaffold, compose, rules, dashboards
+  fuzz [--seconds N]
+                    every cargo-fuzz target N s each (default 20, the CI smoke run);
+                    installs cargo-fuzz into the cache
   bench             the benchmark (release build); writes docs/benchmarks.md
   chaos             the full chaos suite under load; writes docs/resilience.md
   sqlx-prepare      regenerate .sqlx/ (compile-time checked queries) against a scratch PostgreSQL
@@ -40,6 +44,7 @@ fn main() -> ExitCode {
         Some("down") => stack::down(),
         Some("test") => test::run(),
         Some("deploy-check") => deploy_check::run(),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("sqlx-prepare") => sqlx::prepare(),
         Some("chaos") => chaos::run(),
         Some("bench") => bench::run(),

@@ -4,7 +4,8 @@
 //! 2. `cargo fmt --check` and `cargo clippy --all-targets -D warnings`;
 //! 3. the offline deploy checks (`tests/deploy`, see `deploy_check`);
 //! 4. build every binary (end-to-end tests run the real service binaries);
-//! 5. start a PostgreSQL for the per-service `#[sqlx::test]`s and run all tests.
+//! 5. a short run of every fuzz target (`cargo xtask fuzz`);
+//! 6. start a PostgreSQL for the per-service `#[sqlx::test]`s and run all tests.
 
 use std::process::Command;
 
@@ -26,6 +27,7 @@ pub fn run() -> Result<(), String> {
     ])?;
     crate::deploy_check::check()?;
     cargo(&["build", "--workspace", "--bins"])?;
+    crate::fuzz::run(&[])?;
     let tools = Toolchain::locate().map_err(|e| e.to_string())?;
     let mut run = RunDir::create("xtask-test", false).map_err(|e| e.to_string())?;
     crate::say("starting PostgreSQL for per-service tests");

@@ -6,12 +6,15 @@
 //!   as a trait so per-service tests can inject [`fake::FakeSidecar`];
 //! - [`HttpDapr`]: the real implementation over daprd's HTTP API — it sets the
 //!   Dapr API token, the trace context and a timeout on every call;
-//! - [`app_token`]: middleware that accepts calls only from our own sidecar.
+//! - [`app_token`]: middleware that accepts calls only from our own sidecar;
+//! - [`refusals`]: 4xx answers cross the sidecar as 200 + a header, so one caller's
+//!   refused requests do not open Dapr's circuit breaker for everyone.
 //!
 //! Why HTTP and not the `dapr` crate's gRPC client: see `docs/adr/0005-dapr-client.md`.
 
 pub mod app_token;
 pub mod fake;
+pub mod refusals;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -251,15 +254,29 @@ impl DaprPort for HttpDapr {
         lf_telemetry::trace::inject(&span, &mut headers);
         let call = async move {
             let url = format!("{}/v1.0/invoke/{app_id}/method/{method}", self.base);
+            let mut headers = self.headers(headers);
+            headers.insert(
+                HeaderName::from_static(refusals::CARRY_REFUSALS_HEADER),
+                HeaderValue::from_static("1"),
+            );
             let mut request = self
                 .http
                 .request(http_method, url)
-                .headers(self.headers(headers))
+                .headers(headers)
                 .timeout(timeout);
             if let Some(body) = body {
                 request = request.json(&body);
             }
-            let (status, body) = self.send(request).await?;
+            let response = request
+                .send()
+                .await
+                .map_err(|e| DaprError::Unreachable(e.to_string()))?;
+            let status = refusals::real_status(response.status().as_u16(), response.headers());
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| DaprError::Unreachable(e.to_string()))?
+                .to_vec();
             tracing::Span::current().record("http.response.status_code", status);
             Ok(InvokeResponse { status, body })
         };

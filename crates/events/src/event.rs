@@ -119,9 +119,11 @@ impl LessonEvent {
         if major != SCHEMA_MAJOR {
             return Err(EventError::UnsupportedVersion(self.schema_version.clone()));
         }
-        if self.learner_id.is_empty() || self.learner_id.len() > MAX_LEARNER_ID_LEN {
+        // The same rule the gateway applies to token subjects, so no event can carry a
+        // learner id no learner could have.
+        if !crate::valid_learner_id(&self.learner_id) {
             return Err(EventError::Invalid(
-                "learner_id must be 1..=128 characters".into(),
+                "learner_id must be 1..=128 of [A-Za-z0-9._-]".into(),
             ));
         }
         if self.course.is_empty() || self.topic.is_empty() {
@@ -245,6 +247,22 @@ mod tests {
                 .reason(),
             "invalid"
         );
+    }
+
+    #[test]
+    fn a_learner_id_no_token_could_carry_is_invalid() {
+        for bad in ["", "a b", "ünïcode", "x/../y", &"l".repeat(129)] {
+            let mut e = event();
+            e.learner_id = bad.to_owned();
+            let body = serde_json::json!({"data": e});
+            assert_eq!(
+                decode_cloud_event(&serde_json::to_vec(&body).unwrap())
+                    .unwrap_err()
+                    .reason(),
+                "invalid",
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

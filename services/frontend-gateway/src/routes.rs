@@ -2,7 +2,8 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -60,6 +61,21 @@ fn check_id(field: &str, value: Option<&str>, errors: &mut Vec<FieldError>) {
 fn lesson_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw)
         .map_err(|_| ApiError::BadRequest(format!("{raw:?} is not a lesson id (a UUID)")))
+}
+
+/// The `{id}` path segment as a lesson id. Axum's own `Path` rejection (e.g. for
+/// percent-encoded bytes that are not UTF-8) is plain text; this is our JSON 400.
+struct LessonId(Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for LessonId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::BadRequest("the lesson id is not a UUID".into()))?;
+        lesson_id(&raw).map(Self)
+    }
 }
 
 async fn create_lesson(
@@ -127,19 +143,17 @@ async fn owned_lesson(
 async fn get_lesson(
     State(upstream): State<Upstream>,
     learner: Learner,
-    Path(id): Path<String>,
+    LessonId(id): LessonId,
 ) -> Result<Json<Lesson>, ApiError> {
-    let id = lesson_id(&id)?;
     owned_lesson(&upstream, &learner, id).await.map(Json)
 }
 
 async fn complete_lesson(
     State(upstream): State<Upstream>,
     learner: Learner,
-    Path(id): Path<String>,
+    LessonId(id): LessonId,
     ApiJson(request): ApiJson<CompletionRequest>,
 ) -> Result<Json<CompletionRecorded>, ApiError> {
-    let id = lesson_id(&id)?;
     if !(0.0..=1.0).contains(&request.score) || request.score.is_nan() {
         return Err(ApiError::Validation(vec![FieldError {
             field: "score".into(),

@@ -329,6 +329,27 @@ async fn bad_input_is_a_4xx_json_error_never_a_5xx() {
         ),
         (
             reqwest::Method::GET,
+            "/api/v1/lessons/%FF%FE".into(),
+            None,
+            400,
+            "bad_request",
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/api/v1/progress".into(),
+            None,
+            405,
+            "method_not_allowed",
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/openapi.json".into(),
+            None,
+            405,
+            "method_not_allowed",
+        ),
+        (
+            reqwest::Method::GET,
             "/api/v1/nothing-here".into(),
             None,
             404,

@@ -1,0 +1,1055 @@
+//! The edge's security matrix, against the real native stack.
+//!
+//! One stack, one table of named cases, each a real HTTP request and what must come
+//! back: token problems → 401; another learner's lesson → 403; internal services and
+//! daprd refuse callers without their tokens; hostile bodies (oversize, deeply
+//! nested, long strings, invalid UTF-8, wrong content type) → 4xx, never 5xx, and
+//! the gateway keeps serving; the per-learner rate limit answers 429 with
+//! `Retry-After`. Every error our services send is a JSON body with `error.code`.
+//! Afterwards no log file of the run may contain a secret or a bearer token.
+//!
+//! Every case is checked and all failures are reported together, each by name.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use lf_testkit::stack::{Stack, StackOptions};
+use lf_testkit::token;
+use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use reqwest::{Method, RequestBuilder};
+use serde_json::{Value, json};
+
+/// The gateway's default body limit (`[limits] body_limit_bytes`).
+const BODY_LIMIT: usize = 16 * 1024;
+
+/// What a case expects back.
+#[derive(Debug, Clone, Copy)]
+enum Status {
+    /// Exactly this status.
+    Is(u16),
+    /// Any 4xx.
+    ClientError,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Expect {
+    status: Status,
+    /// The `error.code` our JSON error must carry, when the status is a specific error.
+    code: Option<&'static str>,
+    /// Whether the answer comes from one of our services (so an error must be our JSON
+    /// shape); daprd's and hyper's protocol-level answers have their own.
+    ours: bool,
+}
+
+const fn is(status: u16, code: &'static str) -> Expect {
+    Expect {
+        status: Status::Is(status),
+        code: if code.is_empty() { None } else { Some(code) },
+        ours: true,
+    }
+}
+
+const fn client_error() -> Expect {
+    Expect {
+        status: Status::ClientError,
+        code: None,
+        ours: true,
+    }
+}
+
+/// daprd's own answer: status only (its error body is daprd's format, not ours).
+const fn dapr(status: u16) -> Expect {
+    Expect {
+        status: Status::Is(status),
+        code: None,
+        ours: false,
+    }
+}
+
+struct Answer {
+    status: u16,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    fn snippet(&self) -> String {
+        String::from_utf8_lossy(&self.body)
+            .chars()
+            .take(300)
+            .collect()
+    }
+}
+
+/// Runs cases and collects failures by name.
+struct Matrix {
+    checked: Vec<String>,
+    failures: Vec<String>,
+    failed: std::collections::BTreeSet<String>,
+}
+
+impl Matrix {
+    fn new() -> Self {
+        Self {
+            checked: Vec::new(),
+            failures: Vec::new(),
+            failed: std::collections::BTreeSet::new(),
+        }
+    }
+
+    fn fail(&mut self, name: &str, why: String) {
+        self.failures.push(format!("[{name}] {why}"));
+        self.failed.insert(name.to_owned());
+    }
+
+    /// Sends `request` and checks the answer against `expect`.
+    async fn case(
+        &mut self,
+        name: &str,
+        request: RequestBuilder,
+        expect: Expect,
+    ) -> Option<Answer> {
+        self.checked.push(name.to_owned());
+        let answer = match send(request).await {
+            Ok(a) => a,
+            Err(e) => {
+                self.fail(name, format!("no answer: {e}"));
+                return None;
+            }
+        };
+        let status_ok = match expect.status {
+            Status::Is(s) => answer.status == s,
+            Status::ClientError => (400..500).contains(&answer.status),
+        };
+        if !status_ok {
+            self.fail(
+                name,
+                format!(
+                    "expected {:?}, got {}: {}",
+                    expect.status,
+                    answer.status,
+                    answer.snippet()
+                ),
+            );
+        }
+        if expect.ours && answer.status >= 400 {
+            self.check_error_body(name, &answer, expect.code);
+        }
+        Some(answer)
+    }
+
+    /// Every error of ours is `application/json` with a string `error.code` (and `error.message`).
+    fn check_error_body(&mut self, name: &str, answer: &Answer, code: Option<&str>) {
+        let content_type = answer
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !content_type.starts_with("application/json") {
+            self.fail(
+                name,
+                format!(
+                    "error {} has content type {content_type:?}, not application/json: {:?}",
+                    answer.status,
+                    answer.snippet()
+                ),
+            );
+            return;
+        }
+        let body = answer.json();
+        let got = body["error"]["code"].as_str();
+        if got.is_none() || body["error"]["message"].as_str().is_none() {
+            self.fail(
+                name,
+                format!(
+                    "error {} body lacks error.code/error.message: {}",
+                    answer.status,
+                    answer.snippet()
+                ),
+            );
+        } else if let Some(want) = code
+            && got != Some(want)
+        {
+            self.fail(
+                name,
+                format!(
+                    "expected error.code {want:?}, got {got:?}: {}",
+                    answer.snippet()
+                ),
+            );
+        }
+    }
+
+    /// A named check on something other than one response.
+    fn check(&mut self, name: &str, ok: bool, why: impl FnOnce() -> String) {
+        self.checked.push(name.to_owned());
+        if !ok {
+            self.fail(name, why());
+        }
+    }
+}
+
+async fn send(request: RequestBuilder) -> Result<Answer, reqwest::Error> {
+    let response = request.send().await?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.bytes().await?.to_vec();
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Base64url without padding (JWT segments).
+fn b64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+    }
+    out
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// An unsigned token (`alg: none`) with otherwise valid claims.
+fn alg_none_token(learner: &str) -> String {
+    let header = b64url(br#"{"alg":"none","typ":"JWT"}"#);
+    let claims =
+        json!({"sub": learner, "exp": now() + 3600, "iss": token::ISSUER, "aud": token::AUDIENCE});
+    format!("{header}.{}.", b64url(claims.to_string().as_bytes()))
+}
+
+/// A token signed with the right secret but the wrong algorithm (HS512), or without `exp`.
+fn signed_token(secret: &str, alg: Algorithm, claims: &Value) -> String {
+    jsonwebtoken::encode(
+        &Header::new(alg),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("token encodes")
+}
+
+/// `depth` nested JSON arrays.
+fn nested_arrays(depth: usize) -> Vec<u8> {
+    let mut body = vec![b'['; depth];
+    body.extend(std::iter::repeat_n(b']', depth));
+    body
+}
+
+/// The log files of a run: each component's own log, one or two levels down
+/// (`services/<name>.log`, `daprd/<app-id>.log`, `kafka/kafka.log`, …).
+fn log_files(run_dir: &Path) -> Vec<PathBuf> {
+    let mut logs = Vec::new();
+    let mut dirs = vec![run_dir.to_owned()];
+    if let Ok(entries) = std::fs::read_dir(run_dir) {
+        dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+    }
+    for dir in dirs {
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            logs.extend(
+                entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "log")),
+            );
+        }
+    }
+    logs.sort();
+    logs
+}
+
+/// The password in a `scheme://user:password@host/...` URL, if there is one.
+fn url_password(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let userinfo = rest.split_once('@')?.0;
+    let password = userinfo.split_once(':')?.1;
+    (!password.is_empty()).then(|| password.to_owned())
+}
+
+/// One native stack at a time: the tests of this file would otherwise share two cores.
+static ONE_STACK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_edge_refuses_what_it_must_and_never_leaks_secrets() {
+    let _one = ONE_STACK.lock().await;
+    let mut stack = Stack::start(&StackOptions::default()).expect("the native stack starts");
+    // No connection reuse: the gateway closes a connection whose oversize body it did not
+    // read, and a pooled request on it would fail for the client's reasons, not the server's.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("http client");
+    let gw = stack.gateway_url();
+    let secret = stack.secrets.jwt_secret.clone();
+    let mut m = Matrix::new();
+    // Every bearer token this test sends; none may show up in a log.
+    let mut sent_tokens: Vec<String> = Vec::new();
+
+    // ── Learner tokens: every way a token can be wrong is a 401 ─────────────────────
+    let alice = stack.dev_token("sec-alice");
+    let bob = stack.dev_token("sec-bob");
+    let bodies = stack.dev_token("sec-bodies");
+    let forged: Vec<(&str, String)> = vec![
+        (
+            "token signed with another secret",
+            token::mint("not-the-gateway-secret", "sec-alice", 3600),
+        ),
+        ("expired token", token::mint(&secret, "sec-alice", -3600)),
+        (
+            "token for another audience",
+            token::mint_with(&secret, "sec-alice", 3600, token::ISSUER, "another-api"),
+        ),
+        (
+            "token from another issuer",
+            token::mint_with(&secret, "sec-alice", 3600, "evil-issuer", token::AUDIENCE),
+        ),
+        ("unsigned token (alg none)", alg_none_token("sec-alice")),
+        (
+            "token signed with HS512 instead of HS256",
+            signed_token(
+                &secret,
+                Algorithm::HS512,
+                &json!({"sub": "sec-alice", "exp": now() + 3600, "iss": token::ISSUER, "aud": token::AUDIENCE}),
+            ),
+        ),
+        (
+            "token without exp",
+            signed_token(
+                &secret,
+                Algorithm::HS256,
+                &json!({"sub": "sec-alice", "iss": token::ISSUER, "aud": token::AUDIENCE}),
+            ),
+        ),
+        (
+            "token whose subject is not a learner id",
+            token::mint(&secret, "../../internal/progress/x", 3600),
+        ),
+        ("garbage token", "not.a.jwt".to_owned()),
+    ];
+    let progress = format!("{gw}/api/v1/progress");
+    m.case(
+        "no Authorization header → 401",
+        http.get(&progress),
+        is(401, "unauthenticated"),
+    )
+    .await;
+    m.case(
+        "Basic instead of Bearer → 401",
+        http.get(&progress)
+            .basic_auth("sec-alice", Some("password")),
+        is(401, "unauthenticated"),
+    )
+    .await;
+    for (name, forged_token) in &forged {
+        let answer = m
+            .case(
+                &format!("{name} → 401"),
+                http.get(&progress).bearer_auth(forged_token),
+                is(401, "unauthenticated"),
+            )
+            .await;
+        if let Some(a) = answer {
+            m.check(
+                &format!("{name}: 401 carries WWW-Authenticate: Bearer"),
+                a.headers
+                    .get("www-authenticate")
+                    .is_some_and(|v| v.as_bytes().starts_with(b"Bearer")),
+                || format!("headers: {:?}", a.headers),
+            );
+        }
+        sent_tokens.push(forged_token.clone());
+    }
+    m.case(
+        "100 KB bearer token → 401",
+        http.get(&progress).bearer_auth("a".repeat(100 * 1024)),
+        is(401, "unauthenticated"),
+    )
+    .await;
+    // Beyond hyper's header buffer the connection layer answers 431 before any route runs.
+    m.case(
+        "1 MB Authorization header → 4xx",
+        http.get(&progress).bearer_auth("a".repeat(1024 * 1024)),
+        Expect {
+            ours: false,
+            ..client_error()
+        },
+    )
+    .await;
+    m.case(
+        "control: a valid token reads progress → 200",
+        http.get(&progress).bearer_auth(&alice),
+        is(200, ""),
+    )
+    .await;
+
+    // ── Another learner's lesson → 403 ──────────────────────────────────────────────
+    let created = m
+        .case(
+            "control: alice creates a lesson → 201",
+            http.post(format!("{gw}/api/v1/lessons"))
+                .bearer_auth(&alice)
+                .json(&json!({"course": "arithmetic"})),
+            is(201, ""),
+        )
+        .await;
+    let lesson_id = created
+        .map(|a| a.json()["id"].as_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    assert!(
+        !lesson_id.is_empty(),
+        "cannot go on without a lesson: {:#?}",
+        m.failures
+    );
+    let lesson_url = format!("{gw}/api/v1/lessons/{lesson_id}");
+    m.case(
+        "bob reads alice's lesson → 403",
+        http.get(&lesson_url).bearer_auth(&bob),
+        is(403, "forbidden"),
+    )
+    .await;
+    m.case(
+        "bob completes alice's lesson → 403",
+        http.post(format!("{lesson_url}/completion"))
+            .bearer_auth(&bob)
+            .json(&json!({"score": 1.0})),
+        is(403, "forbidden"),
+    )
+    .await;
+    m.case(
+        "control: alice reads her lesson → 200",
+        http.get(&lesson_url).bearer_auth(&alice),
+        is(200, ""),
+    )
+    .await;
+    m.case(
+        "unknown lesson → 404",
+        http.get(format!("{gw}/api/v1/lessons/{}", uuid::Uuid::new_v4()))
+            .bearer_auth(&alice),
+        is(404, "not_found"),
+    )
+    .await;
+    m.case(
+        "path traversal in the lesson id → 400",
+        http.get(format!(
+            "{gw}/api/v1/lessons/..%2F..%2Finternal%2Fprogress%2Fsec-bob"
+        ))
+        .bearer_auth(&alice),
+        is(400, "bad_request"),
+    )
+    .await;
+    sent_tokens.extend([alice.clone(), bob.clone()]);
+
+    // ── Internal services accept only their sidecar (the app token) ─────────────────
+    let app_token = stack.secrets.app_api_token.clone();
+    let course_agent = stack.service_url("course-agent");
+    let user_progress = stack.service_url("user-progress");
+    let internal_calls: Vec<(&str, Method, String, Option<Value>)> = vec![
+        (
+            "course-agent POST /internal/lessons",
+            Method::POST,
+            format!("{course_agent}/internal/lessons"),
+            Some(json!({"learner_id": "sec-mallory"})),
+        ),
+        (
+            "course-agent GET /internal/lessons/{id}",
+            Method::GET,
+            format!("{course_agent}/internal/lessons/{lesson_id}"),
+            None,
+        ),
+        (
+            "user-progress GET /internal/progress/{learner}",
+            Method::GET,
+            format!("{user_progress}/internal/progress/sec-alice"),
+            None,
+        ),
+        (
+            "user-progress POST /internal/completions",
+            Method::POST,
+            format!("{user_progress}/internal/completions"),
+            Some(json!({"learner_id": "sec-alice", "lesson_id": lesson_id,
+                "course": "arithmetic", "topic": "addition", "score": 1.0})),
+        ),
+        (
+            "user-progress POST /events/lesson (a forged delivery)",
+            Method::POST,
+            format!("{user_progress}/events/lesson"),
+            Some(json!({"data": {"schema_version": "1.0"}})),
+        ),
+    ];
+    for (name, method, url, body) in &internal_calls {
+        for (variant, presented) in [("without", None), ("with a wrong", Some("wrong-token"))] {
+            let mut request = http.request(method.clone(), url);
+            if let Some(t) = presented {
+                request = request.header("dapr-api-token", t);
+            }
+            if let Some(b) = body {
+                request = request.json(b);
+            }
+            m.case(
+                &format!("{name} {variant} app token → 401"),
+                request,
+                is(401, "unauthenticated"),
+            )
+            .await;
+        }
+    }
+    m.case(
+        "control: course-agent with the app token reads the lesson → 200",
+        http.get(format!("{course_agent}/internal/lessons/{lesson_id}"))
+            .header("dapr-api-token", &app_token),
+        is(200, ""),
+    )
+    .await;
+    // Also puts a request-time warning in user-progress's log for the secret scan below.
+    if let Some(a) = m
+        .case(
+            "control: user-progress with the app token takes a malformed delivery → 200",
+            http.post(format!("{user_progress}/events/lesson"))
+                .header("dapr-api-token", &app_token)
+                .json(&json!({"data": {"schema_version": "1.0", "learner_id": "sec-mallory"}})),
+            is(200, ""),
+        )
+        .await
+    {
+        m.check(
+            "control: the malformed delivery is answered DROP",
+            a.json()["status"] == "DROP",
+            || a.snippet(),
+        );
+    }
+    m.case(
+        "control: user-progress with the app token reads progress → 200",
+        http.get(format!("{user_progress}/internal/progress/sec-alice"))
+            .header("dapr-api-token", &app_token),
+        is(200, ""),
+    )
+    .await;
+
+    // ── daprd accepts app calls only with the Dapr API token ────────────────────────
+    let dapr_token = stack.secrets.dapr_api_token.clone();
+    let daprd = |name: &str| {
+        stack
+            .services
+            .get(name)
+            .and_then(|s| s.daprd.as_ref())
+            .map(|d| d.http_url())
+            .expect("the service has a daprd")
+    };
+    let (gw_dapr, ca_dapr, up_dapr) = (
+        daprd("frontend-gateway"),
+        daprd("course-agent"),
+        daprd("user-progress"),
+    );
+    let dapr_calls: Vec<(&str, String, Value)> = vec![
+        (
+            "gateway's daprd: invoke course-agent",
+            format!("{gw_dapr}/v1.0/invoke/course-agent/method/internal/lessons"),
+            json!({"learner_id": "sec-mallory"}),
+        ),
+        (
+            "course-agent's daprd: publish a lesson event",
+            format!("{ca_dapr}/v1.0/publish/kafka-pubsub/lesson-events"),
+            json!({"schema_version": "1.0"}),
+        ),
+        (
+            "user-progress's daprd: invoke user-progress",
+            format!("{up_dapr}/v1.0/invoke/user-progress/method/internal/completions"),
+            json!({"learner_id": "sec-alice"}),
+        ),
+    ];
+    for (name, url, body) in &dapr_calls {
+        m.case(
+            &format!("{name} without dapr-api-token → 401"),
+            http.post(url).json(body),
+            dapr(401),
+        )
+        .await;
+        m.case(
+            &format!("{name} with a wrong dapr-api-token → 401"),
+            http.post(url).header("dapr-api-token", "wrong").json(body),
+            dapr(401),
+        )
+        .await;
+    }
+    m.case(
+        "control: daprd metadata with the Dapr API token → 200",
+        http.get(format!("{gw_dapr}/v1.0/metadata"))
+            .header("dapr-api-token", &dapr_token),
+        dapr(200),
+    )
+    .await;
+
+    // ── Hostile bodies → 4xx, never 5xx, and the gateway keeps serving ───────────────
+    let lessons = format!("{gw}/api/v1/lessons");
+    let post = |body: Vec<u8>, content_type: Option<&str>| {
+        let mut r = http.post(&lessons).bearer_auth(&bodies).body(body);
+        if let Some(ct) = content_type {
+            r = r.header(CONTENT_TYPE, ct);
+        }
+        r
+    };
+    let json_ct = Some("application/json");
+    let long = |n: usize| format!(r#"{{"course":"{}"}}"#, "a".repeat(n)).into_bytes();
+    let hostile: Vec<(&str, RequestBuilder, Expect)> = vec![
+        (
+            "body one byte over the limit → 413",
+            post(long(BODY_LIMIT + 1 - 13), json_ct),
+            is(413, "payload_too_large"),
+        ),
+        (
+            "1 MB body → 413",
+            post(long(1024 * 1024), json_ct),
+            is(413, "payload_too_large"),
+        ),
+        (
+            "10k nested arrays (over the limit) → 413",
+            post(nested_arrays(10_000), json_ct),
+            is(413, "payload_too_large"),
+        ),
+        (
+            "8k nested arrays (under the limit) → 4xx",
+            post(nested_arrays(8_000), json_ct),
+            client_error(),
+        ),
+        (
+            "8k nested arrays inside a field → 4xx",
+            post(
+                [
+                    b"{\"course\":".as_slice(),
+                    &nested_arrays(8_000),
+                    b"}".as_slice(),
+                ]
+                .concat(),
+                json_ct,
+            ),
+            client_error(),
+        ),
+        (
+            "2k nested objects → 4xx",
+            post(
+                [
+                    "{\"a\":".repeat(2_000).as_bytes(),
+                    b"1",
+                    "}".repeat(2_000).as_bytes(),
+                ]
+                .concat(),
+                json_ct,
+            ),
+            client_error(),
+        ),
+        (
+            "10 KB course id → 422",
+            post(long(10 * 1024), json_ct),
+            is(422, "validation_failed"),
+        ),
+        (
+            "invalid UTF-8 in a string → 400",
+            post(b"{\"course\":\"\xff\xfe\xfd\"}".to_vec(), json_ct),
+            is(400, "malformed_json"),
+        ),
+        (
+            "NUL in a course id → 422",
+            post(br#"{"course":"a\u0000b"}"#.to_vec(), json_ct),
+            is(422, "validation_failed"),
+        ),
+        (
+            "truncated JSON → 400",
+            post(br#"{"course":"arith"#.to_vec(), json_ct),
+            is(400, "malformed_json"),
+        ),
+        (
+            "text/plain body → 415",
+            post(br#"{"course":"arithmetic"}"#.to_vec(), Some("text/plain")),
+            is(415, "unsupported_media_type"),
+        ),
+        (
+            "form-encoded body → 415",
+            post(
+                b"course=arithmetic".to_vec(),
+                Some("application/x-www-form-urlencoded"),
+            ),
+            is(415, "unsupported_media_type"),
+        ),
+        (
+            "no content type → 415",
+            post(br#"{"course":"arithmetic"}"#.to_vec(), None),
+            is(415, "unsupported_media_type"),
+        ),
+        (
+            "unknown field → 422",
+            post(br#"{"course":"arithmetic","admin":true}"#.to_vec(), json_ct),
+            is(422, "validation_failed"),
+        ),
+        (
+            "a JSON array instead of an object → 422",
+            post(br#"[{"course":"arithmetic"}]"#.to_vec(), json_ct),
+            is(422, "validation_failed"),
+        ),
+        (
+            "score out of range → 422",
+            http.post(format!("{lesson_url}/completion"))
+                .bearer_auth(&alice)
+                .json(&json!({"score": 1e308})),
+            is(422, "validation_failed"),
+        ),
+        (
+            "score beyond f64 → 400",
+            http.post(format!("{lesson_url}/completion"))
+                .bearer_auth(&alice)
+                .header(CONTENT_TYPE, "application/json")
+                .body(r#"{"score": 1e999}"#),
+            is(400, "malformed_json"),
+        ),
+        (
+            "invalid UTF-8 (%FF) in the lesson id → 400",
+            http.get(format!("{gw}/api/v1/lessons/%FF%FE"))
+                .bearer_auth(&bodies),
+            is(400, "bad_request"),
+        ),
+        (
+            "8 KB lesson id in the path → 400",
+            http.get(format!("{gw}/api/v1/lessons/{}", "a".repeat(8 * 1024)))
+                .bearer_auth(&bodies),
+            is(400, "bad_request"),
+        ),
+    ];
+    for (name, request, expect) in hostile {
+        m.case(name, request, expect).await;
+        m.case(
+            &format!("gateway still serves after: {name}"),
+            http.get(format!("{gw}/api/v1/openapi.json")),
+            is(200, ""),
+        )
+        .await;
+    }
+    sent_tokens.push(bodies.clone());
+
+    // ── Routes and methods that do not exist are JSON errors too ────────────────────
+    m.case(
+        "unknown route → 404",
+        http.get(format!("{gw}/api/v1/admin")).bearer_auth(&bodies),
+        is(404, "not_found"),
+    )
+    .await;
+    for (method, path) in [
+        (Method::DELETE, "/api/v1/progress"),
+        (Method::PUT, "/api/v1/lessons"),
+        (Method::DELETE, &format!("/api/v1/lessons/{lesson_id}")),
+        (Method::POST, "/api/v1/openapi.json"),
+    ] {
+        m.case(
+            &format!("{method} {path} → 405"),
+            http.request(method.clone(), format!("{gw}{path}"))
+                .bearer_auth(&bodies),
+            is(405, "method_not_allowed"),
+        )
+        .await;
+    }
+
+    // ── CORS: no origin is allowed by default ───────────────────────────────────────
+    if let Some(a) = m
+        .case(
+            "CORS preflight from a foreign origin → 200",
+            http.request(Method::OPTIONS, &lessons)
+                .header("origin", "https://evil.example")
+                .header("access-control-request-method", "POST"),
+            is(200, ""),
+        )
+        .await
+    {
+        m.check(
+            "CORS: no access-control-allow-origin for a foreign origin",
+            !a.headers.contains_key("access-control-allow-origin"),
+            || format!("headers: {:?}", a.headers),
+        );
+    }
+
+    // ── Rate limit: one learner driven past it gets 429 + Retry-After; others do not ──
+    let limited = stack.dev_token("sec-ratelimited");
+    sent_tokens.push(limited.clone());
+    let limited_url = Arc::new(format!("{gw}/api/v1/lessons/not-a-uuid"));
+    let mut tasks = tokio::task::JoinSet::new();
+    // Burst 100, 50/s sustained by default: 400 requests from 16 tasks outrun it.
+    for _ in 0..16 {
+        let (http, url, limited) = (http.clone(), limited_url.clone(), limited.clone());
+        tasks.spawn(async move {
+            let mut answers = Vec::new();
+            for _ in 0..25 {
+                if let Ok(a) = send(http.get(url.as_str()).bearer_auth(&limited)).await {
+                    answers.push(a);
+                }
+            }
+            answers
+        });
+    }
+    let answers: Vec<Answer> = tasks.join_all().await.into_iter().flatten().collect();
+    let throttled: Vec<&Answer> = answers.iter().filter(|a| a.status == 429).collect();
+    m.check(
+        "rate limit: a learner past the limit gets 429",
+        !throttled.is_empty(),
+        || {
+            let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+            format!("no 429 among {} answers: {statuses:?}", answers.len())
+        },
+    );
+    m.check(
+        "rate limit: requests within the burst pass (400, not 429)",
+        answers.iter().filter(|a| a.status == 400).count() >= 50,
+        || "fewer than 50 requests got through to validation".into(),
+    );
+    if let Some(first) = throttled.first() {
+        let retry_after = first
+            .headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        m.check(
+            "rate limit: 429 carries Retry-After in whole seconds ≥ 1",
+            retry_after.is_some_and(|s| s >= 1),
+            || format!("Retry-After: {:?}", first.headers.get("retry-after")),
+        );
+        m.check_error_body("rate limit: 429 body", first, Some("rate_limited"));
+    }
+    m.case(
+        "rate limit: another learner is not throttled meanwhile",
+        http.get(limited_url.as_str()).bearer_auth(&bob),
+        is(400, "bad_request"),
+    )
+    .await;
+
+    // ── No secret, and no bearer token, in any log of the run ───────────────────────
+    let mut secrets = vec![
+        ("the JWT secret", stack.secrets.jwt_secret.clone()),
+        ("the Dapr API token", stack.secrets.dapr_api_token.clone()),
+        ("the app API token", stack.secrets.app_api_token.clone()),
+    ];
+    // The native PostgreSQL trusts loopback (no password); a URL with one is checked too.
+    if let Some(password) = url_password(&stack.postgres.url("postgres")) {
+        secrets.push(("the database password", password));
+    }
+    for t in &sent_tokens {
+        secrets.push(("a bearer token", t.clone()));
+    }
+    // Let the last lines reach the files.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let run_dir = stack.run_dir();
+    let logs = log_files(&run_dir);
+    for expected in [
+        "services/frontend-gateway.log",
+        "services/course-agent.log",
+        "services/user-progress.log",
+        "daprd/frontend-gateway.log",
+        "daprd/course-agent.log",
+        "daprd/user-progress.log",
+    ] {
+        let path = run_dir.join(expected);
+        m.check(
+            &format!("log {expected} exists and was scanned"),
+            logs.contains(&path) && std::fs::metadata(&path).is_ok_and(|meta| meta.len() > 0),
+            || format!("logs found: {logs:?}"),
+        );
+    }
+    // The scan reads the live logs: each holds a line this run made it write.
+    for (log, line) in [
+        (
+            "services/frontend-gateway.log",
+            "frontend-gateway listening",
+        ),
+        (
+            "services/user-progress.log",
+            "dropping lesson event to dead letter",
+        ),
+        (
+            "daprd/frontend-gateway.log",
+            "Enabled token authentication on HTTP server",
+        ),
+    ] {
+        let text = std::fs::read_to_string(run_dir.join(log)).unwrap_or_default();
+        m.check(
+            &format!("control: {log} holds {line:?}"),
+            text.contains(line),
+            || {
+                format!(
+                    "{log} has {} lines, none with {line:?}",
+                    text.lines().count()
+                )
+            },
+        );
+    }
+    for log in &logs {
+        let text = String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).into_owned();
+        for (what, value) in &secrets {
+            let shown = log.strip_prefix(&run_dir).unwrap_or(log).display();
+            m.check(
+                &format!("{shown} does not contain {what}"),
+                !text.contains(value.as_str()),
+                || {
+                    let line = text
+                        .lines()
+                        .find(|l| l.contains(value.as_str()))
+                        .unwrap_or_default();
+                    format!("found in: {}", line.chars().take(300).collect::<String>())
+                },
+            );
+        }
+    }
+
+    println!("{} security cases checked", m.checked.len());
+    if !m.failures.is_empty() {
+        stack.keep_logs();
+    }
+    assert!(
+        m.failures.is_empty(),
+        "{} of {} security cases failed (logs kept in {}):\n{}",
+        m.failed.len(),
+        m.checked.len(),
+        run_dir.display(),
+        m.failures.join("\n")
+    );
+}
+
+/// Refused requests stay refusals, and one learner's refusals never become
+/// refusals for everyone else.
+///
+/// daprd's circuit breakers count every non-2xx answer of the invoked app as a failure
+/// (one breaker per app and method path), so a few 4xx in a row on a shared internal
+/// route (`internal/lessons`, `internal/completions`) would open the breaker, and then
+/// every learner's call on that route gets 503 until it closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refusals_stay_refusals_and_do_not_break_the_api_for_others() {
+    let _one = ONE_STACK.lock().await;
+    let stack = Stack::start(&StackOptions::default()).expect("the native stack starts");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client");
+    let gw = stack.gateway_url();
+    let (mallory, alice, carol) = (
+        stack.dev_token("dos-mallory"),
+        stack.dev_token("dos-alice"),
+        stack.dev_token("dos-carol"),
+    );
+    let mut m = Matrix::new();
+    let lessons = format!("{gw}/api/v1/lessons");
+    let create = async |m: &mut Matrix, name: &str, token: &str| {
+        m.case(
+            name,
+            http.post(&lessons)
+                .bearer_auth(token)
+                .json(&json!({"course": "arithmetic"})),
+            is(201, ""),
+        )
+        .await
+        .and_then(|a| a.json()["id"].as_str().map(str::to_owned))
+    };
+    let alice_lesson = create(&mut m, "alice gets a lesson → 201", &alice).await;
+    let carol_lesson = create(&mut m, "carol gets a lesson → 201", &carol).await;
+
+    // Completions: alice completes her lesson, then again and again (409 each time).
+    if let (Some(alice_lesson), Some(carol_lesson)) = (alice_lesson, carol_lesson) {
+        let complete = |token: &str, lesson: &str| {
+            http.post(format!("{lessons}/{lesson}/completion"))
+                .bearer_auth(token)
+                .json(&json!({"score": 0.8}))
+        };
+        m.case(
+            "alice completes her lesson → 200",
+            complete(&alice, &alice_lesson),
+            is(200, ""),
+        )
+        .await;
+        for i in 1..=6 {
+            m.case(
+                &format!("alice completes it again #{i} → 409"),
+                complete(&alice, &alice_lesson),
+                is(409, "conflict"),
+            )
+            .await;
+        }
+        m.case(
+            "carol completes her lesson right after alice's 409s → 200",
+            complete(&carol, &carol_lesson),
+            is(200, ""),
+        )
+        .await;
+    }
+
+    // Lesson creation: mallory asks for a topic the course does not have, ten times.
+    for i in 1..=10 {
+        m.case(
+            &format!("mallory asks for an unknown topic #{i} → 422"),
+            http.post(&lessons)
+                .bearer_auth(&mallory)
+                .json(&json!({"course": "arithmetic", "topic": "no-such-topic"})),
+            is(422, "validation_failed"),
+        )
+        .await;
+    }
+    create(
+        &mut m,
+        "alice gets a lesson right after mallory's 422s → 201",
+        &alice,
+    )
+    .await;
+
+    // A missing lesson stays missing however often it is asked for.
+    let missing = format!("{lessons}/{}", uuid::Uuid::new_v4());
+    for i in 1..=8 {
+        m.case(
+            &format!("mallory asks for a missing lesson #{i} → 404"),
+            http.get(&missing).bearer_auth(&mallory),
+            is(404, "not_found"),
+        )
+        .await;
+    }
+
+    assert!(
+        m.failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        m.failed.len(),
+        m.checked.len(),
+        m.failures.join("\n")
+    );
+}
+
+#[test]
+fn b64url_matches_known_values() {
+    assert_eq!(b64url(b""), "");
+    assert_eq!(b64url(b"f"), "Zg");
+    assert_eq!(b64url(b"fo"), "Zm8");
+    assert_eq!(b64url(b"foo"), "Zm9v");
+    assert_eq!(b64url(b"\xfb\xff"), "-_8");
+    assert_eq!(
+        b64url(br#"{"alg":"none","typ":"JWT"}"#),
+        "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"
+    );
+}
+
+#[test]
+fn url_password_reads_userinfo() {
+    assert_eq!(url_password("postgres://postgres@h:1/db"), None);
+    assert_eq!(
+        url_password("postgres://u:s3cret@h:1/db").as_deref(),
+        Some("s3cret")
+    );
+}
