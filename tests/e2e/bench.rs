@@ -350,6 +350,13 @@ async fn saturate(stack: &Stack, tokens: &[String], concurrency: usize, secs: u6
     }
 }
 
+/// The run with the median accepted rate.
+fn median_step(mut runs: Vec<Step>) -> Option<Step> {
+    runs.sort_by(|a, b| a.accepted.total_cmp(&b.accepted));
+    let mid = runs.len() / 2;
+    runs.into_iter().nth(mid)
+}
+
 /// Waits until a lesson can be created again and user-progress has caught up.
 async fn recover(stack: &Stack, token: &str) {
     let http = reqwest::Client::new();
@@ -511,6 +518,9 @@ async fn benchmark() {
         let phase = PeakSampler::start(service_pids(&stack));
         let s = step(&stack, &tokens, offered, params.step_secs).await;
         let peaks = phase.finish();
+        report
+            .memory_phases
+            .push((format!("step {offered:.0}/s"), peaks.clone()));
         if s.sustained {
             keep_peaks(&mut sustained_peaks, peaks);
         }
@@ -537,6 +547,9 @@ async fn benchmark() {
         .await;
         eprintln!("[bench] half rate {half:?}");
         let peaks = phase.finish();
+        report
+            .memory_phases
+            .push(("half rate".to_owned(), peaks.clone()));
         if half.sustained {
             keep_peaks(&mut sustained_peaks, peaks);
         }
@@ -573,10 +586,15 @@ async fn benchmark() {
     });
     eprintln!("[bench] gateway open loop {:?}", report.gateway_open);
     let peaks = phase.finish();
+    report.memory_phases.push((
+        format!("{} open connections", params.gateway_concurrency),
+        peaks.clone(),
+    ));
     if gw.statuses.keys().all(|s| *s == 201) {
         keep_peaks(&mut sustained_peaks, peaks);
     }
     recover(&stack, &tokens[0]).await;
+    let phase = PeakSampler::start(service_pids(&stack));
     let gw = lf_loadgen::run(LoadSpec {
         gateway: stack.gateway_url(),
         tokens: learners,
@@ -598,11 +616,11 @@ async fn benchmark() {
         statuses: gw.statuses.clone(),
     });
     eprintln!("[bench] gateway {:?}", report.gateway);
-    // Let the flow drain before the telemetry comparison.
+    report.memory_phases.push((
+        format!("{} in flight (overload)", params.gateway_concurrency),
+        phase.finish(),
+    ));
     recover(&stack, &tokens[0]).await;
-    // Telemetry cost: the most the flow accepts, closed loop, with tracing on and off.
-    let saturation = 64.min(params.gateway_concurrency);
-    report.telemetry_on = Some(saturate(&stack, &tokens, saturation, params.step_secs).await);
     report.memory_overload_mib = sampler.finish();
     for (name, peak) in sustained_peaks {
         if let Some(e) = report.memory_mib.get_mut(&name) {
@@ -681,21 +699,39 @@ async fn benchmark() {
     }
     report.drain = Some((rows, rows as f64 / started.elapsed().as_secs_f64()));
     eprintln!("[bench] drain {:?}", report.drain);
-    drop(stack);
+    recover(&stack, &tokens[0]).await;
 
-    // The same flow with telemetry off.
-    let stack = Stack::start(&StackOptions {
+    // Telemetry cost: the most the flow accepts (closed loop), with tracing on (this
+    // stack: 100 % sampling, OTLP to Jaeger) and off (a second stack from the same
+    // binaries), in alternating rounds so drift on a shared machine hits both alike.
+    // Each round lets its stack drain before the other one runs.
+    let off_stack = Stack::start(&StackOptions {
         tracing: false,
         ..StackOptions::default()
     })
     .expect("stack");
-    let tokens = lf_loadgen::tokens(&stack.secrets.jwt_secret, 32);
-    let _ = step(&stack, &tokens, 5.0, 2).await;
-    report.telemetry_off = Some(saturate(&stack, &tokens, saturation, params.step_secs).await);
-    eprintln!(
-        "[bench] telemetry on {:?} off {:?}",
-        report.telemetry_on, report.telemetry_off
-    );
+    let off_tokens = lf_loadgen::tokens(&off_stack.secrets.jwt_secret, 32);
+    let _ = step(&off_stack, &off_tokens, 5.0, 2).await;
+    let saturation = 64.min(params.gateway_concurrency);
+    let rounds = if full { 3 } else { 1 };
+    let mut on_runs = Vec::new();
+    let mut off_runs = Vec::new();
+    for round in 0..rounds {
+        let on = saturate(&stack, &tokens, saturation, params.step_secs).await;
+        recover(&stack, &tokens[0]).await;
+        let off = saturate(&off_stack, &off_tokens, saturation, params.step_secs).await;
+        recover(&off_stack, &off_tokens[0]).await;
+        eprintln!(
+            "[bench] telemetry round {round}: on {:.1}/s, off {:.1}/s",
+            on.accepted, off.accepted
+        );
+        report.telemetry_rounds.push((on.accepted, off.accepted));
+        on_runs.push(on);
+        off_runs.push(off);
+    }
+    report.telemetry_on = median_step(on_runs);
+    report.telemetry_off = median_step(off_runs);
+    drop(off_stack);
     drop(stack);
 
     let (dir, md, json, plot) = if full {
