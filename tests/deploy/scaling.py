@@ -246,6 +246,16 @@ def render() -> str:
         f"so everything together cannot have cost more than {fmt(bound)} ms of CPU per lesson "
         f"there; the runs above, at lower rates, cost {fmt(min(total))}–{fmt(max(total))} ms, "
         "falling as the rate rises.")
+    ceiling = [st for st in bench.get("steps", [])
+               if st.get("sustained") and st.get("cpu_ms_per_lesson")]
+    if ceiling:
+        top = max(ceiling, key=lambda st: st["offered"])
+        apps = ", ".join(f"{name} {fmt(top['cpu_ms_per_lesson'][name])}"
+                         for name in sorted(top["cpu_ms_per_lesson"])
+                         if name in ("frontend-gateway", "course-agent", "user-progress"))
+        add(f"The benchmark's own CPU accounting at its highest sustained step "
+            f"({top['offered']:g}/s, every process counted with its children) gives, in ms per "
+            f"lesson: {apps}; {fmt(sum(top['cpu_ms_per_lesson'].values()))} for all processes.")
     add("")
     add(f"Load levels: idle = 0 lessons/s; normal = {NORMAL_RATE:g} lessons/s; "
         f"5× = {5 * NORMAL_RATE:g}/s; 20× = {20 * NORMAL_RATE:g}/s. Every lesson is one "
