@@ -552,7 +552,8 @@ pub fn markdown(r: &BenchReport) -> String {
     if let Some(g) = &r.gateway_open {
         let _ = writeln!(
             o,
-            "**Open loop over {} kept-alive connections** (one learner each), {:.0} lessons/s offered \
+            "**Open loop over {} kept-alive connections** (one learner each; each connection opened \
+             beforehand by one request without a token, answered 401), {:.0} lessons/s offered \
              (half the highest sustained rate): {:.0} answers/s; latency p50 {:.1} ms, p95 {:.1} ms, \
              p99 {:.1} ms; answers by status {:?}.\n",
             g.concurrency,
