@@ -8,7 +8,8 @@
 //!   Dapr API token, the trace context and a timeout on every call;
 //! - [`app_token`]: middleware that accepts calls only from our own sidecar;
 //! - [`refusals`]: 4xx answers cross the sidecar as 200 + a header, so one caller's
-//!   refused requests do not open Dapr's circuit breaker for everyone.
+//!   refused requests do not open Dapr's circuit breaker for everyone;
+//! - [`sidecar_facing`]: both of those layered onto an internal service's router.
 //!
 //! Why HTTP and not the `dapr` crate's gRPC client: see `docs/adr/0005-dapr-client.md`.
 
@@ -23,6 +24,18 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+
+/// An internal service's routes as its sidecar should reach them: only with the app
+/// token ([`app_token`]), and with refusals carried as 200 ([`refusals`]; outermost, so a
+/// wrong token's 401 is carried too).
+pub fn sidecar_facing(router: axum::Router, app_token: SecretString) -> axum::Router {
+    router
+        .layer(axum::middleware::from_fn_with_state(
+            app_token::AppToken(app_token),
+            app_token::require_app_token,
+        ))
+        .layer(axum::middleware::from_fn(refusals::carry_refusals))
+}
 
 /// Header carrying the Dapr API token (app → sidecar) and the app token (sidecar → app).
 pub const TOKEN_HEADER: &str = "dapr-api-token";

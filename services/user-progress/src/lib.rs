@@ -17,8 +17,6 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use lf_dapr::DaprPort;
-use lf_dapr::app_token::{AppToken, require_app_token};
-use lf_dapr::refusals::carry_refusals;
 use lf_http::{Readiness, Servers};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -61,13 +59,7 @@ impl App {
             pool: deps.pool.clone(),
             migrated: migrated.clone(),
         };
-        let router = routes::router(state)
-            .layer(axum::middleware::from_fn_with_state(
-                AppToken(config.dapr.app_token.clone()),
-                require_app_token,
-            ))
-            // Outermost: refusals (4xx) cross daprd as 200, see lf_dapr::refusals.
-            .layer(axum::middleware::from_fn(carry_refusals));
+        let router = lf_dapr::sidecar_facing(routes::router(state), config.dapr.app_token.clone());
         let readiness = Readiness::new()
             .with(lf_db::readiness(deps.pool))
             .with(lf_db::migrations_readiness(migrated));
