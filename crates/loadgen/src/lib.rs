@@ -116,17 +116,6 @@ async fn one(
     shared: &Mutex<Shared>,
 ) {
     let learner = (i as usize) % spec.tokens.len().max(1);
-    send(http, spec, learner, due, started, shared).await;
-}
-
-async fn send(
-    http: &reqwest::Client,
-    spec: &LoadSpec,
-    learner: usize,
-    due: Instant,
-    started: Instant,
-    shared: &Mutex<Shared>,
-) {
     let token = spec.tokens.get(learner).cloned().unwrap_or_default();
     let result = http
         .post(format!("{}/api/v1/lessons", spec.gateway))
@@ -245,7 +234,7 @@ pub async fn run(spec: LoadSpec) -> Report {
     let mut tasks = Vec::new();
     let mut sent = 0u64;
     match spec.mode {
-        Mode::FixedRate(rate) => {
+        Mode::FixedRate(rate) | Mode::FixedRateOverConnections { rate, .. } => {
             let interval = Duration::from_secs_f64(1.0 / rate.max(0.001));
             loop {
                 let due = started + interval.mul_f64(sent as f64);
@@ -253,27 +242,15 @@ pub async fn run(spec: LoadSpec) -> Report {
                     break;
                 }
                 tokio::time::sleep_until(due.into()).await;
-                let (http, spec, shared) = (http.clone(), spec.clone(), shared.clone());
+                // Round-robin over the pre-opened connections, or the shared pool.
+                let http = clients
+                    .get((sent as usize) % clients.len().max(1))
+                    .unwrap_or(&http)
+                    .clone();
+                let (spec, shared) = (spec.clone(), shared.clone());
                 let i = sent;
                 tasks.push(tokio::spawn(async move {
                     one(&http, &spec, i, due, started, &shared).await
-                }));
-                sent += 1;
-            }
-        }
-        Mode::FixedRateOverConnections { rate, .. } => {
-            let interval = Duration::from_secs_f64(1.0 / rate.max(0.001));
-            loop {
-                let due = started + interval.mul_f64(sent as f64);
-                if due.duration_since(started) >= spec.duration {
-                    break;
-                }
-                tokio::time::sleep_until(due.into()).await;
-                let http = clients[(sent as usize) % clients.len()].clone();
-                let (spec, shared) = (spec.clone(), shared.clone());
-                let learner = (sent as usize) % spec.tokens.len().max(1);
-                tasks.push(tokio::spawn(async move {
-                    send(&http, &spec, learner, due, started, &shared).await
                 }));
                 sent += 1;
             }
