@@ -243,13 +243,48 @@ fn stack_processes(stack: &Stack) -> Vec<(String, u32)> {
     stack.info().pids.into_iter().collect()
 }
 
-async fn step(stack: &Stack, tokens: &[String], offered: f64, secs: u64) -> Step {
-    let groups = stack_processes(stack);
-    let cpu_before = CpuSnapshot::take(&groups);
+/// What one load run left behind: the driver's report, the accepted lesson ids, CPU ms
+/// per accepted lesson per process, and the average busy CPUs.
+struct LoadRun {
+    report: lf_loadgen::Report,
+    ids: Vec<String>,
+    cpu_ms_per_lesson: BTreeMap<String, f64>,
+    busy_cpus: f64,
+}
+
+impl LoadRun {
+    /// Gateway latency quantiles (ms).
+    fn gateway(&self) -> Quantiles {
+        gateway_quantiles(&self.report)
+    }
+
+    /// Answers other than 201.
+    fn errors(&self) -> u64 {
+        self.report
+            .statuses
+            .iter()
+            .filter(|(s, _)| **s != 201)
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+fn gateway_quantiles(report: &lf_loadgen::Report) -> Quantiles {
+    Quantiles {
+        p50: report.latency_ms(0.5),
+        p95: report.latency_ms(0.95),
+        p99: report.latency_ms(0.99),
+    }
+}
+
+/// Drives `mode` against the stack's gateway for `secs`, accounting the CPU it costs.
+async fn load(stack: &Stack, tokens: &[String], mode: Mode, secs: u64) -> LoadRun {
+    let processes = stack_processes(stack);
+    let cpu_before = CpuSnapshot::take(&processes);
     let report = lf_loadgen::run(LoadSpec {
         gateway: stack.gateway_url(),
         tokens: tokens.to_vec(),
-        mode: Mode::FixedRate(offered),
+        mode,
         duration: Duration::from_secs(secs),
         timeout: Duration::from_secs(10),
         progress_every: None,
@@ -261,7 +296,18 @@ async fn step(stack: &Stack, tokens: &[String], offered: f64, secs: u64) -> Step
         .map(|a| a.lesson_id.clone())
         .collect();
     let (cpu_ms_per_lesson, busy_cpus) =
-        CpuSnapshot::take(&groups).per_unit_since(&cpu_before, ids.len());
+        CpuSnapshot::take(&processes).per_unit_since(&cpu_before, ids.len());
+    LoadRun {
+        report,
+        ids,
+        cpu_ms_per_lesson,
+        busy_cpus,
+    }
+}
+
+async fn step(stack: &Stack, tokens: &[String], offered: f64, secs: u64) -> Step {
+    let run = load(stack, tokens, Mode::FixedRate(offered), secs).await;
+    let ids = &run.ids;
     let wanted: BTreeSet<&String> = ids.iter().collect();
     let end = Instant::now();
     let mut caught_up = None;
@@ -277,76 +323,38 @@ async fn step(stack: &Stack, tokens: &[String], offered: f64, secs: u64) -> Step
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let mut latencies = lesson_to_db(stack, &ids).await;
-    let gateway = Quantiles {
-        p50: report.latency_ms(0.5),
-        p95: report.latency_ms(0.95),
-        p99: report.latency_ms(0.99),
-    };
+    let mut latencies = lesson_to_db(stack, ids).await;
     let accepted = ids.len() as f64 / secs as f64;
-    let errors: u64 = report
-        .statuses
-        .iter()
-        .filter(|(s, _)| **s != 201)
-        .map(|(_, n)| n)
-        .sum();
     let catch_up_secs = caught_up.unwrap_or(f64::INFINITY);
     let lesson_to_db = quantiles(&mut latencies);
     Step {
         offered,
         accepted,
-        gateway,
+        gateway: run.gateway(),
         sustained: is_sustained(offered, accepted, lesson_to_db.p99, catch_up_secs),
         lesson_to_db,
         catch_up_secs,
-        errors,
-        cpu_ms_per_lesson,
-        busy_cpus,
+        errors: run.errors(),
+        cpu_ms_per_lesson: run.cpu_ms_per_lesson,
+        busy_cpus: run.busy_cpus,
     }
 }
 
 /// Closed-loop saturation: `concurrency` requests in flight for `secs`; accepted lessons/s.
 async fn saturate(stack: &Stack, tokens: &[String], concurrency: usize, secs: u64) -> Step {
-    let groups = stack_processes(stack);
-    let cpu_before = CpuSnapshot::take(&groups);
-    let report = lf_loadgen::run(LoadSpec {
-        gateway: stack.gateway_url(),
-        tokens: tokens.to_vec(),
-        mode: Mode::FixedConcurrency(concurrency),
-        duration: Duration::from_secs(secs),
-        timeout: Duration::from_secs(10),
-        progress_every: None,
-    })
-    .await;
-    let ids: Vec<String> = report
-        .accepted
-        .iter()
-        .map(|a| a.lesson_id.clone())
-        .collect();
-    let (cpu_ms_per_lesson, busy_cpus) =
-        CpuSnapshot::take(&groups).per_unit_since(&cpu_before, ids.len());
+    let run = load(stack, tokens, Mode::FixedConcurrency(concurrency), secs).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let mut latencies = lesson_to_db(stack, &ids).await;
-    let errors: u64 = report
-        .statuses
-        .iter()
-        .filter(|(s, _)| **s != 201)
-        .map(|(_, n)| n)
-        .sum();
+    let mut latencies = lesson_to_db(stack, &run.ids).await;
     Step {
         offered: concurrency as f64,
-        accepted: ids.len() as f64 / secs as f64,
-        gateway: Quantiles {
-            p50: report.latency_ms(0.5),
-            p95: report.latency_ms(0.95),
-            p99: report.latency_ms(0.99),
-        },
+        accepted: run.ids.len() as f64 / secs as f64,
+        gateway: run.gateway(),
         lesson_to_db: quantiles(&mut latencies),
         catch_up_secs: 0.0,
-        errors,
+        errors: run.errors(),
         sustained: true,
-        cpu_ms_per_lesson,
-        busy_cpus,
+        cpu_ms_per_lesson: run.cpu_ms_per_lesson,
+        busy_cpus: run.busy_cpus,
     }
 }
 
@@ -589,11 +597,7 @@ async fn benchmark() {
         concurrency: params.gateway_concurrency,
         offered: Some(open_rate),
         per_second: gw.sent as f64 / gw.elapsed.as_secs_f64(),
-        latency: Quantiles {
-            p50: gw.latency_ms(0.5),
-            p95: gw.latency_ms(0.95),
-            p99: gw.latency_ms(0.99),
-        },
+        latency: gateway_quantiles(&gw),
         statuses: gw.statuses.clone(),
     });
     eprintln!("[bench] gateway open loop {:?}", report.gateway_open);
@@ -620,11 +624,7 @@ async fn benchmark() {
         concurrency: params.gateway_concurrency,
         offered: None,
         per_second: gw.sent as f64 / gw.elapsed.as_secs_f64(),
-        latency: Quantiles {
-            p50: gw.latency_ms(0.5),
-            p95: gw.latency_ms(0.95),
-            p99: gw.latency_ms(0.99),
-        },
+        latency: gateway_quantiles(&gw),
         statuses: gw.statuses.clone(),
     });
     eprintln!("[bench] gateway {:?}", report.gateway);
