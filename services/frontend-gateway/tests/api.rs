@@ -1,6 +1,8 @@
 //! frontend-gateway over HTTP on a free port, with a fake sidecar standing in for
 //! course-agent and user-progress: identity, validation and edge protection.
 
+mod common;
+
 use std::sync::Arc;
 
 use frontend_gateway::{App, Config, Deps};
@@ -61,31 +63,7 @@ impl TestApp {
             ),
             _ => Err(DaprError::Unreachable("unexpected call".into())),
         });
-        let mut env = vec![
-            ("LEARNFLOW_AUTH__JWT_SECRET".to_owned(), SECRET.to_owned()),
-            (
-                "LEARNFLOW_TELEMETRY__LOG_FILTER".to_owned(),
-                "warn".to_owned(),
-            ),
-        ];
-        env.extend(
-            extra_env
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        );
-        let config = Config::load(Vec::new(), env).expect("config");
-        let deps = Deps {
-            api_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind"),
-            admin_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind"),
-            dapr: Arc::new(sidecar.clone()),
-        };
-        let app = App::build(&config, deps).expect("app");
-        let base = format!("http://{}", app.api_addr().expect("addr"));
-        tokio::spawn(app.run_until_stopped(std::future::pending()));
+        let base = common::spawn_gateway(sidecar.clone(), SECRET, extra_env).await;
         Self {
             base,
             http: reqwest::Client::new(),

@@ -1,9 +1,8 @@
 //! The learner page and the dev-mode token endpoint, over HTTP on a free port with a
 //! fake sidecar standing in for user-progress.
 
-use std::sync::Arc;
+mod common;
 
-use frontend_gateway::{App, Config, Deps};
 use lf_dapr::fake::FakeSidecar;
 use lf_dapr::{DaprError, InvokeResponse};
 use reqwest::header::HeaderMap;
@@ -26,32 +25,7 @@ async fn spawn(extra_env: &[(&str, &str)]) -> String {
         }
         _ => Err(DaprError::Unreachable("unexpected call".into())),
     });
-    let mut env = vec![
-        ("LEARNFLOW_AUTH__JWT_SECRET".to_owned(), SECRET.to_owned()),
-        (
-            "LEARNFLOW_TELEMETRY__LOG_FILTER".to_owned(),
-            "warn".to_owned(),
-        ),
-    ];
-    env.extend(
-        extra_env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    let config = Config::load(Vec::new(), env).expect("config");
-    let deps = Deps {
-        api_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind"),
-        admin_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind"),
-        dapr: Arc::new(sidecar),
-    };
-    let app = App::build(&config, deps).expect("app");
-    let base = format!("http://{}", app.api_addr().expect("addr"));
-    tokio::spawn(app.run_until_stopped(std::future::pending()));
-    base
+    common::spawn_gateway(sidecar, SECRET, extra_env).await
 }
 
 async fn get(base: &str, path: &str) -> (u16, HeaderMap, String) {

@@ -1,0 +1,41 @@
+//! Shared by the gateway's HTTP tests: a gateway on free ports in front of a fake sidecar.
+
+use std::sync::Arc;
+
+use frontend_gateway::{App, Config, Deps};
+use lf_dapr::fake::FakeSidecar;
+
+/// Starts a gateway that checks tokens against `secret`, configured by `extra_env`, in front
+/// of `sidecar`; returns its API base URL.
+pub async fn spawn_gateway(
+    sidecar: FakeSidecar,
+    secret: &str,
+    extra_env: &[(&str, &str)],
+) -> String {
+    let mut env = vec![
+        ("LEARNFLOW_AUTH__JWT_SECRET".to_owned(), secret.to_owned()),
+        (
+            "LEARNFLOW_TELEMETRY__LOG_FILTER".to_owned(),
+            "warn".to_owned(),
+        ),
+    ];
+    env.extend(
+        extra_env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let config = Config::load(Vec::new(), env).expect("config");
+    let deps = Deps {
+        api_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind"),
+        admin_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind"),
+        dapr: Arc::new(sidecar),
+    };
+    let app = App::build(&config, deps).expect("app");
+    let base = format!("http://{}", app.api_addr().expect("addr"));
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    base
+}
