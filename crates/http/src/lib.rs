@@ -8,7 +8,7 @@
 //! - [`json`]: a JSON body extractor whose rejections are such JSON errors;
 //! - [`span`]: the HTTP server span (child of an incoming `traceparent`) and the
 //!   `x-trace-id` response header;
-//! - [`serve`] and [`shutdown_signal`]: run a router until SIGTERM or Ctrl-C.
+//! - [`serve`] (HTTP/1.1, graceful) and [`shutdown_signal`]: run a router until SIGTERM or Ctrl-C.
 
 pub mod error;
 pub mod health;
@@ -56,20 +56,51 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then drains in-flight requests.
+/// Serves `router` on `listener` over HTTP/1.1 until `shutdown` resolves, then
+/// stops accepting and drains in-flight requests (idle keep-alive connections close at once).
 ///
-/// The router is served with connect info, so handlers and layers can see the peer address.
+/// HTTP/1.1 only, on purpose: every client of ours (daprd, Prometheus, browsers behind
+/// an ingress, the load driver) speaks it, and axum's default server (hyper-util's
+/// HTTP/1 + HTTP/2 auto-detecting builder) costs more memory per kept-alive
+/// connection (ADR 0008 has the measurement).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    // With a timer hyper enforces its header read timeout (30 s), so a client
+    // that never finishes its request head cannot hold a connection forever.
+    http1.timer(hyper_util::rt::TokioTimer::new());
+    let connections = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => stream,
+                Err(error) => {
+                    // Mostly EMFILE/ENFILE under a connection flood: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Our answers are small and written whole; do not let Nagle hold them back.
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let connection = http1.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let connection = connections.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    connections.shutdown().await;
+    Ok(())
 }
 
 /// Where a server listens (`[server]` and `[admin]` in service configs).
