@@ -10,7 +10,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use learnflow_e2e::bench::{
     BenchParams, BenchReport, CpuSnapshot, GatewayRun, PeakSampler, Quantiles, Rate, Step,
-    is_sustained, kafka_floor, markdown, quantiles, rss_mib, svg,
+    highest_sustained, is_sustained, kafka_floor, markdown, median_index, quantiles, rss_mib, svg,
 };
 use lf_loadgen::{LoadSpec, Mode};
 use lf_testkit::components::RunDir;
@@ -395,6 +395,20 @@ async fn recover(stack: &Stack, token: &str) {
     tokio::time::sleep(Duration::from_secs(5)).await;
 }
 
+/// Restarts the four services (not their sidecars), each waiting until ready.
+fn restart_services(stack: &mut Stack) {
+    for name in [
+        "frontend-gateway",
+        "course-agent",
+        "user-progress",
+        "kafka-monitor",
+    ] {
+        if let Some(running) = stack.service(name) {
+            running.service.restart().expect("service restarts");
+        }
+    }
+}
+
 fn service_pids(stack: &Stack) -> Vec<(String, u32)> {
     stack
         .services
@@ -521,59 +535,77 @@ async fn benchmark() {
             *e = e.max(peak);
         }
     };
-    for offered in params.steps.clone() {
-        let phase = PeakSampler::start(service_pids(&stack));
-        let s = step(&stack, &tokens, offered, params.step_secs).await;
-        let peaks = phase.finish();
-        report
-            .memory_phases
-            .push((format!("step {offered:.0}/s"), peaks.clone()));
-        if s.sustained {
-            keep_peaks(&mut sustained_peaks, peaks);
+    // Memory phases repeat across runs: keep each phase's highest peak under one name.
+    let record_phase = |phases: &mut Vec<(String, BTreeMap<String, f64>)>,
+                        name: String,
+                        peaks: BTreeMap<String, f64>| {
+        match phases.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, kept)) => keep_peaks(kept, peaks),
+            None => phases.push((name, peaks)),
         }
-        eprintln!("[bench] step {s:?}");
-        let sustained = s.sustained;
-        if sustained {
-            report.max_sustained = report.max_sustained.max(offered);
+    };
+    // The step test, repeated: the machine's speed drifts between runs, so the report
+    // takes the median of the runs' highest sustained rates.
+    for run in 0..params.repeats {
+        let mut ladder = Vec::new();
+        for offered in params.steps.clone() {
+            let phase = PeakSampler::start(service_pids(&stack));
+            let s = step(&stack, &tokens, offered, params.step_secs).await;
+            let peaks = phase.finish();
+            if s.sustained {
+                keep_peaks(&mut sustained_peaks, peaks.clone());
+            }
+            record_phase(
+                &mut report.memory_phases,
+                format!("step {offered:.0}/s"),
+                peaks,
+            );
+            eprintln!("[bench] run {run} step {s:?}");
+            let sustained = s.sustained;
+            ladder.push(s);
+            if !sustained {
+                break;
+            }
         }
-        report.steps.push(s);
-        if !sustained {
-            break;
-        }
+        report.step_runs.push(ladder);
+        // The last step overloaded the flow: let it recover (breakers close, backlog
+        // drains). The allocator keeps what the overload took, so restart the services:
+        // the next run, and the phases below, then show what sustained load itself costs.
+        recover(&stack, &tokens[0]).await;
+        restart_services(&mut stack);
+        recover(&stack, &tokens[0]).await;
     }
-    // The last step overloaded the flow: let it recover (breakers close, backlog drains).
-    recover(&stack, &tokens[0]).await;
-    // The allocator keeps what the overload took, so restart the services: the phases
-    // below then show what sustained load itself costs.
-    for name in [
-        "frontend-gateway",
-        "course-agent",
-        "user-progress",
-        "kafka-monitor",
-    ] {
-        if let Some(running) = stack.service(name) {
-            running.service.restart().expect("service restarts");
-        }
+    let maxima: Vec<f64> = report
+        .step_runs
+        .iter()
+        .map(|ladder| highest_sustained(ladder))
+        .collect();
+    if let Some(median) = median_index(&maxima) {
+        report.max_sustained = maxima[median];
+        report.steps = report.step_runs[median].clone();
     }
-    recover(&stack, &tokens[0]).await;
     if report.max_sustained > 0.0 {
-        let phase = PeakSampler::start(service_pids(&stack));
-        let half = step(
-            &stack,
-            &tokens,
-            report.max_sustained / 2.0,
-            params.step_secs,
-        )
-        .await;
-        eprintln!("[bench] half rate {half:?}");
-        let peaks = phase.finish();
-        report
-            .memory_phases
-            .push(("half rate".to_owned(), peaks.clone()));
-        if half.sustained {
-            keep_peaks(&mut sustained_peaks, peaks);
+        let mut runs = Vec::new();
+        for run in 0..params.repeats {
+            let phase = PeakSampler::start(service_pids(&stack));
+            let half = step(
+                &stack,
+                &tokens,
+                report.max_sustained / 2.0,
+                params.step_secs,
+            )
+            .await;
+            eprintln!("[bench] run {run} half rate {half:?}");
+            let peaks = phase.finish();
+            if half.sustained {
+                keep_peaks(&mut sustained_peaks, peaks.clone());
+            }
+            record_phase(&mut report.memory_phases, "half rate".to_owned(), peaks);
+            runs.push(half);
         }
-        report.half_rate = Some(half);
+        let p99s: Vec<f64> = runs.iter().map(|s| s.lesson_to_db.p99).collect();
+        report.half_rate = median_index(&p99s).map(|i| runs[i].clone());
+        report.half_rate_runs = runs;
     }
     // The gateway with 1000 connections, one learner each (a learner's own rate limit is
     // not what is measured): first open loop at half the highest sustained rate, then
