@@ -9,8 +9,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::routing::{get, post};
 use learnflow_e2e::bench::{
-    BenchParams, BenchReport, CpuSnapshot, GatewayRun, PeakSampler, Quantiles, Rate, Step,
-    highest_sustained, is_sustained, kafka_floor, markdown, median_index, quantiles, rss_mib, svg,
+    BenchParams, BenchReport, CpuSnapshot, GatewayRun, NOT_SUSTAINED, PeakSampler, Quantiles, Rate,
+    Step, highest_sustained, is_sustained, kafka_floor, markdown, median_index, quantiles, rss_mib,
+    svg,
 };
 use lf_loadgen::{LoadSpec, Mode};
 use lf_testkit::components::RunDir;
@@ -552,14 +553,15 @@ async fn benchmark() {
             let phase = PeakSampler::start(service_pids(&stack));
             let s = step(&stack, &tokens, offered, params.step_secs).await;
             let peaks = phase.finish();
-            if s.sustained {
+            // A step one run sustains and another does not is two phases: only the
+            // sustained one counts towards "peak under load".
+            let phase_name = if s.sustained {
                 keep_peaks(&mut sustained_peaks, peaks.clone());
-            }
-            record_phase(
-                &mut report.memory_phases,
-                format!("step {offered:.0}/s"),
-                peaks,
-            );
+                format!("step {offered:.0}/s")
+            } else {
+                format!("step {offered:.0}/s {NOT_SUSTAINED}")
+            };
+            record_phase(&mut report.memory_phases, phase_name, peaks);
             eprintln!("[bench] run {run} step {s:?}");
             let sustained = s.sustained;
             ladder.push(s);

@@ -576,7 +576,7 @@ pub fn markdown(r: &BenchReport) -> String {
     if maxima.len() > 1 {
         let _ = writeln!(
             o,
-            "\nThe step test ran {} times; the highest sustained rate per run was {} lessons/s              (spread {}). The table is the run with the median; **{:.0} lessons/s** is that median.",
+            "\nThe step test ran {} times; the highest sustained rate per run was {} lessons/s (spread {}). The table is the run with the median; **{:.0} lessons/s** is that median.",
             maxima.len(),
             maxima
                 .iter()
@@ -607,7 +607,7 @@ pub fn markdown(r: &BenchReport) -> String {
                 .collect();
             let _ = writeln!(
                 o,
-                "That is the median of {} runs of {} s at that rate, by p99; each run's lesson→DB                  p50 / p95 / p99 (ms): {} (p99 spread {} ms).",
+                "That is the median of {} runs of {} s at that rate, by p99; each run's lesson→DB p50 / p95 / p99 (ms): {} (p99 spread {} ms).",
                 r.half_rate_runs.len(),
                 p.step_secs,
                 r.half_rate_runs
@@ -744,6 +744,9 @@ pub fn markdown(r: &BenchReport) -> String {
     o
 }
 
+/// Suffix of a memory phase the flow did not sustain (a step above the ceiling).
+pub const NOT_SUSTAINED: &str = "(not sustained)";
+
 /// Peak RSS of each service per load phase, and where the peak comes from.
 fn memory_phases_section(o: &mut String, r: &BenchReport) {
     if r.memory_phases.is_empty() {
@@ -775,7 +778,7 @@ fn memory_phases_section(o: &mut String, r: &BenchReport) {
     }
     // Where each service peaked among the phases the flow sustained.
     let sustained_phase = |phase: &str| {
-        if phase.contains("overload") {
+        if phase.contains("overload") || phase.contains(NOT_SUSTAINED) {
             return false;
         }
         match phase
