@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use learnflow_e2e::bench::{
     BenchParams, BenchReport, CpuSnapshot, GatewayRun, NOT_SUSTAINED, PeakSampler, Quantiles, Rate,
     Step, highest_sustained, is_sustained, kafka_floor, markdown, median_index, quantiles, rss_mib,
-    svg,
+    svg, trace_stages,
 };
 use lf_loadgen::{LoadSpec, Mode};
 use lf_testkit::components::RunDir;
@@ -237,6 +237,34 @@ async fn lesson_to_db(stack: &Stack, ids: &[String]) -> Vec<f64> {
     .fetch_all(&pool)
     .await
     .unwrap_or_default()
+}
+
+/// The traces of the lessons user-progress processed between `from_ms` and `to_ms`
+/// (Unix ms), from the stack's trace backend (Jaeger's query API).
+async fn lesson_traces(stack: &Stack, from_ms: f64, to_ms: f64) -> Vec<serde_json::Value> {
+    let url = format!(
+        "{}/api/traces?service=user-progress&operation=process%20lesson-events&start={}&end={}&limit=20000",
+        stack.info().traces,
+        (from_ms * 1000.0) as i64,
+        (to_ms * 1000.0) as i64
+    );
+    let answer = reqwest::Client::new()
+        .get(&url)
+        .timeout(Duration::from_secs(120))
+        .send()
+        .await;
+    match answer {
+        Ok(a) => a
+            .json::<serde_json::Value>()
+            .await
+            .ok()
+            .and_then(|v| v["data"].as_array().cloned())
+            .unwrap_or_default(),
+        Err(e) => {
+            eprintln!("[bench] reading traces failed: {e}");
+            Vec::new()
+        }
+    }
 }
 
 /// Every top-level process of the stack (each counted with its descendants), for CPU accounting.
@@ -588,8 +616,10 @@ async fn benchmark() {
     }
     if report.max_sustained > 0.0 {
         let mut runs = Vec::new();
+        let mut windows = Vec::new();
         for run in 0..params.repeats {
             let phase = PeakSampler::start(service_pids(&stack));
+            let window_start = now_ms();
             let half = step(
                 &stack,
                 &tokens,
@@ -604,9 +634,27 @@ async fn benchmark() {
             }
             record_phase(&mut report.memory_phases, "half rate".to_owned(), peaks);
             runs.push(half);
+            windows.push((window_start, now_ms()));
         }
         let p99s: Vec<f64> = runs.iter().map(|s| s.lesson_to_db.p99).collect();
-        report.half_rate = median_index(&p99s).map(|i| runs[i].clone());
+        if let Some(median) = median_index(&p99s) {
+            report.half_rate = Some(runs[median].clone());
+            let (from, to) = windows[median];
+            // Services and sidecars export spans in batches (every few seconds): read until
+            // the count stops growing.
+            let mut traces = Vec::new();
+            for _ in 0..15 {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let read = lesson_traces(&stack, from, to).await;
+                let settled = !read.is_empty() && read.len() == traces.len();
+                traces = read;
+                if settled {
+                    break;
+                }
+            }
+            report.half_rate_stages = Some(trace_stages(&traces));
+            eprintln!("[bench] half rate stages {:?}", report.half_rate_stages);
+        }
         report.half_rate_runs = runs;
     }
     // The gateway with 1000 connections, one learner each (a learner's own rate limit is
@@ -818,5 +866,12 @@ async fn benchmark() {
     assert!(
         report.drain.is_some_and(|(_, r)| r > 0.0),
         "the outbox drained"
+    );
+    assert!(
+        report
+            .half_rate_stages
+            .as_ref()
+            .is_some_and(|t| t.lessons > 0),
+        "the half-rate lessons' traces were read and split into stages"
     );
 }

@@ -191,6 +191,108 @@ fn range_text(values: &[f64], decimals: usize) -> String {
     }
 }
 
+/// The stages of a lesson's way from the gateway to user-progress's row, as its trace
+/// shows them (span boundaries in the trace backend's clock).
+pub const TRACE_STAGES: [&str; 5] = [
+    "request → committed",
+    "committed → relayed",
+    "publish",
+    "published → delivered",
+    "process",
+];
+
+/// Lesson time by stage, from the lessons' traces.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct TraceStages {
+    /// Complete lesson traces read.
+    pub lessons: usize,
+    /// Whole gateway-request-start → user-progress-transaction-end time (ms).
+    pub total: Quantiles,
+    /// Per stage (in [`TRACE_STAGES`] order): quantiles (ms) and its share (%) of the
+    /// time of the slowest 1 % of lessons.
+    pub stages: Vec<(String, Quantiles, f64)>,
+}
+
+/// Stage durations (ms, in [`TRACE_STAGES`] order) of one lesson trace in Jaeger's JSON
+/// form, or `None` when a boundary span is missing.
+pub fn lesson_trace_stages(trace: &serde_json::Value) -> Option<[f64; 5]> {
+    let services: BTreeMap<&str, &str> = trace["processes"]
+        .as_object()?
+        .iter()
+        .filter_map(|(id, p)| Some((id.as_str(), p["serviceName"].as_str()?)))
+        .collect();
+    // (start, end) in µs of the spans of `service` whose name passes `wanted`.
+    let spans = |service: &str, wanted: &dyn Fn(&str) -> bool| -> Vec<(i64, i64)> {
+        trace["spans"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| {
+                s["processID"].as_str().and_then(|p| services.get(p)) == Some(&service)
+                    && s["operationName"].as_str().is_some_and(wanted)
+            })
+            .filter_map(|s| {
+                let start = s["startTime"].as_i64()?;
+                Some((start, start + s["duration"].as_i64()?))
+            })
+            .collect()
+    };
+    let request = spans("frontend-gateway", &|n| n == "POST /api/v1/lessons");
+    let transaction = spans("course-agent", &|n| n.starts_with("transaction"));
+    let publish = spans("course-agent", &|n| n.starts_with("publish"));
+    let delivery = spans("user-progress", &|n| n.starts_with("POST"));
+    let process = spans("user-progress", &|n| n == "process lesson-events");
+    let first = |v: &[(i64, i64)]| v.iter().min_by_key(|s| s.0).copied();
+    let started = request.iter().map(|s| s.0).min()?;
+    let committed = transaction.iter().map(|s| s.1).max()?;
+    let (publish_start, publish_end) = first(&publish)?;
+    let delivered = delivery.iter().map(|s| s.0).min()?;
+    let done = process.iter().map(|s| s.1).max()?;
+    let bounds = [
+        started,
+        committed,
+        publish_start,
+        publish_end,
+        delivered,
+        done,
+    ];
+    let mut stages = [0.0; 5];
+    for (i, pair) in bounds.windows(2).enumerate() {
+        stages[i] = (pair[1] - pair[0]) as f64 / 1000.0;
+    }
+    Some(stages)
+}
+
+/// Quantiles per stage and each stage's share of the slowest 1 % of `traces`.
+pub fn trace_stages(traces: &[serde_json::Value]) -> TraceStages {
+    let lessons: Vec<[f64; 5]> = traces.iter().filter_map(lesson_trace_stages).collect();
+    let mut totals: Vec<f64> = lessons.iter().map(|l| l.iter().sum()).collect();
+    let total = quantiles(&mut totals);
+    let slowest: Vec<&[f64; 5]> = lessons
+        .iter()
+        .filter(|l| l.iter().sum::<f64>() >= total.p99)
+        .collect();
+    let slowest_time: f64 = slowest.iter().map(|l| l.iter().sum::<f64>()).sum();
+    let stages = TRACE_STAGES
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let mut values: Vec<f64> = lessons.iter().map(|l| l[i]).collect();
+            let share = if slowest_time > 0.0 {
+                slowest.iter().map(|l| l[i]).sum::<f64>() / slowest_time * 100.0
+            } else {
+                0.0
+            };
+            ((*name).to_owned(), quantiles(&mut values), share)
+        })
+        .collect();
+    TraceStages {
+        lessons: lessons.len(),
+        total,
+        stages,
+    }
+}
+
 /// CPU used so far by named process groups and by the whole machine, read from `/proc`.
 #[derive(Debug, Clone)]
 pub struct CpuSnapshot {
@@ -335,6 +437,9 @@ pub struct BenchReport {
     /// Every repetition at half the highest sustained rate, in run order.
     #[serde(default)]
     pub half_rate_runs: Vec<Step>,
+    /// Where the median half-rate run's lessons spent their time, from their traces.
+    #[serde(default)]
+    pub half_rate_stages: Option<TraceStages>,
     /// Gateway at high concurrency (closed loop: that many requests in flight).
     pub gateway: Option<GatewayRun>,
     /// Gateway with that many open connections carrying an open-loop rate.
@@ -619,6 +724,30 @@ pub fn markdown(r: &BenchReport) -> String {
             );
         }
         let _ = writeln!(o);
+    }
+    if let Some(t) = r.half_rate_stages.as_ref().filter(|t| t.lessons > 0) {
+        let _ = writeln!(
+            o,
+            "### Where a lesson's time goes at half rate (from its trace)\n\n\
+             Every lesson is one trace across the async hop, so the median half-rate run's {} \
+             lesson traces show each stage. Total here = gateway request start → end of \
+             user-progress's transaction (p50 / p95 / p99 {} ms); the lesson→DB figures above \
+             start later, at the lesson's creation in course-agent.\n\n\
+             | stage | p50 / p95 / p99 (ms) | share of the slowest 1 % |\n|---|---|---|",
+            t.lessons,
+            q(&t.total)
+        );
+        for (name, quantiles, share) in &t.stages {
+            let _ = writeln!(o, "| {name} | {} | {share:.0} % |", q(quantiles));
+        }
+        let _ = writeln!(
+            o,
+            "\nrequest → committed: gateway → daprd → daprd → course-agent, its mastery call to \
+             user-progress through two more daprd, and the lesson + outbox transaction; \
+             committed → relayed: the outbox relay waking and claiming the row; publish: daprd → \
+             Kafka until acknowledged (acks=all); published → delivered: Kafka → daprd's \
+             consumer → HTTP delivery; process: user-progress's idempotent transaction.\n"
+        );
     }
     if r.gateway.is_some() || r.gateway_open.is_some() {
         let _ = writeln!(
@@ -1082,7 +1211,9 @@ pub fn svg(steps: &[Step]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_sustained, median_index, parse_stat, range_text};
+    use super::{
+        is_sustained, lesson_trace_stages, median_index, parse_stat, range_text, trace_stages,
+    };
 
     #[test]
     fn proc_stat_lines_parse_even_with_odd_command_names() {
@@ -1107,5 +1238,42 @@ mod tests {
         assert_eq!(median_index(&[]), None);
         assert_eq!(range_text(&[300.0, 400.0, 200.0], 0), "200–400");
         assert_eq!(range_text(&[300.0, 300.0], 0), "300");
+    }
+
+    fn span(process: &str, name: &str, start: i64, duration: i64) -> serde_json::Value {
+        serde_json::json!({"processID": process, "operationName": name, "startTime": start, "duration": duration})
+    }
+
+    #[test]
+    fn a_lesson_trace_splits_into_its_stages_and_incomplete_traces_are_skipped() {
+        let processes = serde_json::json!({
+            "p1": {"serviceName": "frontend-gateway"},
+            "p2": {"serviceName": "course-agent"},
+            "p3": {"serviceName": "user-progress"},
+        });
+        // µs: request 0–9000, transaction ends 6000, publish 7000–9500,
+        // delivered 11000, processed by 14000.
+        let complete = serde_json::json!({"processes": processes, "spans": [
+            span("p1", "POST /api/v1/lessons", 0, 9000),
+            span("p2", "transaction create_lesson", 4000, 2000),
+            span("p2", "publish lesson-events", 7000, 2500),
+            span("p3", "POST /events/lesson", 11000, 3500),
+            span("p3", "process lesson-events", 11200, 2800),
+        ]});
+        assert_eq!(
+            lesson_trace_stages(&complete),
+            Some([6.0, 1.0, 2.5, 1.5, 3.0])
+        );
+        let no_delivery = serde_json::json!({"processes": processes, "spans": [
+            span("p1", "POST /api/v1/lessons", 0, 9000),
+            span("p2", "transaction create_lesson", 4000, 2000),
+            span("p2", "publish lesson-events", 7000, 2500),
+        ]});
+        assert_eq!(lesson_trace_stages(&no_delivery), None);
+        let summary = trace_stages(&[complete.clone(), no_delivery, complete]);
+        assert_eq!(summary.lessons, 2);
+        assert_eq!(summary.total.p99, 14.0);
+        assert_eq!(summary.stages[0].0, "request → committed");
+        assert!((summary.stages[0].2 - 6.0 / 14.0 * 100.0).abs() < 1e-9);
     }
 }
