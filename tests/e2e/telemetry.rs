@@ -240,6 +240,90 @@ async fn one_trace_live_metrics_and_kafka_lag() {
         "the relay continues the request's trace"
     );
 
+    // A burst: the relay claims several rows per round and publishes them in one bulk
+    // call. Each lesson must still be one trace from the gateway to user-progress, not
+    // a child of daprd's bulk request.
+    let course_agent_metrics = stack
+        .service("course-agent")
+        .map(|r| format!("http://127.0.0.1:{}/metrics", r.service.admin_port()))
+        .expect("course-agent runs");
+    let bulk_published = async |http: &reqwest::Client| {
+        let text = http
+            .get(&course_agent_metrics)
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        metric_sum(
+            &text,
+            "learnflow_outbox_publish_total",
+            &[("mode", "bulk"), ("outcome", "success")],
+        )
+    };
+    let bulk_before = bulk_published(&http).await;
+    let mut burst = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let (http, url, token) = (
+            http.clone(),
+            format!("{gateway}/api/v1/lessons"),
+            stack.dev_token(&format!("burst-{i}")),
+        );
+        burst.spawn(async move {
+            let r = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({}))
+                .send()
+                .await
+                .expect("gateway");
+            assert_eq!(r.status().as_u16(), 201);
+            r.headers()
+                .get("x-trace-id")
+                .and_then(|v| v.to_str().ok())
+                .expect("x-trace-id")
+                .to_owned()
+        });
+    }
+    let burst_traces: Vec<String> = burst.join_all().await;
+    let bulk_after = eventually_async(
+        "the burst's events to be published",
+        Duration::from_secs(30),
+        async || {
+            let now = bulk_published(&http).await;
+            (now > bulk_before).then_some(now)
+        },
+    )
+    .await;
+    eprintln!(
+        "[telemetry] burst of {}: {} events went out in bulk publishes",
+        burst_traces.len(),
+        bulk_after - bulk_before
+    );
+    for trace_id in &burst_traces {
+        eventually_async(
+            "each burst lesson's trace to reach user-progress",
+            Duration::from_secs(60),
+            async || {
+                let body = get_json(&http, &format!("{traces}/api/traces/{trace_id}")).await;
+                let have: BTreeSet<(String, String)> = spans_of(&body["data"][0])
+                    .into_iter()
+                    .map(|s| (s.service, s.operation))
+                    .collect();
+                [
+                    ("frontend-gateway", "POST /api/v1/lessons"),
+                    ("course-agent", "publish lesson-events"),
+                    ("user-progress", "process lesson-events"),
+                ]
+                .iter()
+                .all(|(svc, op)| have.contains(&((*svc).to_owned(), (*op).to_owned())))
+                .then_some(())
+            },
+        )
+        .await;
+    }
+
     // Each service's /metrics is valid exposition text.
     let mut exposition = BTreeMap::new();
     for (name, running) in &stack.services {

@@ -102,8 +102,8 @@ impl LessonEvent {
             "time": self.created_at,
             "data": self,
         });
-        if let (Some(tp), Some(obj)) = (traceparent, ce.as_object_mut()) {
-            obj.insert("traceparent".into(), tp.into());
+        if let Some(tp) = traceparent {
+            set_trace_context(&mut ce, tp);
         }
         ce
     }
@@ -138,6 +138,17 @@ impl LessonEvent {
             )));
         }
         Ok(())
+    }
+}
+
+/// Names the trace a CloudEvent continues, in both fields Dapr reads: `traceparent`
+/// and `traceid`. Both, because daprd's bulk publish keeps an event's own trace only
+/// when `traceid` is set; otherwise it writes its bulk request's span into both fields,
+/// and every event of the batch would continue that request instead of its lesson.
+pub fn set_trace_context(cloud_event: &mut serde_json::Value, traceparent: &str) {
+    if let Some(obj) = cloud_event.as_object_mut() {
+        obj.insert("traceid".into(), traceparent.into());
+        obj.insert("traceparent".into(), traceparent.into());
     }
 }
 
@@ -197,6 +208,7 @@ mod tests {
             ce["traceparent"],
             "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
         );
+        assert_eq!(ce["traceid"], ce["traceparent"]);
         let decoded = decode_cloud_event(&serde_json::to_vec(&ce).unwrap()).unwrap();
         assert_eq!(decoded, e);
     }

@@ -78,11 +78,8 @@ pub async fn relay_once(
         .zip(&spans)
         .map(|(p, span)| {
             let mut event = p.cloud_event.clone();
-            if let (Some(tp), Some(obj)) = (
-                lf_telemetry::trace::traceparent(span),
-                event.as_object_mut(),
-            ) {
-                obj.insert("traceparent".into(), tp.into());
+            if let Some(tp) = lf_telemetry::trace::traceparent(span) {
+                lf_events::event::set_trace_context(&mut event, &tp);
             }
             event
         })

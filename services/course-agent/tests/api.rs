@@ -1,6 +1,7 @@
 //! course-agent with a real PostgreSQL (`#[sqlx::test]`, a fresh database per test)
 //! and a fake sidecar, over HTTP on a free port.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use course_agent::{App, Config, Deps, relay};
@@ -227,12 +228,15 @@ async fn a_backlog_goes_out_in_one_bulk_publish(pool: PgPool) {
             false,
             chrono::Utc::now(),
         );
+        // Each row continues the trace of the request that made it.
+        let request = format!("00-{:032x}-{:016x}-01", 0xabc0 + i, 0x10 + i);
         sqlx::query(
-            "INSERT INTO outbox (event_id, partition_key, cloud_event) VALUES ($1, $2, $3)",
+            "INSERT INTO outbox (event_id, partition_key, cloud_event, traceparent) VALUES ($1, $2, $3, $4)",
         )
         .bind(event.event_id)
         .bind(&event.learner_id)
-        .bind(event.to_cloud_event(None))
+        .bind(event.to_cloud_event(Some(&request)))
+        .bind(&request)
         .execute(&pool)
         .await
         .expect("insert");
@@ -244,6 +248,26 @@ async fn a_backlog_goes_out_in_one_bulk_publish(pool: PgPool) {
     assert_eq!(sent, 4);
     assert_eq!(sidecar.bulk_calls(), 1);
     assert_eq!(sidecar.published().len(), 4);
+    // Every entry names its own lesson's trace in both fields daprd reads, so daprd
+    // keeps it instead of stamping its bulk request's trace on all of them.
+    let mut traces = BTreeSet::new();
+    for published in sidecar.published() {
+        let traceparent = published.event["traceparent"]
+            .as_str()
+            .expect("traceparent");
+        assert_eq!(published.event["traceid"].as_str(), Some(traceparent));
+        let learner = published.event["data"]["learner_id"]
+            .as_str()
+            .expect("learner");
+        let i: u128 = learner.trim_start_matches('b').parse().expect("index");
+        assert_eq!(
+            traceparent.split('-').nth(1),
+            Some(format!("{:032x}", 0xabc0 + i).as_str()),
+            "{learner}'s event continues its own request's trace"
+        );
+        traces.insert(traceparent.to_owned());
+    }
+    assert_eq!(traces.len(), 4, "one producer span per event");
     let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
         .fetch_one(&pool)
         .await
