@@ -729,12 +729,15 @@ pub fn markdown(r: &BenchReport) -> String {
         let _ = writeln!(
             o,
             "### Where a lesson's time goes at half rate (from its trace)\n\n\
-             Every lesson is one trace across the async hop, so the median half-rate run's {} \
-             lesson traces show each stage. Total here = gateway request start → end of \
+             Every lesson is one trace across the async hop, so the median half-rate run's \
+             lesson traces show each stage ({} whole traces read for the run's {:.0} lessons). Total here = gateway request start → end of \
              user-progress's transaction (p50 / p95 / p99 {} ms); the lesson→DB figures above \
              start later, at the lesson's creation in course-agent.\n\n\
              | stage | p50 / p95 / p99 (ms) | share of the slowest 1 % |\n|---|---|---|",
             t.lessons,
+            r.half_rate
+                .as_ref()
+                .map_or(0.0, |h| h.accepted * p.step_secs as f64),
             q(&t.total)
         );
         for (name, quantiles, share) in &t.stages {
