@@ -56,6 +56,9 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// How long a connection may wait for (the rest of) a request head; see [`serve`].
+pub const IDLE_AND_HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Serves `router` on `listener` over HTTP/1.1 until `shutdown` resolves, then
 /// stops accepting and drains in-flight requests (idle keep-alive connections close at once).
 ///
@@ -69,9 +72,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let mut http1 = hyper::server::conn::http1::Builder::new();
-    // With a timer hyper enforces its header read timeout (30 s), so a client
-    // that never finishes its request head cannot hold a connection forever.
-    http1.timer(hyper_util::rt::TokioTimer::new());
+    // hyper's header read timeout bounds a client that never finishes its request head.
+    // Its clock also runs while a kept-alive connection waits for the next request, so
+    // it is our idle timeout too: longer than our clients' own (Go's 90 s in daprd and
+    // Prometheus, reqwest's 90 s), so a client always drops an idle connection first
+    // and never sends a request on one we are just closing.
+    http1
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(IDLE_AND_HEADER_TIMEOUT);
     let connections = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
