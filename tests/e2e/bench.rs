@@ -244,7 +244,7 @@ async fn lesson_to_db(stack: &Stack, ids: &[String]) -> Vec<f64> {
 async fn lesson_traces(stack: &Stack, from_ms: f64, to_ms: f64) -> Vec<serde_json::Value> {
     let url = format!(
         "{}/api/traces?service=user-progress&operation=process%20lesson-events&start={}&end={}&limit=20000",
-        stack.info().traces,
+        stack.jaeger.query_url(),
         (from_ms * 1000.0) as i64,
         (to_ms * 1000.0) as i64
     );
@@ -388,10 +388,9 @@ async fn saturate(stack: &Stack, tokens: &[String], concurrency: usize, secs: u6
 }
 
 /// The run with the median accepted rate.
-fn median_step(mut runs: Vec<Step>) -> Option<Step> {
-    runs.sort_by(|a, b| a.accepted.total_cmp(&b.accepted));
-    let mid = runs.len() / 2;
-    runs.into_iter().nth(mid)
+fn median_step(runs: Vec<Step>) -> Option<Step> {
+    let accepted: Vec<f64> = runs.iter().map(|s| s.accepted).collect();
+    median_index(&accepted).and_then(|i| runs.into_iter().nth(i))
 }
 
 /// Waits until a lesson can be created again and user-progress has caught up.
@@ -426,15 +425,8 @@ async fn recover(stack: &Stack, token: &str) {
 
 /// Restarts the four services (not their sidecars), each waiting until ready.
 fn restart_services(stack: &mut Stack) {
-    for name in [
-        "frontend-gateway",
-        "course-agent",
-        "user-progress",
-        "kafka-monitor",
-    ] {
-        if let Some(running) = stack.service(name) {
-            running.service.restart().expect("service restarts");
-        }
+    for running in stack.services.values_mut() {
+        running.service.restart().expect("service restarts");
     }
 }
 

@@ -5,7 +5,7 @@
 //! chaos` runs the full one (`LEARNFLOW_CHAOS=full`) and writes `docs/resilience.md`.
 
 use learnflow_e2e::chaos::{ChaosParams, Fault, markdown, run_scenario};
-use learnflow_e2e::metric_sum;
+use learnflow_e2e::{fetch_text, metric_sum};
 use lf_testkit::stack::{Stack, StackOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -31,17 +31,11 @@ async fn nothing_acknowledged_is_lost_or_duplicated_under_faults() {
             log.contains("Loading Resiliency configuration: learnflow-resiliency"),
             "{name}'s daprd loaded the policy"
         );
-        let text = http
-            .get(format!(
-                "http://127.0.0.1:{}/metrics",
-                daprd.ports().metrics
-            ))
-            .send()
-            .await
-            .expect("daprd metrics")
-            .text()
-            .await
-            .expect("text");
+        let text = fetch_text(
+            &http,
+            &format!("http://127.0.0.1:{}/metrics", daprd.ports().metrics),
+        )
+        .await;
         assert!(
             metric_sum(&text, "dapr_resiliency_loaded", &[("app_id", name)]) >= 1.0,
             "dapr_resiliency_loaded for {name}"
@@ -128,17 +122,11 @@ async fn nothing_acknowledged_is_lost_or_duplicated_under_faults() {
         .get("course-agent")
         .and_then(|s| s.daprd.as_ref())
         .expect("daprd");
-    let text = http
-        .get(format!(
-            "http://127.0.0.1:{}/metrics",
-            daprd.ports().metrics
-        ))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = fetch_text(
+        &http,
+        &format!("http://127.0.0.1:{}/metrics", daprd.ports().metrics),
+    )
+    .await;
     let closed = metric_sum(
         &text,
         "dapr_resiliency_cb_state",

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use learnflow_e2e::{eventually, find_on_topic, metric_sum};
+use learnflow_e2e::{eventually, fetch_text, find_on_topic, metric_sum};
 use lf_testkit::stack::{Stack, StackOptions};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
@@ -211,17 +211,7 @@ async fn lessons_flow_through_kafka_to_user_progress_exactly_once() {
             &[("outcome", "duplicate")],
         )
     };
-    let dup_before = duplicates(
-        &client
-            .http
-            .get(&metrics_url)
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text"),
-    );
+    let dup_before = duplicates(&fetch_text(&client.http, &metrics_url).await);
     let r = client
         .http
         .post(format!(
@@ -236,15 +226,7 @@ async fn lessons_flow_through_kafka_to_user_progress_exactly_once() {
     assert_eq!(r.status().as_u16(), 204);
     let mut seen = false;
     for _ in 0..150 {
-        let text = client
-            .http
-            .get(&metrics_url)
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
+        let text = fetch_text(&client.http, &metrics_url).await;
         if duplicates(&text) > dup_before {
             seen = true;
             break;

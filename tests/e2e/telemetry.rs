@@ -7,7 +7,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use learnflow_e2e::{eventually_async, metric_sum, url_encode};
+use learnflow_e2e::{eventually_async, fetch_text, metric_sum, url_encode};
 use lf_testkit::stack::{Stack, StackOptions};
 use serde_json::{Value, json};
 
@@ -248,14 +248,7 @@ async fn one_trace_live_metrics_and_kafka_lag() {
         .map(|r| format!("http://127.0.0.1:{}/metrics", r.service.admin_port()))
         .expect("course-agent runs");
     let bulk_published = async |http: &reqwest::Client| {
-        let text = http
-            .get(&course_agent_metrics)
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
+        let text = fetch_text(http, &course_agent_metrics).await;
         metric_sum(
             &text,
             "learnflow_outbox_publish_total",
@@ -328,14 +321,7 @@ async fn one_trace_live_metrics_and_kafka_lag() {
     let mut exposition = BTreeMap::new();
     for (name, running) in &stack.services {
         let url = format!("http://127.0.0.1:{}/metrics", running.service.admin_port());
-        let text = http
-            .get(&url)
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
+        let text = fetch_text(&http, &url).await;
         if let Err(problems) = promtool_check(&stack.tools.promtool, &text) {
             panic!("promtool check metrics failed for {name}:\n{problems}");
         }
@@ -444,14 +430,7 @@ async fn one_trace_live_metrics_and_kafka_lag() {
     }
     let mut peak = 0.0;
     for _ in 0..60 {
-        let text = http
-            .get(&monitor)
-            .send()
-            .await
-            .expect("monitor")
-            .text()
-            .await
-            .expect("text");
+        let text = fetch_text(&http, &monitor).await;
         peak = lag(&text);
         if peak >= 5.0 {
             break;
@@ -470,14 +449,7 @@ async fn one_trace_live_metrics_and_kafka_lag() {
         .expect("user-progress restarts");
     let mut last = peak;
     for _ in 0..120 {
-        let text = http
-            .get(&monitor)
-            .send()
-            .await
-            .expect("monitor")
-            .text()
-            .await
-            .expect("text");
+        let text = fetch_text(&http, &monitor).await;
         last = lag(&text);
         if last == 0.0 {
             break;

@@ -833,7 +833,7 @@ pub fn markdown(r: &BenchReport) -> String {
             },
             spread_verdict(&r.telemetry_rounds, on.accepted - off.accepted)
         );
-        telemetry_cpu_split(&mut o, on, off);
+        telemetry_cpu_split(&mut o, r, on, off);
     }
     let _ = writeln!(
         o,
@@ -972,7 +972,7 @@ fn spread_verdict(rounds: &[(f64, f64)], difference: f64) -> String {
 /// Where telemetry's CPU goes: the on − off difference per lesson, grouped into our
 /// services, the sidecars, the trace backend and the rest (which does no tracing work,
 /// so its difference is the runs' noise).
-fn telemetry_cpu_split(o: &mut String, on: &Step, off: &Step) {
+fn telemetry_cpu_split(o: &mut String, r: &BenchReport, on: &Step, off: &Step) {
     if on.cpu_ms_per_lesson.is_empty() || off.cpu_ms_per_lesson.is_empty() {
         return;
     }
@@ -995,7 +995,8 @@ fn telemetry_cpu_split(o: &mut String, on: &Step, off: &Step) {
             .join(", ");
         (total, detail)
     };
-    let is_service = |n: &str| SERVICES.contains(&n);
+    // The services are the processes whose memory the report follows.
+    let is_service = |n: &str| r.memory_mib.contains_key(n);
     let is_sidecar = |n: &str| n.starts_with("daprd-");
     let is_backend = |n: &str| n == "jaeger";
     let (services, services_detail) = group(&is_service);
@@ -1019,14 +1020,6 @@ fn telemetry_cpu_split(o: &mut String, on: &Step, off: &Step) {
         }
     );
 }
-
-/// The four LearnFlow services, as named in the CPU accounting.
-const SERVICES: [&str; 4] = [
-    "frontend-gateway",
-    "course-agent",
-    "user-progress",
-    "kafka-monitor",
-];
 
 /// The machine's CPU count as recorded in the report.
 fn cpus(r: &BenchReport) -> f64 {

@@ -134,6 +134,17 @@ pub fn find_on_topic(
     None
 }
 
+/// The body of `GET url` (a `/metrics` page, typically); panics if it cannot be read.
+pub async fn fetch_text(http: &reqwest::Client, url: &str) -> String {
+    http.get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("body of {url}: {e}"))
+}
+
 /// Reads a Prometheus text exposition and sums the samples of `metric` whose labels contain every `label="value"` in `labels`.
 pub fn metric_sum(exposition: &str, metric: &str, labels: &[(&str, &str)]) -> f64 {
     exposition
