@@ -1,7 +1,7 @@
 """Shared fixtures of the offline deploy checks (tests/deploy/test_*.py).
 
-Run as: HELM=<helm> PROMTOOL=<promtool> <venv>/bin/pytest -q tests/deploy
-Nothing here needs a network or a cluster.
+Run as: HELM=<helm> PROMTOOL=<promtool> LEARNFLOW_SCHEMAS=<dir> <venv>/bin/pytest -q tests/deploy
+(`cargo xtask deploy-check` sets all three). Nothing here needs a network or a cluster.
 """
 
 import os
@@ -34,6 +34,22 @@ def repo() -> Path:
 def helm() -> str:
     """The helm binary named by $HELM (provisioned by `cargo xtask deps`)."""
     return _tool("HELM", "a helm v3 binary, e.g. ~/.cache/learnflow/helm-v3.21.4/helm")
+
+
+@pytest.fixture(scope="session")
+def schemas() -> Path:
+    """The JSON schema directory named by $LEARNFLOW_SCHEMAS (provisioned by `cargo xtask deps`
+    from pinned Go modules: crds/<group>/<kind>_<version>.json, compose/, skaffold/)."""
+    value = os.environ.get("LEARNFLOW_SCHEMAS")
+    if not value:
+        pytest.fail(
+            "LEARNFLOW_SCHEMAS is not set: run `cargo xtask deploy-check`, or `cargo xtask deps` "
+            "and point it at the ~/.cache/learnflow/schemas-<key> directory it prints"
+        )
+    path = Path(os.path.expanduser(value))
+    if not (path / ".complete").is_file():
+        pytest.fail(f"LEARNFLOW_SCHEMAS={value} holds no provisioned schemas: run `cargo xtask deps`")
+    return path
 
 
 @pytest.fixture(scope="session")

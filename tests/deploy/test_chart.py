@@ -2,10 +2,12 @@
 
 `helm lint --strict`, then `helm template` under several value sets; every rendered object is
 validated against the Kubernetes 1.30 schemas (kubernetes-validate, strict) or, for custom
-resources, against ../shared/schemas/crds; then the chart's promises are asserted: hardened
-Deployments, string Dapr annotations, one owner per replica count, ContainerResource HPAs,
-monitors and rules picked up by kube-prometheus-stack, ingress from outside only to the gateway,
-no default secrets, every dashboard shipped, and Dapr objects equal to deploy/dapr.
+resources, against the CRD schemas `cargo xtask deps` converts from the pinned Dapr, KEDA and
+prometheus-operator modules ($LEARNFLOW_SCHEMAS/crds, ADR 0011); then the chart's promises are
+asserted: hardened Deployments, string Dapr annotations, one owner per replica count,
+ContainerResource HPAs, monitors and rules picked up by kube-prometheus-stack, ingress from
+outside only to the gateway, no default secrets, every dashboard shipped, and Dapr objects equal
+to deploy/dapr.
 """
 
 import base64
@@ -29,7 +31,6 @@ import yaml
 from conftest import REPO, load_yaml_docs
 
 CHART = REPO / "deploy" / "helm" / "learnflow"
-SCHEMAS = REPO.parent / "shared" / "schemas"
 DAPR_SOURCES = REPO / "deploy" / "dapr"
 DASHBOARDS = REPO / "dashboards"
 RULES = REPO / "deploy" / "monitoring" / "rules" / "learnflow.rules.yaml"
@@ -159,18 +160,18 @@ def pod_labels(deployment):
     return deployment["spec"]["template"]["metadata"]["labels"]
 
 
-def crd_schema(obj):
+def crd_schema(obj, schemas):
     group, version = obj["apiVersion"].split("/")
-    path = SCHEMAS / "crds" / group / f"{obj['kind'].lower()}_{version}.json"
+    path = schemas / "crds" / group / f"{obj['kind'].lower()}_{version}.json"
     assert path.is_file(), f"no schema for {obj['apiVersion']} {obj['kind']} at {path}"
     return json.loads(path.read_text())
 
 
-def validation_errors(obj):
+def validation_errors(obj, schemas):
     """Kubernetes 1.30 schema (strict) for built-in kinds, the CRD schema for custom resources."""
     group = obj["apiVersion"].split("/")[0] if "/" in obj["apiVersion"] else ""
     if group in CR_GROUPS:
-        schema = crd_schema(obj)
+        schema = crd_schema(obj, schemas)
         cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
         return [f"{'/'.join(map(str, e.path))}: {e.message}" for e in cls(schema).iter_errors(obj)]
     try:
@@ -182,8 +183,8 @@ def validation_errors(obj):
     return []
 
 
-def validate(obj):
-    errors = validation_errors(obj)
+def validate(obj, schemas):
+    errors = validation_errors(obj, schemas)
     assert not errors, f"{obj['kind']} {obj['metadata']['name']}: " + "; ".join(errors)
 
 
@@ -285,23 +286,28 @@ def test_values_schema_rejects_mistakes(helm):
 # every object valid
 
 
-def test_every_object_validates(scenario):
+def test_every_object_validates(scenario, schemas):
     name, docs = scenario
     assert docs, name
     kinds = {d["kind"] for d in docs}
     assert {"Deployment", "Service", "ServiceAccount", "Secret", "Configuration",
             "Resiliency", "Component", "Subscription"} <= kinds
     for obj in docs:
-        validate(obj)
+        validate(obj, schemas)
 
 
-def test_validation_catches_a_bad_object(defaults):
+def test_validation_catches_a_bad_object(defaults, schemas):
     hpa = copy.deepcopy(of_kind(defaults, "HorizontalPodAutoscaler")[0])
     hpa["spec"]["behaviour"] = hpa["spec"].pop("behavior")
-    assert any("behaviour" in e for e in validation_errors(hpa))
+    assert any("behaviour" in e for e in validation_errors(hpa, schemas))
     monitor = copy.deepcopy(of_kind(defaults, "PodMonitor")[0])
     monitor["spec"]["podMetricsEndpoints"][0]["prot"] = "x"
-    assert any("prot" in e for e in validation_errors(monitor))
+    assert any("prot" in e for e in validation_errors(monitor, schemas))
+    # The Dapr schemas are converted by crd_schema.py: a misspelt key must still fail.
+    component = copy.deepcopy(of_kind(defaults, "Component")[0])
+    component["spec"]["metdata"] = component["spec"].pop("metadata")
+    errors = validation_errors(component, schemas)
+    assert any("metdata" in e for e in errors) and any("'metadata' is a required" in e for e in errors)
 
 
 # ------------------------------------------------------------------------------------------
@@ -802,7 +808,7 @@ def _chart_copy(tmp_path):
     return chart
 
 
-def test_an_added_dashboard_is_shipped_and_an_oversized_one_refused(helm, tmp_path):
+def test_an_added_dashboard_is_shipped_and_an_oversized_one_refused(helm, schemas, tmp_path):
     chart = _chart_copy(tmp_path)
     board = {"title": "Added {{ not a template }}", "uid": "added", "panels": [], "schemaVersion": 39}
     (chart / "files" / "dashboards" / "Added Board_v2.json").write_text(json.dumps(board))
@@ -810,7 +816,7 @@ def test_an_added_dashboard_is_shipped_and_an_oversized_one_refused(helm, tmp_pa
     maps = [c for c in of_kind(docs, "ConfigMap") if "Added Board_v2.json" in c.get("data", {})]
     assert len(maps) == 1
     assert json.loads(maps[0]["data"]["Added Board_v2.json"]) == board
-    validate(maps[0])
+    validate(maps[0], schemas)
     (chart / "files" / "dashboards" / "huge.json").write_text(json.dumps({"pad": "x" * 1_100_000}))
     err = render_fails(helm, *REQUIRED, chart=chart)
     assert "huge.json" in err and "1 MiB" in err

@@ -1,10 +1,10 @@
 """Offline checks of docker/: the Dockerfile, the layered compose files and what they mount.
 
 No Docker engine: the files are interpolated and merged the way compose does it
-(compose_model.py), validated against the compose JSON schema, and held against the
-rest of the repository (service config defaults, Dapr resources, dashboards, rules, the
-workspace's binaries). Prometheus and Jaeger configs go through promtool and
-`jaeger validate`.
+(compose_model.py), validated against the compose JSON schema (the one compose-go embeds,
+from $LEARNFLOW_SCHEMAS; ADR 0011), and held against the rest of the repository (service
+config defaults, Dapr resources, dashboards, rules, the workspace's binaries). Prometheus and
+Jaeger configs go through promtool and `jaeger validate`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import compose_model as cm
 from conftest import REPO
 
 DOCKER = REPO / "docker"
-SCHEMA = REPO.parent / "shared/schemas/compose/compose-spec.json"
 LAYERS = ("compose.yaml", "compose.observability.yaml", "compose.load.yaml")
 DOCKERFILE = DOCKER / "Dockerfile"
 # Binaries of the workspace that are developer tools, not images.
@@ -60,11 +59,16 @@ def services() -> dict:
     return full()["services"]
 
 
-def schema_validator():
-    if not SCHEMA.is_file():
-        pytest.fail(f"compose schema missing: {SCHEMA}")
-    schema = json.loads(SCHEMA.read_text())
-    return jsonschema.Draft7Validator(schema)
+def schema_validator(schemas: Path):
+    path = schemas / "compose" / "compose-spec.json"
+    if not path.is_file():
+        pytest.fail(f"compose schema missing: {path}")
+    schema = json.loads(path.read_text())
+    # The draft its $schema names (2020-12 for compose-go v2.16): services close their keys
+    # with unevaluatedProperties, which an older draft's validator would silently ignore.
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
 
 
 def errors_of(validator, doc) -> list[str]:
@@ -127,8 +131,8 @@ def probe_port(svc: dict) -> int:
     [(n,) for n in LAYERS] + [LAYERS[:2], (LAYERS[0], LAYERS[2]), LAYERS],
     ids=lambda names: "+".join(names),
 )
-def test_files_and_layer_sets_validate_against_the_compose_schema(names):
-    validator = schema_validator()
+def test_files_and_layer_sets_validate_against_the_compose_schema(names, schemas):
+    validator = schema_validator(schemas)
     # Each file alone as written (overlay files are partial, which the spec allows), and
     # the merged set after interpolation, which is what the engine would run.
     for name in names:
@@ -137,8 +141,8 @@ def test_files_and_layer_sets_validate_against_the_compose_schema(names):
     assert not errs, "\n".join(errs)
 
 
-def test_the_schema_check_catches_a_bad_file():
-    validator = schema_validator()
+def test_the_schema_check_catches_a_bad_file(schemas):
+    validator = schema_validator(schemas)
     doc = resolved("compose.yaml")
     doc["services"]["postgres"]["depends_on"] = {"kafka": {"condition": "service_ready"}}
     doc["services"]["kafka"]["healthcheck"]["intervall"] = "5s"

@@ -1,9 +1,10 @@
 """Offline checks of skaffold.yaml.
 
 No skaffold binary is needed: the file is validated against skaffold's own JSON schema
-(../shared/schemas/skaffold/v4beta14.json), its paths are checked, and what `skaffold render`
-would do is replayed with helm: profile patches applied, values files and setValueTemplates
-(with made-up image repositories and tags) turned into helm arguments.
+($LEARNFLOW_SCHEMAS/skaffold/v4beta14.json, from the pinned skaffold Go module; ADR 0011),
+its paths are checked, and what `skaffold render` would do is replayed with helm: profile
+patches applied, values files and setValueTemplates (with made-up image repositories and
+tags) turned into helm arguments.
 """
 
 import copy
@@ -18,7 +19,6 @@ import yaml
 from conftest import REPO, load_yaml_docs
 
 SKAFFOLD = REPO / "skaffold.yaml"
-SCHEMA = REPO.parent / "shared" / "schemas" / "skaffold" / "v4beta14.json"
 CHART = REPO / "deploy" / "helm" / "learnflow"
 IMAGES = {
     "learnflow/frontend-gateway",
@@ -41,8 +41,8 @@ def config():
 
 
 @pytest.fixture(scope="module")
-def validator():
-    schema = json.loads(SCHEMA.read_text())
+def validator(schemas):
+    schema = json.loads((schemas / "skaffold" / "v4beta14.json").read_text())
     return jsonschema.Draft7Validator(schema)
 
 

@@ -1,12 +1,13 @@
 //! `cargo xtask deploy-check`: the offline checks of every deploy asset (Helm chart,
 //! skaffold, compose, Dockerfile, Prometheus rules, Grafana dashboards, the scaling
-//! calculation), as the pytest suite in `tests/deploy/`, with the provisioned Helm and
-//! Python tools. No cluster, no Docker engine, no network.
+//! calculation), as the pytest suite in `tests/deploy/`, with the provisioned Helm, Python
+//! tools and JSON schemas. No cluster, no Docker engine, no network.
 
 use std::process::Command;
 
 use lf_testkit::devtools::DevTools;
 use lf_testkit::paths::repo_root;
+use lf_testkit::schemas::{self, SCHEMAS_ENV};
 use lf_testkit::tools::system_binary;
 
 pub fn run() -> Result<(), String> {
@@ -17,6 +18,7 @@ pub fn run() -> Result<(), String> {
 /// Runs the suite; assumes provisioning is done.
 pub fn check() -> Result<(), String> {
     let tools = DevTools::locate().map_err(|e| e.to_string())?;
+    let schemas = schemas::locate().map_err(|e| e.to_string())?;
     let promtool =
         system_binary("promtool", "apt-get install -y prometheus").map_err(|e| e.to_string())?;
     crate::say("offline deploy checks (pytest tests/deploy)");
@@ -25,6 +27,7 @@ pub fn check() -> Result<(), String> {
         .args(["-q", "-p", "no:cacheprovider", "tests/deploy"])
         .env("HELM", &tools.helm)
         .env("PROMTOOL", &promtool)
+        .env(SCHEMAS_ENV, &schemas)
         .status()
         .map_err(|e| format!("running pytest: {e}"))?;
     if status.success() {

@@ -97,10 +97,15 @@ fn content_key(relative: &str) -> Result<String> {
     let path = repo_root().join(relative);
     let bytes =
         std::fs::read(&path).map_err(HarnessError::io(format!("reading {}", path.display())))?;
+    Ok(bytes_key(&bytes))
+}
+
+/// A short stable key for some bytes (FNV-1a, 64 bit).
+pub(crate) fn bytes_key(bytes: &[u8]) -> String {
     let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
     });
-    Ok(format!("{hash:016x}"))
+    format!("{hash:016x}")
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@
 //!   (`cargo xtask deps`);
 //! - [`devtools`]: Helm, the Python tools venv, Node modules and Chromium that the
 //!   deploy checks, API fuzzing and the browser test use;
+//! - [`schemas`]: the CRD, compose and skaffold JSON schemas the deploy checks
+//!   validate against, from pinned Go modules;
 //! - [`process`]: a managed child process with its own log file that can be
 //!   stopped, killed, frozen, resumed and restarted, and never outlives its owner;
 //! - [`wait`]: readiness polling with a deadline, and a tiny HTTP/1.0 getter;
@@ -28,6 +30,7 @@ pub mod error;
 pub mod paths;
 pub mod process;
 pub mod provision;
+pub mod schemas;
 pub mod stack;
 pub mod token;
 pub mod tools;

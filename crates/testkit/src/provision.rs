@@ -62,7 +62,7 @@ pub fn check_prerequisites() -> Result<()> {
 /// The oldest Go that builds daprd 1.18.3 (its go.mod says `go 1.26.6`).
 const MIN_GO: (u32, u32, u32) = (1, 26, 6);
 
-fn check_go() -> Result<PathBuf> {
+pub(crate) fn check_go() -> Result<PathBuf> {
     let go = tools::which("go")
         .or_else(|| Some(PathBuf::from("/usr/local/go/bin/go")).filter(|p| p.is_file()))
         .ok_or_else(|| HarnessError::Missing {
@@ -109,10 +109,11 @@ pub fn ensure_all(say: &mut dyn FnMut(&str)) -> Result<Vec<Outcome>> {
         ensure_helm(say)?,
         ensure_python_tools(say)?,
         ensure_node_tools(say)?,
+        crate::schemas::ensure_schemas(say)?,
     ])
 }
 
-fn ensure(
+pub(crate) fn ensure(
     component: &str,
     version: &str,
     dir: &Path,
@@ -376,7 +377,7 @@ pub fn ensure_node_tools(say: &mut dyn FnMut(&str)) -> Result<Outcome> {
     })
 }
 
-fn go_env(go: &Path, key: &str) -> Result<PathBuf> {
+pub(crate) fn go_env(go: &Path, key: &str) -> Result<PathBuf> {
     let out = Command::new(go)
         .args(["env", key])
         .output()

@@ -18,3 +18,17 @@ pub const JAEGER_MODULE: &str = "v1.76.0";
 pub const POSTGRES_MAJOR: &str = "15";
 /// Helm, built with `go install helm.sh/helm/v3/cmd/helm@<this>` for the offline chart checks.
 pub const HELM: &str = "v3.21.4";
+
+// Schemas of the offline deploy checks (ADR 0011): Go module tags the module proxy serves
+// whose go.mod asks for no newer Go than MIN_GO (the Dapr CRDs come from `DAPR` above).
+/// KEDA (`ScaledObject` CRD), Go module `github.com/kedacore/keda/v2` (v2.21.1 needs Go 1.27).
+pub const KEDA_MODULE: &str = "v2.21.0";
+/// prometheus-operator (`PodMonitor`, `ServiceMonitor`, `PrometheusRule` CRDs), Go module
+/// `github.com/prometheus-operator/prometheus-operator`.
+pub const PROMETHEUS_OPERATOR_MODULE: &str = "v0.89.0";
+/// The compose specification's JSON schema, embedded in Go module
+/// `github.com/compose-spec/compose-go/v2` (v2.17.0 needs Go 1.26.11).
+pub const COMPOSE_GO_MODULE: &str = "v2.16.2";
+/// skaffold's `v4beta14` JSON schema, Go module `github.com/GoogleContainerTools/skaffold/v2`
+/// (v2.16.1, the previous tag the proxy serves, stops at v4beta13).
+pub const SKAFFOLD_MODULE: &str = "v2.19.0";
