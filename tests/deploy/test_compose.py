@@ -108,6 +108,24 @@ def sidecars() -> dict:
     return {n: s for n, s in services().items() if "daprd" in str(s.get("image", ""))}
 
 
+def pods() -> dict:
+    """The pod (namespace owner) services, by the service name they carry on the network."""
+    out = {}
+    for name, svc in services().items():
+        if ((svc.get("build") or {}).get("args") or {}).get("SERVICE") == "pause":
+            aliases = svc["networks"]["default"]["aliases"]
+            assert aliases == [name.removesuffix("-pod")], f"{name}: aliases {aliases}"
+            out[aliases[0]] = name
+    return out
+
+
+def pod_member(name: str, svc: dict) -> str:
+    """The service whose pod `svc` joins (its network_mode names `<service>-pod`)."""
+    mode = svc.get("network_mode", "")
+    assert mode.startswith("service:") and mode.endswith("-pod"), f"{name} joins no pod: {mode!r}"
+    return mode.split(":", 1)[1].removesuffix("-pod")
+
+
 def flag(cmd: list[str], name: str) -> str | None:
     for i, arg in enumerate(cmd):
         if arg == name and i + 1 < len(cmd):
@@ -218,11 +236,13 @@ def test_every_server_has_a_healthcheck_and_jobs_say_they_have_none():
     }
     for name, svc in everything.items():
         hc = svc.get("healthcheck") or {}
-        if is_job(svc):
-            # A run-to-completion job has nothing to probe; it must say so, and nothing may
-            # wait for it to turn healthy.
-            assert hc.get("disable") is True, f"job {name} must disable its healthcheck"
-            assert name not in waited_on, f"{name} is a job; nobody can wait for it to be healthy"
+        if is_job(svc) or name in pods().values():
+            # A run-to-completion job, and a pod that only owns a namespace, have nothing to
+            # probe; they must say so, and nothing may wait for them to turn healthy.
+            assert hc.get("disable") is True, f"{name} must disable its healthcheck"
+            assert name not in waited_on, f"nobody can wait for {name} to be healthy"
+            if not is_job(svc):
+                assert svc.get("restart") == "unless-stopped", name
             continue
         assert not hc.get("disable"), f"{name} disables its healthcheck"
         test = hc.get("test")
@@ -348,9 +368,7 @@ def test_every_dapr_service_has_one_sidecar_with_its_app_id_and_ports():
     cars = sidecars()
     by_app = {}
     for name, car in cars.items():
-        mode = car.get("network_mode", "")
-        assert mode.startswith("service:"), f"{name} must share its app's network namespace"
-        app = mode.split(":", 1)[1]
+        app = pod_member(name, car)
         by_app.setdefault(app, []).append(name)
         cmd = car["command"]
         assert flag(cmd, "--app-id") == app, f"{name}: app id {flag(cmd, '--app-id')} != {app}"
@@ -369,6 +387,23 @@ def test_every_dapr_service_has_one_sidecar_with_its_app_id_and_ports():
     with_dapr = {a for a in apps() if "dapr" in defaults(a)}
     assert set(by_app) == with_dapr, "every service with a [dapr] section needs a sidecar"
     assert all(len(v) == 1 for v in by_app.values()), by_app
+
+
+def test_each_app_shares_its_pod_with_its_sidecar_and_is_recreated_with_it():
+    everything = services()
+    with_pod = pods()
+    for app, svc in apps().items():
+        if app == "kafka-monitor":
+            continue  # no sidecar, no pod: it reaches Kafka directly
+        assert pod_member(app, svc) == app, f"{app} must join {app}-pod"
+        assert app in with_pod, f"{app}-pod is missing"
+        dep = svc["depends_on"][f"{app}-pod"]
+        # A new pod is a new namespace: the app must be recreated into it.
+        assert dep == {"condition": "service_started", "restart": True}, (app, dep)
+        car = everything[f"{app}-dapr"]
+        assert pod_member(f"{app}-dapr", car) == app
+        assert car["depends_on"][f"{app}-pod"]["restart"] is True
+    assert set(with_pod) == {a for a in apps() if a != "kafka-monitor"}
 
 
 def test_sidecar_environment_fills_every_placeholder_of_the_dapr_resources():
@@ -397,12 +432,17 @@ def test_ports_match_the_services_config_defaults():
         # Port overrides would have to be repeated in daprd flags and Prometheus targets.
         env = svc.get("environment") or {}
         assert not [k for k in env if k.endswith("__PORT")], f"{name}: keep the default ports"
+    # Ports belong to the pod that owns the namespace; only the gateway's is published.
     gateway = apps()["frontend-gateway"]
-    published = [p.rsplit(":", 1)[1] for p in gateway["ports"]]
+    gateway_pod = services()[pods()["frontend-gateway"]]
+    published = [p.rsplit(":", 1)[1] for p in gateway_pod["ports"]]
     assert published == [str(effective("frontend-gateway", gateway, "server", "port"))]
+    assert all(p.startswith("127.0.0.1:") for p in gateway_pod["ports"]), gateway_pod["ports"]
     for name, svc in apps().items():
-        if name != "frontend-gateway":
-            assert not svc.get("ports"), f"only the gateway is published, not {name}"
+        assert not svc.get("ports"), f"{name}: publish ports on its pod"
+    for app, pod in pods().items():
+        if app != "frontend-gateway":
+            assert not services()[pod].get("ports"), f"only the gateway is published, not {app}"
 
 
 def prometheus_config() -> dict:
@@ -420,7 +460,8 @@ def test_prometheus_scrapes_every_service_and_sidecar_where_they_listen():
     for name, svc in apps().items():
         assert targets[("learnflow-services", name)] == f"{name}:{effective(name, svc, 'admin', 'port')}"
     for name, car in sidecars().items():
-        app = car["network_mode"].split(":", 1)[1]
+        # The pod carries the app's name on the network; the sidecar listens in the pod.
+        app = pod_member(name, car)
         assert targets[("dapr-sidecars", app)] == f"{app}:{flag(car['command'], '--metrics-port')}"
     assert len(targets) == len(apps()) + len(sidecars()), targets
 
@@ -511,7 +552,7 @@ def dockerfile_stages() -> dict[str, list[str]]:
 
 
 def dockerfile_services() -> set[str]:
-    return set(dockerfile_builds()) | {"daprd"}
+    return set(dockerfile_builds()) | {"daprd", "pause"}
 
 
 def workspace_binaries() -> dict[str, str]:
