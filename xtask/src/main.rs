@@ -6,6 +6,7 @@
 
 mod bench;
 mod chaos;
+mod containers;
 mod deploy_check;
 mod deps;
 mod fuzz;
@@ -31,6 +32,12 @@ commands:
   fuzz [--seconds N]
                     every cargo-fuzz target N s each (default 20, the CI smoke run);
                     installs cargo-fuzz into the cache
+  engine start|stop|status
+                    a Docker Engine for docker/README.md's commands: starts dockerd (root,
+                    data in the cache) when none runs and makes the third-party images
+                    (pulled, or stand-ins built here)
+  compose-test      the compose suite: images built here, compose up, the flow, a trace,
+                    targets, the load layer, app crashes under load, down (run by `test`)
   bench             the benchmark (release build); writes docs/benchmarks.md
   chaos             the full chaos suite under load; writes docs/resilience.md
   sqlx-prepare      regenerate .sqlx/ (compile-time checked queries) against a scratch PostgreSQL
@@ -48,6 +55,8 @@ fn main() -> ExitCode {
         Some("sqlx-prepare") => sqlx::prepare(),
         Some("chaos") => chaos::run(),
         Some("bench") => bench::run(),
+        Some("engine") => containers::engine(&args[1..]),
+        Some("compose-test") => containers::compose_test(),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

@@ -5,6 +5,9 @@
 //!     (--rate 50 | --concurrency 32) [--duration 30] [--learners 16]
 //! learnflow-load --stack target/learnflow/stack.json --rate 20 --duration 60
 //! ```
+//!
+//! It exits non-zero when any request failed (a 5xx or no answer), so a load job fails
+//! visibly.
 
 use std::time::Duration;
 
@@ -75,5 +78,13 @@ async fn main() -> Result<(), String> {
         report.latency_ms(0.99),
         report.latency_ms(1.0),
     );
+    // A run with failures fails: compose's load layer and the chart's Job report it.
+    let failed = report.server_errors();
+    if failed > 0 {
+        return Err(format!(
+            "{failed} of {} requests failed (5xx or no answer)",
+            report.sent
+        ));
+    }
     Ok(())
 }

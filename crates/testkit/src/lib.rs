@@ -5,6 +5,9 @@
 //!   repo, per-run directories) and which third-party versions are pinned;
 //! - [`tools`]: finds provisioned components and system prerequisites, naming
 //!   the command that installs whatever is missing;
+//! - [`system`]: Debian packages the machine needs, installed when we run as root;
+//! - [`containers`]: the Docker Engine, its CLI plugins (compose, buildx) and every image
+//!   the compose stack runs, made here: base images and stand-ins for third-party ones;
 //! - [`provision`]: builds or downloads the pinned components into the cache
 //!   (`cargo xtask deps`);
 //! - [`devtools`]: Helm, the Python tools venv, Node modules and Chromium that the
@@ -25,6 +28,7 @@
 //! them from a long-lived thread such as a test's own thread.
 
 pub mod components;
+pub mod containers;
 pub mod devtools;
 pub mod error;
 pub mod paths;
@@ -32,6 +36,7 @@ pub mod process;
 pub mod provision;
 pub mod schemas;
 pub mod stack;
+pub mod system;
 pub mod token;
 pub mod tools;
 pub mod versions;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::devtools;
 use crate::paths::{cache_dir, repo_root};
+use crate::system::Need;
 use crate::tools::{self, DONE_MARKER, daprd_dir, jaeger_dir, kafka_dir};
 use crate::{HarnessError, Result, versions};
 
@@ -42,20 +43,40 @@ pub struct Outcome {
     pub seconds: f64,
 }
 
-/// Checks the system prerequisites, naming the install command of the first missing one.
-pub fn check_prerequisites() -> Result<()> {
-    tools::postgres_bin()?;
-    tools::system_binary("prometheus", "apt-get install -y prometheus")?;
-    tools::system_binary("promtool", "apt-get install -y prometheus")?;
-    tools::system_binary("setpriv", "apt-get install -y util-linux")?;
-    tools::java()?;
-    tools::system_binary("mvn", "apt-get install -y maven")?;
-    tools::system_binary("cc", "apt-get install -y build-essential")?;
+/// The Debian packages the native stack, the builds and the checks need, each with a
+/// check of whether what it provides is already on the machine.
+pub fn native_needs() -> Vec<Need> {
+    let on_path = |name: &str| tools::which(name).is_some();
+    vec![
+        Need::check("postgresql", || tools::postgres_bin().is_ok()),
+        Need::check("prometheus", || {
+            on_path("prometheus") && on_path("promtool")
+        }),
+        Need::check("util-linux", || on_path("setpriv")),
+        Need::check("openjdk-17-jdk-headless", || tools::java().is_ok()),
+        Need::check("maven", || on_path("mvn")),
+        Need::check("build-essential", || on_path("cc") && on_path("make")),
+        Need::check("pkg-config", || on_path("pkg-config")),
+        Need::check("ca-certificates", || {
+            Path::new("/etc/ssl/certs/ca-certificates.crt").is_file()
+        }),
+        Need::check("python3-venv", || {
+            Command::new("python3")
+                .args(["-c", "import venv, ensurepip"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        }),
+        Need::check("nodejs", || on_path("node")),
+        Need::check("npm", || on_path("npm")),
+        Need::check("chromium", || devtools::chromium().is_ok()),
+    ]
+}
+
+/// Checks the system prerequisites: installs missing Debian packages when root, and
+/// otherwise names them with the command that installs them.
+pub fn check_prerequisites(say: &mut dyn FnMut(&str)) -> Result<()> {
+    crate::system::ensure(&native_needs(), say)?;
     check_go()?;
-    tools::system_binary("python3", "apt-get install -y python3 python3-venv")?;
-    tools::system_binary("node", "apt-get install -y nodejs npm")?;
-    tools::system_binary("npm", "apt-get install -y npm")?;
-    devtools::chromium()?;
     Ok(())
 }
 
@@ -101,7 +122,7 @@ fn parse_go_version(v: &str) -> Option<(u32, u32, u32)> {
 
 /// Ensures every pinned component is provisioned; `say` receives progress lines.
 pub fn ensure_all(say: &mut dyn FnMut(&str)) -> Result<Vec<Outcome>> {
-    check_prerequisites()?;
+    check_prerequisites(say)?;
     Ok(vec![
         ensure_kafka(say)?,
         ensure_jaeger(say)?,
@@ -110,6 +131,7 @@ pub fn ensure_all(say: &mut dyn FnMut(&str)) -> Result<Vec<Outcome>> {
         ensure_python_tools(say)?,
         ensure_node_tools(say)?,
         crate::schemas::ensure_schemas(say)?,
+        crate::containers::ensure_plugins(say)?,
     ])
 }
 
@@ -386,7 +408,7 @@ pub(crate) fn go_env(go: &Path, key: &str) -> Result<PathBuf> {
 }
 
 /// Downloads `module@version` and copies it to a writable build directory in the cache.
-fn module_source(
+pub(crate) fn module_source(
     go: &Path,
     module: &str,
     version: &str,
@@ -427,7 +449,7 @@ fn module_source(
 }
 
 /// Runs `cmd` with its output in `<cache>/logs/<log>.log`, printing a heartbeat every 15 s.
-fn run_with_heartbeat(
+pub(crate) fn run_with_heartbeat(
     what: &str,
     cmd: &mut Command,
     log: &str,

@@ -32,3 +32,15 @@ pub const COMPOSE_GO_MODULE: &str = "v2.16.2";
 /// skaffold's `v4beta14` JSON schema, Go module `github.com/GoogleContainerTools/skaffold/v2`
 /// (v2.16.1, the previous tag the proxy serves, stops at v4beta13).
 pub const SKAFFOLD_MODULE: &str = "v2.19.0";
+
+// Containers (ADR 0012).
+/// Docker Compose, built from Go module `github.com/docker/compose/v5` (v5.7.x needs Go 1.27).
+pub const COMPOSE: &str = "v5.6.0";
+/// buildx (BuildKit client for `docker build` and compose), Go module `github.com/docker/buildx`.
+pub const BUILDX: &str = "v0.38.2";
+/// The Debian suite of the base image (`debian:bookworm-slim`).
+pub const DEBIAN_SUITE: &str = "bookworm";
+/// The Debian archive the base image is made from and installs from.
+pub const DEBIAN_MIRROR: &str = "http://deb.debian.org/debian";
+/// Debian's security archive.
+pub const DEBIAN_SECURITY_MIRROR: &str = "http://deb.debian.org/debian-security";
