@@ -4,10 +4,11 @@
 validated against the Kubernetes 1.30 schemas (kubernetes-validate, strict) or, for custom
 resources, against the CRD schemas `cargo xtask deps` converts from the pinned Dapr, KEDA and
 prometheus-operator modules ($LEARNFLOW_SCHEMAS/crds, ADR 0011); then the chart's promises are
-asserted: hardened Deployments, string Dapr annotations, one owner per replica count,
-ContainerResource HPAs, monitors and rules picked up by kube-prometheus-stack, ingress from
-outside only to the gateway, no default secrets, every dashboard shipped, and Dapr objects equal
-to deploy/dapr.
+asserted: hardened workloads, string Dapr annotations, one owner per replica count,
+ContainerResource HPAs, monitors and rules picked up by kube-prometheus-stack (and only where the
+cluster serves their CRDs), ingress from outside only to the gateway, no default secrets, every
+dashboard shipped, Dapr objects equal to deploy/dapr, and the Kafka and PostgreSQL the chart runs
+itself configured like docker/compose.yaml's and reachable by their clients only.
 """
 
 import base64
@@ -19,6 +20,7 @@ import os
 import re
 import secrets as pysecrets
 import shutil
+import socket
 import subprocess
 import tomllib
 import urllib.parse
@@ -31,6 +33,8 @@ import yaml
 from conftest import REPO, load_yaml_docs
 
 CHART = REPO / "deploy" / "helm" / "learnflow"
+COMPOSE = REPO / "docker" / "compose.yaml"
+STANDINS = REPO / "docker" / "standins"
 DAPR_SOURCES = REPO / "deploy" / "dapr"
 DASHBOARDS = REPO / "dashboards"
 RULES = REPO / "deploy" / "monitoring" / "rules" / "learnflow.rules.yaml"
@@ -54,6 +58,14 @@ _ESCAPED_BROKERS = BROKERS.replace(",", "\\,")  # --set splits on unescaped comm
 STORE_ARGS = ["--set", f"kafka.brokers={_ESCAPED_BROKERS}", "--set", f"postgresql.host={PG_HOST}"]
 REQUIRED = SECRET_ARGS + STORE_ARGS
 
+# The APIs of the cluster the scenarios assume: Prometheus Operator and KEDA installed. Without
+# them the chart skips the monitors (`.Capabilities`) and refuses keda.enabled.
+CLUSTER_APIS = ("--api-versions", "monitoring.coreos.com/v1", "--api-versions", "keda.sh/v1alpha1")
+MINIKUBE_ARGS = [
+    "-f", str(CHART / "values-dev.yaml"), "-f", str(CHART / "values-minikube.yaml"),
+    "--set", "kafka.brokers=", "--set", "postgresql.host=",
+]
+
 SCENARIOS = {
     "defaults": [],
     "keda": ["--set", "keda.enabled=true"],
@@ -74,6 +86,8 @@ SCENARIOS = {
         "--set", "dapr.appHealthCheck.enabled=true",
         "--set", "tracing.otlpEndpoint=otel-collector.observability.svc.cluster.local:4318",
     ],
+    # skaffold's minikube profile: Kafka and PostgreSQL run by the chart.
+    "minikube": MINIKUBE_ARGS,
 }
 
 APPS = {  # app id -> values key
@@ -91,22 +105,22 @@ MONITORING_KINDS = {"PodMonitor", "ServiceMonitor", "PrometheusRule"}
 # helpers
 
 
-def helm_run(helm, *args, chart=CHART):
+def helm_run(helm, *args, chart=CHART, apis=CLUSTER_APIS):
     return subprocess.run(
         [helm, "template", RELEASE, str(chart), "--namespace", NAMESPACE,
-         "--kube-version", KUBE_VERSION, *args],
+         "--kube-version", KUBE_VERSION, *apis, *args],
         capture_output=True, text=True, timeout=120,
     )
 
 
-def render(helm, *args, chart=CHART):
-    out = helm_run(helm, *args, chart=chart)
+def render(helm, *args, chart=CHART, apis=CLUSTER_APIS):
+    out = helm_run(helm, *args, chart=chart, apis=apis)
     assert out.returncode == 0, f"helm template {' '.join(args)} failed:\n{out.stderr}"
     return load_yaml_docs(out.stdout)
 
 
-def render_fails(helm, *args, chart=CHART):
-    out = helm_run(helm, *args, chart=chart)
+def render_fails(helm, *args, chart=CHART, apis=CLUSTER_APIS):
+    out = helm_run(helm, *args, chart=chart, apis=apis)
     assert out.returncode != 0, f"helm template {' '.join(args)} should have failed"
     return out.stderr
 
@@ -156,8 +170,22 @@ def labels_match(selector, labels):
     return True
 
 
-def pod_labels(deployment):
-    return deployment["spec"]["template"]["metadata"]["labels"]
+def pod_labels(workload):
+    return workload["spec"]["template"]["metadata"]["labels"]
+
+
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job")
+
+
+def workloads(docs):
+    """Every pod template's owner: app.kubernetes.io/component -> object."""
+    found = {}
+    for d in docs:
+        if d["kind"] in WORKLOAD_KINDS:
+            app = pod_labels(d)["app.kubernetes.io/component"]
+            assert app not in found, f"two workloads of component {app}"
+            found[app] = d
+    return found
 
 
 def crd_schema(obj, schemas):
@@ -198,6 +226,12 @@ def dapr_sources():
     for path in _dapr_files():
         docs += load_yaml_docs(path)
     return docs
+
+
+def component_brokers(docs):
+    """The brokers value of the rendered Kafka pub/sub Component: where everyone connects."""
+    comp = next(d for d in docs if d["kind"] == "Component" and d["spec"]["type"] == "pubsub.kafka")
+    return next(m for m in comp["spec"]["metadata"] if m["name"] == "brokers")["value"]
 
 
 def source_consumer_group():
@@ -259,13 +293,17 @@ def test_shared_sources_are_symlinks_not_copies():
         assert target.is_dir(), f"{target} is missing: the symlink {link} dangles"
 
 
-@pytest.mark.parametrize("name", list(SCENARIOS))
-def test_helm_lint_strict(helm, name):
-    out = subprocess.run(
+def helm_lint(helm, *args):
+    return subprocess.run(
         [helm, "lint", "--strict", str(CHART), "--namespace", NAMESPACE,
-         "--kube-version", KUBE_VERSION, *REQUIRED, *SCENARIOS[name]],
+         "--kube-version", KUBE_VERSION, *REQUIRED, *args],
         capture_output=True, text=True, timeout=120,
     )
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_helm_lint_strict(helm, name):
+    out = helm_lint(helm, *SCENARIOS[name])
     assert out.returncode == 0, out.stdout + out.stderr
     assert "0 chart(s) failed" in out.stdout
 
@@ -277,6 +315,10 @@ def test_values_schema_rejects_mistakes(helm):
         (["--set-string", "frontendGateway.autoscaling.maxReplicas=five"], "maxReplicas"),
         (["--set", "tracing.otlpEndpoint=http://jaeger:4318"], "otlpEndpoint"),
         (["--set", "kafka.brokers=kafka"], "brokers"),
+        (["--set", "kafka.inCluster.deplyo=true"], "deplyo"),
+        (["--set", "kafka.inCluster.topics.partitions=0"], "partitions"),
+        (["--set", "kafka.inCluster.clusterId=dev"], "clusterId"),
+        (["--set", "postgresql.inCluster.image.tag="], "tag"),
     ]:
         err = render_fails(helm, *REQUIRED, *bad)
         assert why in err, f"{bad}: unexpected error:\n{err}"
@@ -314,17 +356,27 @@ def test_validation_catches_a_bad_object(defaults, schemas):
 # workloads
 
 
-def test_deployments_are_hardened(scenario):
+def image_uid(recipe):
+    """The user id the stand-in of an official image runs as (docker/standins/<recipe>), which
+    mirrors the official image's user."""
+    text = (STANDINS / recipe / "Dockerfile").read_text()
+    return int(re.search(r"useradd .*--uid (\d+)", text).group(1))
+
+
+def test_workloads_are_hardened(scenario):
     name, docs = scenario
     deployments = of_kind(docs, "Deployment")
     assert {d["metadata"]["labels"]["app.kubernetes.io/component"] for d in deployments} == set(APPS)
     accounts = {sa["metadata"]["name"]: sa for sa in of_kind(docs, "ServiceAccount")}
-    pods = [(d["metadata"]["name"], d["spec"]["template"]["spec"]) for d in deployments]
-    pods += [(j["metadata"]["name"], j["spec"]["template"]["spec"]) for j in of_kind(docs, "Job")]
-    for where, pod in pods:
+    # Ours run as 10001 (docker/Dockerfile); the data stores as their official image's user.
+    uids = {"kafka": image_uid("kafka"), "kafka-topics": image_uid("kafka"),
+            "postgresql": image_uid("postgres")}
+    assert uids == {"kafka": 1000, "kafka-topics": 1000, "postgresql": 999}
+    for app, w in workloads(docs).items():
+        where, pod = w["metadata"]["name"], w["spec"]["template"]["spec"]
         psc = pod["securityContext"]
         assert psc["runAsNonRoot"] is True, where
-        assert psc["runAsUser"] == 10001, where
+        assert psc["runAsUser"] == uids.get(app, 10001), where
         assert psc["seccompProfile"]["type"] == "RuntimeDefault", where
         assert pod["automountServiceAccountToken"] is False, where
         sa = accounts[pod["serviceAccountName"]]
@@ -337,6 +389,10 @@ def test_deployments_are_hardened(scenario):
             assert sc["readOnlyRootFilesystem"] is True, where
             assert sc["allowPrivilegeEscalation"] is False, where
             assert sc["capabilities"]["drop"] == ["ALL"], where
+            # Third-party images are pinned and pulled only when missing (imported images work).
+            if app in uids:
+                assert c["imagePullPolicy"] == "IfNotPresent", where
+                assert re.fullmatch(r"[^:]+:[0-9][\w.-]*", c["image"]), f"{where}: {c['image']} is not pinned"
     for d in deployments:
         c = app_container(d)
         where = d["metadata"]["name"]
@@ -695,8 +751,8 @@ def test_network_policies(scenario):
     deployments = {d["metadata"]["labels"]["app.kubernetes.io/component"]: d for d in of_kind(docs, "Deployment")}
     deny = [p for p in policies if not p["spec"].get("ingress") and "Ingress" in p["spec"]["policyTypes"]]
     assert len(deny) == 1, "one default-deny ingress policy"
-    for app, d in deployments.items():
-        assert labels_match(deny[0]["spec"]["podSelector"], pod_labels(d)), f"default deny misses {app}"
+    for app, w in workloads(docs).items():
+        assert labels_match(deny[0]["spec"]["podSelector"], pod_labels(w)), f"default deny misses {app}"
     open_policies = [p for p in policies if _outside_rules(p)]
     assert len(open_policies) == 1, [p["metadata"]["name"] for p in open_policies]
     gateway = open_policies[0]
@@ -733,7 +789,8 @@ def test_network_policies(scenario):
                     egress_ports.setdefault(app, set()).update(x["port"] for x in rule.get("ports", []))
     for app in deployments:
         assert 53 in egress_ports.get(app, set()), f"{app}: no DNS egress"
-    kafka_ports = {9092} if "kafka.inCluster.enabled=true" in SCENARIOS[name] else {9092, 9093}
+    kafka_ports = {int(b.rsplit(":", 1)[1]) for b in component_brokers(docs).split(",")}
+    assert kafka_ports == ({9092} if "kafka.brokers=" in SCENARIOS[name] else {9092, 9093}), name
     for app in ("course-agent", "user-progress", "kafka-monitor"):
         assert kafka_ports <= egress_ports[app], f"{app}: no Kafka egress"
     for app in ("course-agent", "user-progress"):
@@ -846,6 +903,381 @@ def test_in_cluster_data_stores(helm):
     assert brokers["value"] == f"events.{NAMESPACE}.svc.cluster.local:9092"
 
 
+# ------------------------------------------------------------------------------------------
+# Kafka and PostgreSQL run by the chart (kafka/postgresql.inCluster.deploy, values-minikube.yaml)
+
+
+def pinned_version(name):
+    """A pin of crates/testkit/src/versions.rs (what the native stack runs)."""
+    text = (REPO / "crates" / "testkit" / "src" / "versions.rs").read_text()
+    return re.search(rf'pub const {name}: &str = "([^"]+)";', text).group(1)
+
+
+def _compose_env(service):
+    """A compose service's environment with ${VAR:-default} resolved to the default."""
+    env = yaml.safe_load(COMPOSE.read_text())["services"][service]["environment"]
+    return {k: re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(v)) for k, v in env.items()}
+
+
+def kafka_properties(env):
+    """The broker properties the apache/kafka image makes of its environment, by the rules the
+    stand-in's entrypoint (docker/standins/kafka/run) implements: KAFKA_* minus the launcher's
+    own variables, prefix dropped, lower case, "___" -> "-", "__" -> "_", "_" -> "."."""
+    run = (STANDINS / "kafka" / "run").read_text()
+    launcher = set(re.search(r'launcher_vars="([^"]*)"', run).group(1).split())
+    assert {"KAFKA_HEAP_OPTS", "KAFKA_OPTS"} <= launcher
+    props = {}
+    for name, value in env.items():
+        if name.startswith("KAFKA_") and name not in launcher:
+            key = name[len("KAFKA_"):].lower().replace("___", "-").replace("__", "\0").replace("_", ".")
+            props[key.replace("\0", "_")] = value
+    return props
+
+
+def _container(workload):
+    containers = workload["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1, workload["metadata"]["name"]
+    return containers[0]
+
+
+def _env(container):
+    return {e["name"]: e for e in container["env"]}
+
+
+def _mount_of(workload, container, path):
+    """The volume a path lies on (its deepest mount), or None."""
+    mounts = sorted(container.get("volumeMounts", []), key=lambda m: -len(m["mountPath"]))
+    mount = next((m for m in mounts if path == m["mountPath"] or path.startswith(m["mountPath"].rstrip("/") + "/")), None)
+    if mount is None:
+        return None
+    volumes = {v["name"]: v for v in workload["spec"]["template"]["spec"]["volumes"]}
+    claims = {c["metadata"]["name"]: c for c in workload["spec"].get("volumeClaimTemplates", [])}
+    return volumes.get(mount["name"]) or claims.get(mount["name"])
+
+
+@pytest.fixture(scope="module")
+def minikube(helm):
+    return render(helm, *REQUIRED, *MINIKUBE_ARGS)
+
+
+def test_in_cluster_kafka_is_the_compose_broker(minikube):
+    docs = minikube
+    sts = component(docs, "StatefulSet", "kafka")
+    c = _container(sts)
+    assert c["image"] == yaml.safe_load(COMPOSE.read_text())["services"]["kafka"]["image"]
+    assert c["image"] == f"apache/kafka:{pinned_version('KAFKA')}"
+    ours = {k: e["value"] for k, e in _env(c).items()}
+    theirs = _compose_env("kafka")
+    # What a cluster changes: the address clients are handed, and a log directory on the
+    # pod's data volume instead of the container's /tmp.
+    differ = {"KAFKA_ADVERTISED_LISTENERS", "KAFKA_LOG_DIRS"}
+    assert {k for k in ours if k.startswith("KAFKA_") or k == "CLUSTER_ID"} == set(theirs)
+    for k in sorted(set(theirs) - differ):
+        assert ours[k] == theirs[k], f"{k}: {ours[k]!r}, compose {theirs[k]!r}"
+    # The KRaft properties the image derives: one node that is its own controller quorum,
+    # clients sent to the Service everyone else is given.
+    props = kafka_properties(ours)
+    assert props["process.roles"] == "broker,controller"
+    voter_id, voter = props["controller.quorum.voters"].split("@")
+    assert voter_id == props["node.id"] and voter.split(":")[0] == "localhost"
+    listeners = dict(x.split("://") for x in props["listeners"].split(","))
+    assert set(listeners) == {"PLAINTEXT", props["controller.listener.names"]}
+    assert listeners[props["controller.listener.names"]] == ":" + voter.split(":")[1]
+    assert props["inter.broker.listener.name"] == "PLAINTEXT"
+    brokers = component_brokers(docs)
+    assert props["advertised.listeners"] == f"PLAINTEXT://{brokers}"
+    host, port = brokers.rsplit(":", 1)
+    svc = component(docs, "Service", "kafka")
+    assert host == f"{svc['metadata']['name']}.{NAMESPACE}.svc.cluster.local"
+    assert labels_match({"matchLabels": svc["spec"]["selector"]}, pod_labels(sts))
+    assert sts["spec"]["serviceName"] == svc["metadata"]["name"]
+    (svc_port,) = svc["spec"]["ports"]
+    container_ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert svc_port["port"] == int(port) == container_ports[svc_port["targetPort"]]
+    assert listeners["PLAINTEXT"] == f":{container_ports[svc_port['targetPort']]}"
+    # Its log on the data volume (emptyDir by default, like compose's dev broker), the
+    # properties file the image writes at start on a writable one.
+    assert _mount_of(sts, c, props["log.dirs"]) == {"name": "data", "emptyDir": {}}
+    assert _mount_of(sts, c, "/opt/kafka/config/server.properties") is not None
+    # Service links would hand the image KAFKA_PORT=tcp://… for a Service named kafka.
+    assert sts["spec"]["template"]["spec"]["enableServiceLinks"] is False
+    job = component(docs, "Job", "kafka-topics")
+    assert props["num.partitions"] == _env(_container(job))["PARTITIONS"]["value"]
+
+
+def test_in_cluster_kafka_volume_follows_persistence(helm):
+    docs = render(helm, *REQUIRED, *MINIKUBE_ARGS, "--set", "kafka.inCluster.persistence.enabled=true",
+                  "--set", "kafka.inCluster.persistence.storageClass=fast")
+    sts = component(docs, "StatefulSet", "kafka")
+    c = _container(sts)
+    claim = _mount_of(sts, c, kafka_properties({k: e["value"] for k, e in _env(c).items()})["log.dirs"])
+    assert claim["spec"]["storageClassName"] == "fast"
+    assert claim["spec"]["resources"]["requests"]["storage"] == "4Gi"
+    assert "data" not in {v["name"] for v in sts["spec"]["template"]["spec"]["volumes"]}
+
+
+def test_store_images_follow_the_chart_registry(helm):
+    """A local registry (image.registry) serves the stores' images too, under the same names."""
+    docs = render(helm, *REQUIRED, *MINIKUBE_ARGS, "--set", "image.registry=registry.local:5000")
+    images = {app: _container(w)["image"] for app, w in workloads(docs).items()}
+    assert images["kafka"] == images["kafka-topics"] == f"registry.local:5000/apache/kafka:{pinned_version('KAFKA')}"
+    assert images["postgresql"] == "registry.local:5000/" + yaml.safe_load(COMPOSE.read_text())["services"]["postgres"]["image"]
+
+
+def _subscription_topics():
+    subs = [d for d in dapr_sources() if d["kind"] == "Subscription"]
+    return {t for s in subs for t in (s["spec"]["topic"], s["spec"].get("deadLetterTopic")) if t}
+
+
+def test_topic_job_creates_the_subscribed_topics_with_enough_partitions(helm, minikube):
+    topics = _subscription_topics()
+    assert {source_topic(), "lesson-events-dlq"} <= topics
+    for docs, owner in (
+        (minikube, "HorizontalPodAutoscaler"),
+        (render(helm, *REQUIRED, *MINIKUBE_ARGS, "--set", "keda.enabled=true"), "ScaledObject"),
+    ):
+        job = component(docs, "Job", "kafka-topics")
+        env = {k: e["value"] for k, e in _env(_container(job)).items()}
+        assert set(env["TOPICS"].split()) == topics
+        assert env["BOOTSTRAP"] == component_brokers(docs)
+        scaler = component(docs, owner, "user-progress")
+        most = scaler["spec"]["maxReplicas" if owner == "HorizontalPodAutoscaler" else "maxReplicaCount"]
+        assert int(env["PARTITIONS"]) >= most, f"{owner}: {most} replicas, {env['PARTITIONS']} partitions"
+        assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    # Fewer partitions than replicas is refused, naming what owns the count.
+    err = render_fails(helm, *REQUIRED, *MINIKUBE_ARGS, "--set", "kafka.inCluster.topics.partitions=2")
+    assert "userProgress.autoscaling.maxReplicas (3)" in err
+    err = render_fails(helm, *REQUIRED, *MINIKUBE_ARGS, "--set", "keda.enabled=true", "--set", "keda.maxReplicaCount=6")
+    assert "keda.maxReplicaCount (6)" in err
+    # Raised partitions reach both the broker's auto-creation default and the Job.
+    docs = render(helm, *REQUIRED, *MINIKUBE_ARGS, "--set", "kafka.inCluster.topics.partitions=8")
+    assert _env(_container(component(docs, "Job", "kafka-topics")))["PARTITIONS"]["value"] == "8"
+    assert _env(_container(component(docs, "StatefulSet", "kafka")))["KAFKA_NUM_PARTITIONS"]["value"] == "8"
+
+
+def test_topic_job_script_creates_then_grows_topics(minikube, tmp_path):
+    """The Job's script, run by bash against a fake kafka-topics.sh and a listening port."""
+    c = _container(component(minikube, "Job", "kafka-topics"))
+    assert c["command"][:2] == ["bash", "-ec"]
+    script = c["command"][2]
+    tool = "/opt/kafka/bin/kafka-topics.sh"
+    assert tool in script
+    env = {k: e["value"] for k, e in _env(c).items()}
+    # The kubelet expands $(NAME) of the container's variables in a command.
+    assert not [n for n in env if f"$({n})" in script]
+    log = tmp_path / "calls"
+    fake = tmp_path / "kafka-topics.sh"
+    fake.write_text(
+        '#!/usr/bin/env bash\n'
+        f'echo "$*" >> {log}\n'
+        'case " $* " in *" --describe "*)\n'
+        '  printf "Topic: t\\tTopicId: x\\tPartitionCount: %s\\tReplicationFactor: 1\\n" "$HAVE"\n'
+        '  printf "\\tTopic: t\\tPartition: 0\\tLeader: 1\\n";; esac\n')
+    fake.chmod(0o755)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        env["BOOTSTRAP"] = f"127.0.0.1:{listener.getsockname()[1]}"
+        calls = {}
+        for have in ("2", env["PARTITIONS"]):
+            log.write_text("")
+            out = subprocess.run(["bash", "-ec", script.replace(tool, str(fake))],
+                                 env={"PATH": os.environ["PATH"], "HAVE": have, **env},
+                                 capture_output=True, text=True, timeout=60)
+            assert out.returncode == 0, out.stderr
+            calls[have] = log.read_text().splitlines()
+    bootstrap = f"--bootstrap-server {env['BOOTSTRAP']}"
+    for topic in env["TOPICS"].split():
+        create = f"{bootstrap} --create --if-not-exists --topic {topic} --partitions {env['PARTITIONS']} --replication-factor 1"
+        alter = f"{bootstrap} --alter --topic {topic} --partitions {env['PARTITIONS']}"
+        assert create in calls["2"] and alter in calls["2"], calls["2"]
+        assert create in calls[env["PARTITIONS"]] and alter not in calls[env["PARTITIONS"]]
+
+
+def test_in_cluster_postgresql(helm, minikube):
+    for docs, dbs in (
+        (minikube, {"course_agent", "user_progress"}),
+        (render(helm, *REQUIRED, *MINIKUBE_ARGS, "--set", "postgresql.databases.courseAgent=lessons \"x\""),
+         {'lessons "x"', "user_progress"}),
+    ):
+        sts = component(docs, "StatefulSet", "postgresql")
+        c = _container(sts)
+        assert c["image"] == yaml.safe_load(COMPOSE.read_text())["services"]["postgres"]["image"]
+        assert c["image"].startswith(f"postgres:{pinned_version('POSTGRES_MAJOR')}.")
+        # The init scripts create exactly the services' databases, and nothing else.
+        init = _mount_of(sts, c, "/docker-entrypoint-initdb.d/10.sql")
+        cm = by_name(docs, "ConfigMap", init["configMap"]["name"])
+        sql = "\n".join(v for k, v in sorted(cm["data"].items()) if k.endswith(".sql"))
+        statements = [s.strip() for s in re.sub(r"--[^\n]*", "", sql).split(";") if s.strip()]
+        created = [re.fullmatch(r'CREATE DATABASE "((?:[^"]|"")+)"', s) for s in statements]
+        assert all(created), statements
+        assert sorted(m.group(1).replace('""', '"') for m in created) == sorted(dbs)
+        # The password only through the chart's Secret: the one the database URLs carry.
+        env = _env(c)
+        assert "value" not in env["POSTGRES_PASSWORD"]
+        ref = env["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"]
+        secret = by_name(docs, "Secret", ref["name"])["stringData"]
+        assert secret[ref["key"]] == SECRETS["databasePassword"]
+        svc = component(docs, "Service", "postgresql")
+        assert labels_match({"matchLabels": svc["spec"]["selector"]}, pod_labels(sts))
+        for key in ("course-agent-database-url", "user-progress-database-url"):
+            url = urllib.parse.urlsplit(secret[key])
+            assert urllib.parse.unquote(url.password) == SECRETS["databasePassword"]
+            assert url.username == env["POSTGRES_USER"]["value"]
+            assert url.hostname == f"{svc['metadata']['name']}.{NAMESPACE}.svc.cluster.local"
+            assert url.port == svc["spec"]["ports"][0]["port"]
+            assert urllib.parse.unquote(url.path[1:]) in dbs
+        for d in docs:
+            if d["kind"] != "Secret":
+                assert SECRETS["databasePassword"] not in json.dumps(d), f"{d['kind']} {d['metadata']['name']}"
+        # PGDATA on the data volume (a PersistentVolumeClaim by default, like compose's).
+        # PGDATA below the data volume's root (initdb wants a directory of its own), which is
+        # a PersistentVolumeClaim by default, like compose's postgres-data volume.
+        pgdata = env["PGDATA"]["value"]
+        claim = _mount_of(sts, c, pgdata)
+        assert claim["metadata"]["name"] == "data" and "accessModes" in claim["spec"]
+        assert pgdata not in {m["mountPath"].rstrip("/") for m in c["volumeMounts"]}
+    docs = render(helm, *STORE_ARGS, *MINIKUBE_ARGS, "--set", "secrets.existingSecret=my-app",
+                  "--set", f"secrets.daprApiToken={SECRETS['daprApiToken']}",
+                  "--set", f"secrets.appApiToken={SECRETS['appApiToken']}")
+    ref = _env(_container(component(docs, "StatefulSet", "postgresql")))["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "my-app", "key": "database-password"}
+
+
+NS_LABELS = {"kubernetes.io/metadata.name": NAMESPACE}
+
+
+def _peer_admits(peer, labels, ns_labels):
+    if "ipBlock" in peer:
+        return True
+    if "namespaceSelector" in peer:
+        if not labels_match(peer["namespaceSelector"], ns_labels):
+            return False
+    elif ns_labels != NS_LABELS:
+        return False  # a bare podSelector means this namespace
+    return "podSelector" not in peer or labels_match(peer["podSelector"], labels)
+
+
+def _ports_admit(rule, port, names):
+    ports = rule.get("ports")
+    return not ports or any(p.get("port") in (None, port, *names) for p in ports)
+
+
+def connection_allowed(policies, src, dst, port, port_names=(), src_ns=NS_LABELS):
+    """Whether the NetworkPolicies let pod labels `src` (in namespace `src_ns`) open a TCP
+    connection to pod labels `dst` (in ours) on `port`: both dst's ingress and, for a pod of
+    ours, src's egress must allow it."""
+    def side(kind, selected, peer_labels, peer_ns, key, peers):
+        chosen = [p for p in policies if kind in p["spec"]["policyTypes"]
+                  and labels_match(p["spec"]["podSelector"], selected)]
+        if not chosen:
+            return True
+        return any(
+            _ports_admit(rule, port, port_names)
+            and (peers not in rule or any(_peer_admits(x, peer_labels, peer_ns) for x in rule[peers]))
+            for p in chosen for rule in p["spec"].get(key, [])
+        )
+    ingress = side("Ingress", dst, src, src_ns, "ingress", "from")
+    egress = src_ns != NS_LABELS or side("Egress", src, dst, NS_LABELS, "egress", "to")
+    return ingress and egress
+
+
+def test_network_policies_admit_exactly_the_store_clients(helm, minikube):
+    kafka_clients = {"course-agent", "user-progress", "kafka-monitor", "kafka-topics"}
+    pg_clients = {"course-agent", "user-progress"}
+    for docs in (
+        minikube,
+        render(helm, *REQUIRED, *MINIKUBE_ARGS, "--set", "keda.enabled=true"),
+        # Egress open: the stores' ingress alone must keep everyone else out.
+        render(helm, *REQUIRED, *MINIKUBE_ARGS, "--set", "networkPolicies.restrictEgress=false"),
+    ):
+        policies = of_kind(docs, "NetworkPolicy")
+        pods = {app: pod_labels(w) for app, w in workloads(docs).items()}
+        assert {"kafka", "postgresql", "kafka-topics"} <= set(pods)
+        for store, clients in (("kafka", kafka_clients), ("postgresql", pg_clients)):
+            svc = component(docs, "Service", store)["spec"]["ports"][0]
+            names = (svc["targetPort"],)
+            for app, labels in pods.items():
+                if app == store:
+                    continue
+                allowed = connection_allowed(policies, labels, pods[store], svc["port"], names)
+                assert allowed == (app in clients), f"{app} -> {store}:{svc['port']}: {allowed}"
+            # Nothing from another namespace's pods, except KEDA's operator reading the lag.
+            keda = any(d["kind"] == "ScaledObject" for d in docs)
+            for ns, want in (("default", False), ("keda", keda and store == "kafka")):
+                got = connection_allowed(policies, {"app": "x"}, pods[store], svc["port"], names,
+                                         src_ns={"kubernetes.io/metadata.name": ns})
+                assert got == want, f"namespace {ns} -> {store}: {got}"
+
+
+def test_connection_check_sees_a_missing_rule(minikube):
+    """The checker above fails when a path is cut: drop the Kafka ingress policy."""
+    policies = [p for p in of_kind(minikube, "NetworkPolicy") if not p["metadata"]["name"].endswith("-kafka-ingress")]
+    pods = {app: pod_labels(w) for app, w in workloads(minikube).items()}
+    assert not connection_allowed(policies, pods["course-agent"], pods["kafka"], 9092, ("kafka",))
+    cut = copy.deepcopy(of_kind(minikube, "NetworkPolicy"))
+    for p in cut:
+        if p["metadata"]["name"].endswith("-kafka-egress"):
+            p["spec"]["podSelector"]["matchExpressions"][1]["values"].remove("kafka-topics")
+    assert not connection_allowed(cut, pods["kafka-topics"], pods["kafka"], 9092, ("kafka",))
+
+
+def test_minikube_recipe_with_generated_dev_secrets(helm, schemas, tmp_path):
+    """values-dev.yaml + values-minikube.yaml + the secrets dev-secrets.sh writes, on a fresh
+    minikube (no Prometheus Operator, no KEDA): every object valid, the stores run by the chart."""
+    private = tmp_path / "minikube-secrets.yaml"
+    out = subprocess.run(["sh", str(CHART / "dev-secrets.sh"), str(private)], cwd=REPO,
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    generated = yaml.safe_load(private.read_text())["secrets"]
+    docs = render(helm, "-f", str(CHART / "values-dev.yaml"), "-f", str(CHART / "values-minikube.yaml"),
+                  "-f", str(private), apis=())
+    for obj in docs:
+        validate(obj, schemas)
+    assert {w["kind"] for w in workloads(docs).values()} == {"Deployment", "StatefulSet", "Job"}
+    assert {"kafka", "postgresql", "kafka-topics"} <= set(workloads(docs))
+    assert not [d for d in docs if d["kind"] in MONITORING_KINDS | {"ScaledObject"}]
+    app = by_name(docs, "Secret", f"{RELEASE}-learnflow-app")["stringData"]
+    assert app["database-password"] == generated["databasePassword"]
+
+
+def test_minikube_recipe_is_pinned():
+    """The cluster recipe (values-minikube.yaml's header, README) names no Bitnami chart and
+    pins every piece to what the project runs."""
+    header = "\n".join(line for line in (CHART / "values-minikube.yaml").read_text().splitlines()
+                       if line.startswith("#"))
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("**skaffold on minikube**"):readme.index("**Scaling**")]
+    for text in (header, section):
+        assert "bitnami" not in text.lower()
+        assert f"dapr init -k --runtime-version {pinned_version('DAPR')} --wait" in text
+        assert "--cni=calico" in text
+        assert re.search(r"minikube start .*--kubernetes-version=v1\.\d+\.\d+", text)
+    for line in header.splitlines():
+        if "helm install" in line or "helm upgrade" in line:
+            assert re.search(r"--version \d+\.\d+\.\d+", line), line
+    assert f"--version {pinned_version('KEDA_MODULE').lstrip('v')}" in header
+
+
+def test_monitors_only_where_the_cluster_serves_their_api(helm, tmp_path):
+    monitoring_api = ("--api-versions", "monitoring.coreos.com/v1")
+    for apis, want in (((), set()), (monitoring_api, MONITORING_KINDS)):
+        docs, notes = _notes(helm, tmp_path, *REQUIRED, apis=apis)
+        assert {d["kind"] for d in docs} & MONITORING_KINDS == want, apis
+        # Dashboards are plain ConfigMaps: shipped either way.
+        assert [c for c in of_kind(docs, "ConfigMap") if c["metadata"].get("labels", {}).get("grafana_dashboard")]
+        assert ("SKIPPED" in notes) == (not want), notes
+
+
+def test_keda_without_its_api_fails_clearly(helm):
+    err = render_fails(helm, *REQUIRED, "--set", "keda.enabled=true", apis=("--api-versions", "monitoring.coreos.com/v1"))
+    assert "keda.enabled is true but the cluster serves no keda.sh/v1alpha1 API" in err
+    # helm lint cannot declare the cluster's APIs and turns `fail` into an [INFO] line (lint
+    # mode), so it still lints the ScaledObject, and says what an install would do.
+    out = helm_lint(helm, "--set", "keda.enabled=true")
+    assert out.returncode == 0 and "[INFO] Fail: keda.enabled is true" in out.stderr
+
+
 def test_load_generator_job(helm, defaults):
     assert not of_kind(defaults, "Job"), "the load generator is off by default"
     docs = render(helm, *REQUIRED, "--set", "loadgen.enabled=true", "--set", "loadgen.rate=120")
@@ -868,17 +1300,23 @@ def test_load_generator_job(helm, defaults):
         assert f'"{f}"' in main, f"learnflow-load has no {f} flag"
 
 
+def _notes(helm, tmp_path, *args, apis=CLUSTER_APIS):
+    """NOTES.txt rendered (through a ConfigMap in a chart copy: helm template skips NOTES)."""
+    chart = tmp_path / "learnflow"
+    if not chart.exists():
+        _chart_copy(tmp_path)
+        notes = (chart / "templates" / "NOTES.txt").read_text()
+        (chart / "templates" / "_notes_under_test.tpl").write_text(
+            '{{- define "test.notes" -}}\n' + notes + "\n{{- end -}}\n")
+        (chart / "templates" / "notes-under-test.yaml").write_text(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes-under-test\n"
+            'data:\n  notes: {{ include "test.notes" . | toJson }}\n')
+    docs = render(helm, *args, chart=chart, apis=apis)
+    return docs, by_name(docs, "ConfigMap", "notes-under-test")["data"]["notes"]
+
+
 def test_notes(helm, tmp_path):
-    """NOTES.txt renders (through a ConfigMap in a chart copy: helm template skips NOTES)."""
-    chart = _chart_copy(tmp_path)
-    notes = (chart / "templates" / "NOTES.txt").read_text()
-    (chart / "templates" / "_notes_under_test.tpl").write_text(
-        '{{- define "test.notes" -}}\n' + notes + "\n{{- end -}}\n")
-    (chart / "templates" / "notes-under-test.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes-under-test\n"
-        'data:\n  notes: {{ include "test.notes" . | toJson }}\n')
-    docs = render(helm, *REQUIRED, "--set", "keda.enabled=true", chart=chart)
-    text = by_name(docs, "ConfigMap", "notes-under-test")["data"]["notes"]
+    docs, text = _notes(helm, tmp_path, *REQUIRED, "--set", "keda.enabled=true")
     gw = component(docs, "Service", "frontend-gateway")["metadata"]["name"]
     assert f"port-forward svc/{gw}" in text
     assert "get hpa -w" in text and "scaledobject" in text

@@ -203,11 +203,9 @@ pub fn ensure_kafka(say: &mut dyn FnMut(&str)) -> Result<Outcome> {
     ensure("kafka", versions::KAFKA, &kafka_dir(), say, |dir, say| {
         let libs = dir.join("libs");
         let _ = std::fs::remove_dir_all(&libs);
-        std::fs::copy(
-            repo_root().join("deploy/local/kafka-pom.xml"),
-            dir.join("pom.xml"),
-        )
-        .map_err(HarnessError::io("copying kafka-pom.xml"))?;
+        // The bytes the directory is keyed by (tools::kafka_dir), not a later edit of the file.
+        std::fs::write(dir.join("pom.xml"), tools::KAFKA_POM)
+            .map_err(HarnessError::io("writing kafka-pom.xml"))?;
         let m2 = maven_repo();
         let before = disk_usage(&m2);
         let mut cmd = Command::new(tools::system_binary("mvn", "apt-get install -y maven")?);

@@ -35,9 +35,14 @@ pub fn daprd_dir() -> PathBuf {
 pub fn jaeger_dir() -> PathBuf {
     cache_dir().join(format!("jaeger-{}", versions::JAEGER_MODULE))
 }
-/// Directory of provisioned Kafka.
+/// `deploy/local/kafka-pom.xml`, which decides which jars provisioning resolves.
+pub(crate) const KAFKA_POM: &[u8] = include_bytes!("../../../deploy/local/kafka-pom.xml");
+
+/// Directory of provisioned Kafka, keyed by the version and the pom's content: jars resolved
+/// from an older pom (say, without kafka-tools) are never mistaken for the current ones.
 pub fn kafka_dir() -> PathBuf {
-    cache_dir().join(format!("kafka-{}", versions::KAFKA))
+    let key = crate::devtools::bytes_key(KAFKA_POM);
+    cache_dir().join(format!("kafka-{}-{}", versions::KAFKA, &key[..8]))
 }
 
 /// Marker file written when a provisioning step completed.
@@ -148,6 +153,20 @@ mod tests {
             msg.contains("install it with: apt-get install -y learnflow-no-such-tool"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn the_kafka_directory_is_keyed_by_the_pom_on_disk() {
+        let pom = std::fs::read(crate::paths::repo_root().join("deploy/local/kafka-pom.xml"))
+            .expect("kafka-pom.xml");
+        let key = crate::devtools::bytes_key(&pom);
+        let dir = kafka_dir();
+        let name = dir.file_name().and_then(|n| n.to_str()).expect("a name");
+        assert_eq!(name, format!("kafka-{}-{}", versions::KAFKA, &key[..8]));
+        // Any edit moves it.
+        let mut edited = pom.clone();
+        edited.extend_from_slice(b"<!-- -->");
+        assert_ne!(&crate::devtools::bytes_key(&edited)[..8], &key[..8]);
     }
 
     #[test]

@@ -89,10 +89,11 @@ app.kubernetes.io/component: {{ .svc }}
 
 {{/* Kafka bootstrap servers, "host:port[,host:port]". */}}
 {{- define "learnflow.kafkaBrokers" -}}
-{{- if .Values.kafka.inCluster.enabled -}}
-{{- printf "%s.%s.svc.cluster.local:%d" .Values.kafka.inCluster.serviceName .Release.Namespace (int .Values.kafka.inCluster.port) -}}
+{{- $k := .Values.kafka.inCluster -}}
+{{- if or $k.enabled $k.deploy -}}
+{{- printf "%s.%s.svc.cluster.local:%d" $k.serviceName .Release.Namespace (int $k.port) -}}
 {{- else -}}
-{{- required "kafka.brokers is required: the bootstrap servers of an external Kafka (\"host:port,host:port\"), or set kafka.inCluster.enabled=true for a Kafka release in this namespace" .Values.kafka.brokers -}}
+{{- required "kafka.brokers is required: the bootstrap servers of an external Kafka (\"host:port,host:port\"), or set kafka.inCluster.enabled=true for a Kafka in this namespace (kafka.inCluster.deploy=true to have the chart run one)" .Values.kafka.brokers -}}
 {{- end -}}
 {{- end -}}
 
@@ -107,11 +108,31 @@ app.kubernetes.io/component: {{ .svc }}
 {{- end -}}
 
 {{- define "learnflow.postgresHost" -}}
-{{- if .Values.postgresql.inCluster.enabled -}}
-{{- printf "%s.%s.svc.cluster.local" .Values.postgresql.inCluster.serviceName .Release.Namespace -}}
+{{- $p := .Values.postgresql.inCluster -}}
+{{- if or $p.enabled $p.deploy -}}
+{{- printf "%s.%s.svc.cluster.local" $p.serviceName .Release.Namespace -}}
 {{- else -}}
-{{- required "postgresql.host is required: the host of an external PostgreSQL, or set postgresql.inCluster.enabled=true for a PostgreSQL release in this namespace" .Values.postgresql.host -}}
+{{- required "postgresql.host is required: the host of an external PostgreSQL, or set postgresql.inCluster.enabled=true for a PostgreSQL in this namespace (postgresql.inCluster.deploy=true to have the chart run one)" .Values.postgresql.host -}}
 {{- end -}}
+{{- end -}}
+
+{{/* Pod security context of a data store the chart runs ({"uid": <the image's user>}): the
+official images run as that user, so only the id differs from ours. fsGroup makes a fresh
+volume writable for it; OnRootMismatch keeps the kubelet from re-adding group write to every
+file at each mount, which PostgreSQL refuses on its data directory. */}}
+{{- define "learnflow.storePodSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .uid }}
+runAsGroup: {{ .uid }}
+fsGroup: {{ .uid }}
+fsGroupChangePolicy: OnRootMismatch
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Image reference of a data store ({"ctx", "image"}): pinned tag, chart registry prefix. */}}
+{{- define "learnflow.storeImage" -}}
+{{- include "learnflow.image" (dict "ctx" .ctx "image" (dict "repository" .image.repository "tag" (required "a data store's image.tag is required (pinned)" .image.tag))) -}}
 {{- end -}}
 
 {{/* postgres:// URL of one database ({"ctx", "db"}); the password is percent-encoded. */}}
@@ -188,6 +209,21 @@ consumerID when set, else Dapr's default, the app id. */}}
 {{- end -}}
 {{- end -}}
 {{- required "no Subscription scoped to user-progress in deploy/dapr" $topic -}}
+{{- end -}}
+
+{{/* Every topic the Subscriptions in deploy/dapr use (topic and dead-letter topic), sorted:
+what an in-cluster Kafka must have. */}}
+{{- define "learnflow.subscribedTopics" -}}
+{{- $topics := list -}}
+{{- range $d := include "learnflow.daprSources" . | fromYamlArray -}}
+{{- if eq $d.obj.kind "Subscription" -}}
+{{- $topics = append $topics $d.obj.spec.topic -}}
+{{- with $d.obj.spec.deadLetterTopic -}}
+{{- $topics = append $topics . -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml ($topics | uniq | sortAlpha) -}}
 {{- end -}}
 
 {{/* Name of the Dapr Configuration every sidecar uses (from deploy/dapr). */}}
