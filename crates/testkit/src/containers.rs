@@ -635,22 +635,31 @@ pub fn ensure_third_party_images(
     ensure_base_images(engine, say)?;
     let mut stand_ins = Vec::new();
     for image in STAND_INS {
+        let key = recipe_key(image)?;
         if engine.has_image(image.reference) {
-            if is_stand_in(engine, image.reference) {
-                stand_ins.push(image.reference);
+            match label(engine, image.reference, "io.learnflow.stand-in.recipe") {
+                // A real image (pulled, or the user's own): never replaced.
+                None => continue,
+                Some(built) if built == key => {
+                    stand_ins.push(image.reference);
+                    continue;
+                }
+                Some(_) => say(&format!(
+                    "{}: its stand-in recipe or artefacts changed; rebuilding",
+                    image.reference
+                )),
             }
+        } else if pulled(engine, image.reference, say) {
             continue;
         }
-        if pulled(engine, image.reference, say) {
-            continue;
-        }
-        build_stand_in(engine, image, say)?;
+        build_stand_in(engine, image, &key, say)?;
         stand_ins.push(image.reference);
     }
     Ok(stand_ins)
 }
 
-fn is_stand_in(engine: &Engine, reference: &str) -> bool {
+/// A label of an image, if it has it.
+fn label(engine: &Engine, reference: &str, name: &str) -> Option<String> {
     engine
         .run(
             "docker image inspect",
@@ -658,14 +667,59 @@ fn is_stand_in(engine: &Engine, reference: &str) -> bool {
                 "image",
                 "inspect",
                 "--format",
-                "{{index .Config.Labels \"io.learnflow.stand-in\"}}",
+                &format!("{{{{index .Config.Labels \"{name}\"}}}}"),
                 reference,
             ],
         )
-        .is_ok_and(|label| label.trim() == "true")
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty() && v != "<no value>")
 }
 
-fn build_stand_in(engine: &Engine, image: &StandIn, say: &mut dyn FnMut(&str)) -> Result<()> {
+/// What a stand-in is made of: its recipe files and the provisioned artefact it copies
+/// (whose cache directory name carries its version). A change to either rebuilds it.
+fn recipe_key(image: &StandIn) -> Result<String> {
+    let dir = repo_root().join("docker/standins").join(image.recipe);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(HarnessError::io(format!("reading {}", dir.display())))?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let mut bytes = Vec::new();
+    for file in files {
+        bytes.extend(
+            file.file_name()
+                .map(|n| n.as_encoded_bytes().to_vec())
+                .unwrap_or_default(),
+        );
+        bytes.extend(
+            std::fs::read(&file)
+                .map_err(HarnessError::io(format!("reading {}", file.display())))?,
+        );
+    }
+    if let Some(artefact) = artefact_dir(image.recipe) {
+        bytes.extend(artefact.display().to_string().into_bytes());
+    }
+    Ok(crate::devtools::bytes_key(&bytes))
+}
+
+/// The provisioned directory whose content a stand-in copies.
+fn artefact_dir(recipe: &str) -> Option<PathBuf> {
+    match recipe {
+        "daprd" => Some(daprd_dir()),
+        "jaeger" => Some(jaeger_dir()),
+        "kafka" => Some(kafka_dir()),
+        _ => None,
+    }
+}
+
+fn build_stand_in(
+    engine: &Engine,
+    image: &StandIn,
+    key: &str,
+    say: &mut dyn FnMut(&str),
+) -> Result<()> {
     let started = Instant::now();
     let context = stand_in_context(image.recipe)?;
     let artefact = |path: PathBuf| -> Result<PathBuf> {
@@ -684,12 +738,14 @@ fn build_stand_in(engine: &Engine, image: &StandIn, say: &mut dyn FnMut(&str)) -
         "kafka" => copy_tree(&artefact(kafka_dir().join("libs"))?, &context)?,
         _ => {}
     }
-    // Marks it as ours, so a later run knows the image is a stand-in and not the real one.
+    // Marks it as ours, so a later run knows the image is a stand-in (not the real one)
+    // and which recipe made it.
     let dockerfile = context.join("Dockerfile");
     let mut text = std::fs::read_to_string(&dockerfile)
         .map_err(HarnessError::io("reading the stand-in Dockerfile"))?;
     text.push_str(&format!(
-        "\nLABEL io.learnflow.stand-in=\"true\" io.learnflow.stand-in.for=\"{}\"\n",
+        "\nLABEL io.learnflow.stand-in=\"true\" io.learnflow.stand-in.for=\"{}\" \
+         io.learnflow.stand-in.recipe=\"{key}\"\n",
         image.reference
     ));
     std::fs::write(&dockerfile, text)
@@ -781,6 +837,18 @@ mod tests {
         assert!(major_minor("2.16.0").is_some_and(|v| v < MIN_COMPOSE));
         assert!(major_minor("19.03.15").is_some_and(|v| v < MIN_ENGINE));
         assert_eq!(major_minor("dev"), None);
+    }
+
+    #[test]
+    fn a_stand_in_key_follows_its_recipe_and_artefact() {
+        let keys: Vec<String> = STAND_INS.iter().map(|s| recipe_key(s).expect("key")).collect();
+        assert_eq!(keys[0], recipe_key(&STAND_INS[0]).expect("key"), "stable");
+        let distinct: std::collections::BTreeSet<&String> = keys.iter().collect();
+        assert_eq!(distinct.len(), keys.len(), "each recipe has its own key");
+        // The artefact's versioned directory is part of the key: a new Kafka is a new image.
+        assert!(artefact_dir("kafka").is_some_and(|d| d == kafka_dir()));
+        assert!(artefact_dir("daprd").is_some_and(|d| d == daprd_dir()));
+        assert!(artefact_dir("postgres").is_none());
     }
 
     #[test]
