@@ -637,18 +637,20 @@ pub fn ensure_third_party_images(
     for image in STAND_INS {
         let key = recipe_key(image)?;
         if engine.has_image(image.reference) {
-            match label(engine, image.reference, "io.learnflow.stand-in.recipe") {
-                // A real image (pulled, or the user's own): never replaced.
-                None => continue,
-                Some(built) if built == key => {
-                    stand_ins.push(image.reference);
-                    continue;
-                }
-                Some(_) => say(&format!(
-                    "{}: its stand-in recipe or artefacts changed; rebuilding",
-                    image.reference
-                )),
+            // A real image (pulled, or the user's own) is never replaced.
+            if label(engine, image.reference, "io.learnflow.stand-in").is_none() {
+                continue;
             }
+            if label(engine, image.reference, "io.learnflow.stand-in.recipe").as_deref()
+                == Some(key.as_str())
+            {
+                stand_ins.push(image.reference);
+                continue;
+            }
+            say(&format!(
+                "{}: its stand-in recipe or artefacts changed; rebuilding",
+                image.reference
+            ));
         } else if pulled(engine, image.reference, say) {
             continue;
         }
