@@ -6,6 +6,7 @@
 
 mod bench;
 mod chaos;
+mod cluster;
 mod containers;
 mod deploy_check;
 mod deps;
@@ -36,6 +37,9 @@ commands:
                     a Docker Engine for docker/README.md's commands: starts dockerd (root,
                     data in the cache) when none runs and makes the third-party images
                     (pulled, or stand-ins built here)
+  cluster up [--detach] | down | status
+                    a single-node Kubernetes built from source (etcd, containerd, CoreDNS,
+                    metrics-server, Dapr's control plane); root (ADR 0013)
   compose-test      the compose suite: images built here, compose up, the flow, a trace,
                     targets, the load layer, app crashes under load, down (run by `test`)
   bench             the benchmark (release build); writes docs/benchmarks.md
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
         Some("sqlx-prepare") => sqlx::prepare(),
         Some("chaos") => chaos::run(),
         Some("bench") => bench::run(),
+        Some("cluster") => cluster::run(&args[1..]),
         Some("engine") => containers::engine(&args[1..]),
         Some("compose-test") => containers::compose_test(),
         Some("-h" | "--help" | "help") => {

@@ -1,0 +1,366 @@
+//! The node's processes, each started with its flags and waited for:
+//! etcd → containerd → kube-apiserver → kube-controller-manager and kube-scheduler →
+//! kubelet and kube-proxy; plus the node bridge and the per-run files they read.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use super::config::{
+    self, APISERVER_PORT, CONTROLLER_MANAGER_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT,
+    KUBELET_HEALTHZ_PORT, Layout, NODE_BRIDGE, NODE_IP, NODE_NAME, POD_CIDR, PROXY_HEALTHZ_PORT,
+    SCHEDULER_PORT, SERVICE_CIDR,
+};
+use super::provision::{CNI_BIN_DIR, kubernetes_dir};
+use crate::process::{ManagedProcess, ProcessSpec};
+use crate::tools::system_binary;
+use crate::wait::{http_status_is, until_ready};
+use crate::{HarnessError, Result};
+
+/// A Kubernetes binary from the provisioned directory.
+pub fn kube_binary(name: &str) -> Result<PathBuf> {
+    super::provision::provisioned(&kubernetes_dir(), name)
+}
+
+/// `kubectl` with the admin kubeconfig.
+pub fn kubectl(layout: &Layout) -> Result<Command> {
+    let mut cmd = Command::new(kube_binary("kubectl")?);
+    cmd.arg("--kubeconfig").arg(layout.admin_kubeconfig());
+    Ok(cmd)
+}
+
+/// Runs kubectl; returns its stdout, or fails with its stderr.
+pub fn kubectl_output(layout: &Layout, args: &[&str]) -> Result<String> {
+    let out = kubectl(layout)?
+        .args(args)
+        .output()
+        .map_err(HarnessError::io("running kubectl"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(HarnessError::Command {
+            what: format!("kubectl {}", args.join(" ")),
+            detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        })
+    }
+}
+
+/// Creates the run directory's files: configs, kubeconfigs, CNI network.
+pub fn write_run_files(layout: &Layout, sandbox_image: &str) -> Result<()> {
+    for dir in [
+        layout.logs(),
+        layout.etcd_data(),
+        layout.containerd_state(),
+        layout.runc_root(),
+        layout.cni_ipam_dir(),
+        layout.kubelet_root(),
+        layout.pod_logs(),
+    ] {
+        std::fs::create_dir_all(&dir)
+            .map_err(HarnessError::io(format!("creating {}", dir.display())))?;
+    }
+    // etcd refuses a data directory others can read.
+    set_mode(&layout.etcd_data(), 0o700)?;
+    config::write(
+        &layout.containerd_config(),
+        &config::containerd_toml(layout, sandbox_image),
+    )?;
+    config::write(
+        &layout.cni_conf_dir().join("10-learnflow.conflist"),
+        &config::cni_conflist(layout),
+    )?;
+    config::write(&layout.kubelet_config(), &config::kubelet_yaml(layout))?;
+    config::write(
+        &layout.kube_proxy_config(),
+        &config::kube_proxy_yaml(layout),
+    )?;
+    for (user, cert) in [
+        ("admin", "admin"),
+        ("controller-manager", "controller-manager"),
+        ("scheduler", "scheduler"),
+        ("kubelet", "kubelet-client"),
+        ("kube-proxy", "kube-proxy"),
+    ] {
+        config::write(
+            &layout.kubeconfig(user),
+            &config::kubeconfig(layout, user, cert),
+        )?;
+    }
+    Ok(())
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(HarnessError::io(format!("chmod {}", path.display())))
+}
+
+/// The node's address on an otherwise empty bridge.
+pub fn create_node_bridge() -> Result<()> {
+    let ip = system_binary("ip", "apt-get install -y iproute2")?;
+    let run = |args: &[&str]| {
+        crate::components::run_command(
+            &format!("ip {}", args.join(" ")),
+            Command::new(&ip).args(args),
+        )
+    };
+    run(&["link", "add", NODE_BRIDGE, "type", "bridge"])?;
+    run(&["addr", "add", &format!("{NODE_IP}/32"), "dev", NODE_BRIDGE])?;
+    run(&["link", "set", NODE_BRIDGE, "up"])?;
+    Ok(())
+}
+
+fn spec(layout: &Layout, name: &str, program: PathBuf, detached: bool) -> ProcessSpec {
+    let mut spec = ProcessSpec::new(name, program, layout.log(name));
+    spec.detached = detached;
+    spec.cwd = Some(layout.run());
+    spec
+}
+
+/// etcd on loopback, plain HTTP: a single member only the API server talks to.
+pub fn start_etcd(layout: &Layout, detached: bool) -> Result<ManagedProcess> {
+    let etcd = system_binary("etcd", "apt-get install -y etcd-server")?;
+    let client = format!("http://127.0.0.1:{ETCD_CLIENT_PORT}");
+    let peer = format!("http://127.0.0.1:{ETCD_PEER_PORT}");
+    let mut process = ManagedProcess::spawn(spec(layout, "etcd", etcd, detached).args([
+        "--name".to_owned(),
+        "learnflow".into(),
+        "--data-dir".into(),
+        layout.etcd_data().display().to_string(),
+        "--listen-client-urls".into(),
+        client.clone(),
+        "--advertise-client-urls".into(),
+        client,
+        "--listen-peer-urls".into(),
+        peer.clone(),
+        "--initial-advertise-peer-urls".into(),
+        peer.clone(),
+        "--initial-cluster".into(),
+        format!("learnflow={peer}"),
+        "--logger".into(),
+        "zap".into(),
+        "--log-level".into(),
+        "warn".into(),
+    ]))?;
+    until_ready(&mut process, Duration::from_secs(30), || {
+        http_status_is(ETCD_CLIENT_PORT, "/health", 200)
+    })?;
+    Ok(process)
+}
+
+/// The cluster's own containerd (never the engine's, which has no CRI).
+pub fn start_containerd(layout: &Layout, detached: bool) -> Result<ManagedProcess> {
+    let containerd = system_binary("containerd", "apt-get install -y docker.io")?;
+    let mut process = ManagedProcess::spawn(
+        spec(layout, "containerd", containerd, detached)
+            .args([
+                "--config".to_owned(),
+                layout.containerd_config().display().to_string(),
+            ])
+            // The shims it starts find runc and the CNI plugins here.
+            .env(
+                "PATH",
+                format!(
+                    "{CNI_BIN_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+                ),
+            ),
+    )?;
+    let layout_for_check = layout.clone();
+    until_ready(&mut process, Duration::from_secs(30), move || {
+        super::images::ctr(&layout_for_check)
+            .arg("version")
+            .output()
+            .map_err(|e| e.to_string())
+            .and_then(|o| {
+                if o.status.success() {
+                    Ok(())
+                } else {
+                    Err(String::from_utf8_lossy(&o.stderr).into_owned())
+                }
+            })
+    })?;
+    Ok(process)
+}
+
+/// kube-apiserver on the node address, with the front-proxy settings aggregated APIs
+/// (metrics-server) need.
+pub fn start_apiserver(layout: &Layout, detached: bool) -> Result<ManagedProcess> {
+    let pki = |name: &str| layout.pki_file(name).display().to_string();
+    let args = vec![
+        format!("--advertise-address={NODE_IP}"),
+        format!("--bind-address={NODE_IP}"),
+        format!("--secure-port={APISERVER_PORT}"),
+        format!("--etcd-servers=http://127.0.0.1:{ETCD_CLIENT_PORT}"),
+        format!("--service-cluster-ip-range={SERVICE_CIDR}"),
+        format!("--client-ca-file={}", pki("ca.crt")),
+        format!("--tls-cert-file={}", pki("apiserver.crt")),
+        format!("--tls-private-key-file={}", pki("apiserver.key")),
+        format!(
+            "--kubelet-client-certificate={}",
+            pki("apiserver-kubelet-client.crt")
+        ),
+        format!(
+            "--kubelet-client-key={}",
+            pki("apiserver-kubelet-client.key")
+        ),
+        format!("--kubelet-certificate-authority={}", pki("ca.crt")),
+        "--kubelet-preferred-address-types=InternalIP".into(),
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
+        format!("--service-account-key-file={}", pki("sa.pub")),
+        format!("--service-account-signing-key-file={}", pki("sa.key")),
+        "--authorization-mode=Node,RBAC".into(),
+        "--enable-admission-plugins=NodeRestriction".into(),
+        "--allow-privileged=true".into(),
+        format!(
+            "--requestheader-client-ca-file={}",
+            pki("front-proxy-ca.crt")
+        ),
+        "--requestheader-allowed-names=front-proxy-client".into(),
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-".into(),
+        "--requestheader-group-headers=X-Remote-Group".into(),
+        "--requestheader-username-headers=X-Remote-User".into(),
+        format!("--proxy-client-cert-file={}", pki("front-proxy-client.crt")),
+        format!("--proxy-client-key-file={}", pki("front-proxy-client.key")),
+        // Aggregated APIs are reached at their pod's address, not through a Service.
+        "--enable-aggregator-routing=true".into(),
+        "--profiling=false".into(),
+    ];
+    let mut process = ManagedProcess::spawn(
+        spec(
+            layout,
+            "kube-apiserver",
+            kube_binary("kube-apiserver")?,
+            detached,
+        )
+        .args(args),
+    )?;
+    let layout_for_check = layout.clone();
+    until_ready(&mut process, Duration::from_secs(90), move || {
+        kubectl_output(&layout_for_check, &["get", "--raw=/readyz"])
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })?;
+    Ok(process)
+}
+
+/// kube-controller-manager (signs with the cluster CA, allocates the node's pod CIDR).
+pub fn start_controller_manager(layout: &Layout, detached: bool) -> Result<ManagedProcess> {
+    let kubeconfig = layout
+        .kubeconfig("controller-manager")
+        .display()
+        .to_string();
+    let pki = |name: &str| layout.pki_file(name).display().to_string();
+    ManagedProcess::spawn(
+        spec(
+            layout,
+            "kube-controller-manager",
+            kube_binary("kube-controller-manager")?,
+            detached,
+        )
+        .args([
+            format!("--kubeconfig={kubeconfig}"),
+            format!("--authentication-kubeconfig={kubeconfig}"),
+            format!("--authorization-kubeconfig={kubeconfig}"),
+            "--bind-address=127.0.0.1".into(),
+            format!("--secure-port={CONTROLLER_MANAGER_PORT}"),
+            format!("--cluster-signing-cert-file={}", pki("ca.crt")),
+            format!("--cluster-signing-key-file={}", pki("ca.key")),
+            format!("--root-ca-file={}", pki("ca.crt")),
+            format!("--service-account-private-key-file={}", pki("sa.key")),
+            format!(
+                "--requestheader-client-ca-file={}",
+                pki("front-proxy-ca.crt")
+            ),
+            "--use-service-account-credentials=true".into(),
+            "--allocate-node-cidrs=true".into(),
+            format!("--cluster-cidr={POD_CIDR}"),
+            "--node-cidr-mask-size=24".into(),
+            format!("--service-cluster-ip-range={SERVICE_CIDR}"),
+            "--leader-elect=false".into(),
+            "--profiling=false".into(),
+        ]),
+    )
+}
+
+/// kube-scheduler.
+pub fn start_scheduler(layout: &Layout, detached: bool) -> Result<ManagedProcess> {
+    let kubeconfig = layout.kubeconfig("scheduler").display().to_string();
+    ManagedProcess::spawn(
+        spec(
+            layout,
+            "kube-scheduler",
+            kube_binary("kube-scheduler")?,
+            detached,
+        )
+        .args([
+            format!("--kubeconfig={kubeconfig}"),
+            format!("--authentication-kubeconfig={kubeconfig}"),
+            format!("--authorization-kubeconfig={kubeconfig}"),
+            "--bind-address=127.0.0.1".into(),
+            format!("--secure-port={SCHEDULER_PORT}"),
+            "--leader-elect=false".into(),
+            "--profiling=false".into(),
+        ]),
+    )
+}
+
+/// The kubelet, registering the node at the bridge address.
+pub fn start_kubelet(layout: &Layout, detached: bool) -> Result<ManagedProcess> {
+    let mut process = ManagedProcess::spawn(
+        spec(layout, "kubelet", kube_binary("kubelet")?, detached)
+            .args([
+                format!("--config={}", layout.kubelet_config().display()),
+                format!("--kubeconfig={}", layout.kubeconfig("kubelet").display()),
+                format!("--root-dir={}", layout.kubelet_root().display()),
+                format!("--node-ip={NODE_IP}"),
+                format!("--hostname-override={NODE_NAME}"),
+            ])
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            ),
+    )?;
+    until_ready(&mut process, Duration::from_secs(60), || {
+        http_status_is(KUBELET_HEALTHZ_PORT, "/healthz", 200)
+    })?;
+    Ok(process)
+}
+
+/// kube-proxy in iptables mode.
+pub fn start_kube_proxy(layout: &Layout, detached: bool) -> Result<ManagedProcess> {
+    let mut process = ManagedProcess::spawn(
+        spec(layout, "kube-proxy", kube_binary("kube-proxy")?, detached)
+            .args([format!("--config={}", layout.kube_proxy_config().display())])
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            ),
+    )?;
+    until_ready(&mut process, Duration::from_secs(60), || {
+        http_status_is(PROXY_HEALTHZ_PORT, "/healthz", 200)
+    })?;
+    Ok(process)
+}
+
+/// Waits until the node reports Ready.
+pub fn wait_node_ready(layout: &Layout, timeout: Duration) -> Result<()> {
+    let started = Instant::now();
+    let jsonpath = "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}";
+    loop {
+        let status = kubectl_output(layout, &["get", "node", NODE_NAME, "-o", jsonpath]);
+        match status {
+            Ok(s) if s.trim() == "True" => return Ok(()),
+            other if started.elapsed() > timeout => {
+                let log = layout.log("kubelet");
+                return Err(HarnessError::NotReady {
+                    component: format!("node {NODE_NAME}"),
+                    waited: started.elapsed(),
+                    reason: format!("Ready condition: {other:?}"),
+                    tail: crate::process::log_tail(&log, 30),
+                    log,
+                });
+            }
+            _ => std::thread::sleep(Duration::from_millis(500)),
+        }
+    }
+}

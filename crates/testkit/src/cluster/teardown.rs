@@ -1,0 +1,640 @@
+//! Taking the cluster down without leaving anything behind, and checking that nothing was.
+//!
+//! - [`purge_containers`]: every pod container and sandbox, killed and deleted through the
+//!   cluster's containerd while it still runs;
+//! - [`sweep`]: after the processes stopped — stragglers (shims, container processes)
+//!   killed, mounts under the state directory unmounted, `kubepods` cgroups removed,
+//!   KUBE-* and CNI-* iptables chains (and the rules jumping to them) deleted in both
+//!   families, the bridges and their veths deleted, our entries in /var/lib/cni and
+//!   /var/log/containers removed, and the sysctls the kubelet changed restored;
+//! - [`leftovers`]: what of all that is still there (empty after a clean `down`).
+//!
+//! Only what is ours is touched: processes by executable name *and* our state directory
+//! in their command line (or a `/kubepods` cgroup), chains by prefix (never DOCKER*),
+//! interfaces by name. The Docker Engine and its containerd are left alone.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use super::config::{CNI_BRIDGE, CNI_NETWORK, Layout, NODE_BRIDGE};
+use super::images::ctr;
+use crate::{HarnessError, Result};
+
+/// The executables the cluster runs on the host, by file name.
+const OUR_EXECUTABLES: [&str; 8] = [
+    "etcd",
+    "containerd",
+    "containerd-shim-runc-v2",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubelet",
+    "kube-proxy",
+];
+
+/// The sysctls the kubelet and kube-proxy may change, restored by `down`.
+const SYSCTLS: [&str; 8] = [
+    "vm/overcommit_memory",
+    "vm/panic_on_oom",
+    "kernel/panic",
+    "kernel/panic_on_oops",
+    "kernel/keys/root_maxkeys",
+    "kernel/keys/root_maxbytes",
+    "net/ipv4/conf/all/route_localnet",
+    "net/bridge/bridge-nf-call-iptables",
+];
+
+/// Records the sysctls before the first `up` (an earlier record, from a run that was
+/// never taken down, is kept: it holds the machine's own values).
+pub fn record_sysctls(layout: &Layout) -> Result<()> {
+    let path = layout.sysctl_json();
+    if path.exists() {
+        return Ok(());
+    }
+    let values: BTreeMap<&str, String> = SYSCTLS
+        .iter()
+        .filter_map(|key| {
+            std::fs::read_to_string(Path::new("/proc/sys").join(key))
+                .ok()
+                .map(|v| (*key, v.trim().to_owned()))
+        })
+        .collect();
+    let json = serde_json::to_vec_pretty(&values).map_err(|e| HarnessError::Command {
+        what: "serialising sysctls".into(),
+        detail: e.to_string(),
+    })?;
+    super::config::write(&path, &String::from_utf8_lossy(&json))
+}
+
+fn restore_sysctls(layout: &Layout, say: &mut dyn FnMut(&str)) {
+    let path = layout.sysctl_json();
+    let Some(values) = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<BTreeMap<String, String>>(&b).ok())
+    else {
+        return;
+    };
+    for (key, value) in values {
+        let file = Path::new("/proc/sys").join(&key);
+        let now = std::fs::read_to_string(&file).unwrap_or_default();
+        if now.trim() != value && std::fs::write(&file, &value).is_ok() {
+            say(&format!(
+                "restored {} = {value} (was {})",
+                key.replace('/', "."),
+                now.trim()
+            ));
+        }
+    }
+    let _ = std::fs::remove_file(path);
+}
+
+/// Kills and deletes every container and sandbox in the CRI's namespace; returns their
+/// ids. Call with the kubelet stopped (it would start them again) and containerd running.
+pub fn purge_containers(layout: &Layout) -> Vec<String> {
+    let list = |what: &str| -> Vec<String> {
+        ctr(layout)
+            .args([what, "ls", "-q"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for id in list("tasks") {
+        let _ = ctr(layout)
+            .args(["tasks", "kill", "--signal", "SIGKILL", "--all", &id])
+            .output();
+    }
+    let containers = list("containers");
+    for id in &containers {
+        // --force deletes a task that is still stopping.
+        let _ = ctr(layout)
+            .args(["tasks", "delete", "--force", id])
+            .output();
+        let _ = ctr(layout).args(["containers", "delete", id]).output();
+    }
+    containers
+}
+
+/// The CRI's own per-container directories in containerd's root, for purged ids; call
+/// with containerd stopped.
+pub fn remove_cri_dirs(layout: &Layout, ids: &[String]) {
+    let cri = layout.containerd_root().join("io.containerd.grpc.v1.cri");
+    for id in ids {
+        for kind in ["sandboxes", "containers"] {
+            let _ = std::fs::remove_dir_all(cri.join(kind).join(id));
+        }
+    }
+}
+
+/// Removes everything the cluster made on the machine; see the module doc.
+pub fn sweep(layout: &Layout, say: &mut dyn FnMut(&str)) {
+    let killed = kill_stragglers(layout);
+    if killed > 0 {
+        say(&format!("killed {killed} leftover processes"));
+    }
+    let unmounted = unmount_all(&layout.root);
+    if unmounted > 0 {
+        say(&format!("unmounted {unmounted} mounts"));
+    }
+    remove_kubepods_cgroups();
+    for binary in ["iptables", "ip6tables"] {
+        clean_iptables(binary);
+    }
+    remove_links();
+    remove_cni_state();
+    remove_container_log_links(layout);
+    restore_sysctls(layout, say);
+}
+
+/// Processes of ours still alive: `(pid, description)`.
+pub fn our_processes(layout: &Layout) -> Vec<(u32, String)> {
+    let marker = layout.root.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if is_zombie(pid) {
+            continue;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .unwrap_or_default();
+        let exe = cmdline
+            .split_whitespace()
+            .next()
+            .and_then(|p| Path::new(p).file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let ours_by_name = OUR_EXECUTABLES.contains(&exe.as_str()) && cmdline.contains(&marker);
+        let in_pod = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .map(|c| {
+                c.lines()
+                    .filter_map(|l| l.splitn(3, ':').nth(2))
+                    .any(|path| path.starts_with("/kubepods"))
+            })
+            .unwrap_or(false);
+        if ours_by_name || in_pod {
+            found.push((pid, cmdline.trim_end().to_owned()));
+        }
+    }
+    found
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
+
+fn kill_stragglers(layout: &Layout) -> usize {
+    let mut killed = 0;
+    let mut sockets = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = our_processes(layout);
+        if left.is_empty() || Instant::now() > deadline {
+            break;
+        }
+        for (pid, cmdline) in left {
+            sockets.extend(shim_socket(layout, &cmdline));
+            if kill(Pid::from_raw(pid as i32), Signal::SIGKILL).is_ok() {
+                killed += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // A shim removes its socket when it exits cleanly, not when killed.
+    for socket in sockets {
+        let _ = std::fs::remove_file(socket);
+    }
+    killed
+}
+
+/// containerd 1.6 puts every shim's socket in /run/containerd/s (whichever containerd
+/// started it), named by sha256 of `<containerd address>/<namespace>/<shim id>`.
+fn shim_socket(layout: &Layout, cmdline: &str) -> Option<PathBuf> {
+    let args: Vec<&str> = cmdline.split_whitespace().collect();
+    if !args.first()?.ends_with("containerd-shim-runc-v2") {
+        return None;
+    }
+    let id = args.windows(2).find(|w| w[0] == "-id")?[1];
+    let key = format!("{}/k8s.io/{id}", layout.containerd_socket().display());
+    let mut child = Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    std::io::Write::write_all(&mut child.stdin.take()?, key.as_bytes()).ok()?;
+    let out = child.wait_with_output().ok()?;
+    let hash = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()?
+        .to_owned();
+    Some(Path::new("/run/containerd/s").join(hash))
+}
+
+/// Mount points at or under `root`, deepest first.
+pub fn mounts_under(root: &Path) -> Vec<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut mounts: Vec<PathBuf> = text
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| PathBuf::from(unescape_mount(p)))
+        .filter(|p| p.starts_with(root))
+        .collect();
+    mounts.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    mounts.dedup();
+    mounts
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape_mount(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\'
+            && let Some(code) = path
+                .get(i + 1..i + 4)
+                .and_then(|o| u8::from_str_radix(o, 8).ok())
+        {
+            out.push(code);
+            i += 4;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn unmount_all(root: &Path) -> usize {
+    let mut count = 0;
+    // Stacked mounts (the kubelet bind-mounts its root onto itself) need several rounds.
+    for _ in 0..5 {
+        let mounts = mounts_under(root);
+        if mounts.is_empty() {
+            break;
+        }
+        for mount in mounts {
+            let ok = Command::new("umount")
+                .arg("--lazy")
+                .arg(&mount)
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if ok {
+                count += 1;
+            }
+        }
+    }
+    count
+}
+
+/// The `kubepods` cgroup directories (one per cgroup v1 hierarchy).
+fn kubepods_cgroups() -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path().join("kubepods"))
+        .filter(|p| p.is_dir())
+        .collect()
+}
+
+fn remove_kubepods_cgroups() {
+    fn remove(dir: &Path) {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    remove(&entry.path());
+                }
+            }
+        }
+        // cgroup directories go with rmdir only (their files are not removable).
+        let _ = std::fs::remove_dir(dir);
+    }
+    for dir in kubepods_cgroups() {
+        remove(&dir);
+    }
+}
+
+const TABLES: [&str; 4] = ["filter", "nat", "mangle", "raw"];
+
+fn is_ours(chain: &str) -> bool {
+    chain.starts_with("KUBE-") || chain.starts_with("CNI-")
+}
+
+/// Splits an `iptables -S` line into arguments, honouring its double quotes.
+fn split_rule(line: &str) -> Vec<String> {
+    let mut args = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    let mut in_arg = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if quoted => {
+                if let Some(next) = chars.next() {
+                    current.push(next);
+                }
+            }
+            '"' => {
+                quoted = !quoted;
+                in_arg = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if in_arg {
+                    args.push(std::mem::take(&mut current));
+                    in_arg = false;
+                }
+            }
+            c => {
+                current.push(c);
+                in_arg = true;
+            }
+        }
+    }
+    if in_arg {
+        args.push(current);
+    }
+    args
+}
+
+fn rules(binary: &str, table: &str) -> Option<Vec<String>> {
+    let out = Command::new(binary)
+        .args(["-w", "-t", table, "-S"])
+        .output()
+        .ok()?;
+    out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    })
+}
+
+/// Our chains (`table/chain`) in one family.
+fn our_chains(binary: &str) -> Vec<String> {
+    let mut chains = Vec::new();
+    for table in TABLES {
+        for line in rules(binary, table).unwrap_or_default() {
+            if let Some(chain) = line.strip_prefix("-N ").filter(|c| is_ours(c)) {
+                chains.push(format!("{table}/{chain}"));
+            }
+        }
+    }
+    chains
+}
+
+fn clean_iptables(binary: &str) {
+    for table in TABLES {
+        let Some(lines) = rules(binary, table) else {
+            continue;
+        };
+        // Jumps into our chains from chains that are not ours (FORWARD, POSTROUTING …),
+        // deleted by their own specification, never by number: the engine may be
+        // inserting its rules into the same chains meanwhile.
+        for line in &lines {
+            let args = split_rule(line);
+            if args.len() < 2 || args[0] != "-A" || is_ours(&args[1]) {
+                continue;
+            }
+            let target = args
+                .windows(2)
+                .find(|w| w[0] == "-j" || w[0] == "-g")
+                .map(|w| w[1].as_str());
+            if target.is_some_and(is_ours) {
+                let _ = Command::new(binary)
+                    .args(["-w", "-t", table, "-D"])
+                    .args(&args[1..])
+                    .output();
+            }
+        }
+        let ours: Vec<&str> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("-N "))
+            .filter(|c| is_ours(c))
+            .collect();
+        for chain in &ours {
+            let _ = Command::new(binary)
+                .args(["-w", "-t", table, "-F", chain])
+                .output();
+        }
+        for chain in &ours {
+            let _ = Command::new(binary)
+                .args(["-w", "-t", table, "-X", chain])
+                .output();
+        }
+    }
+}
+
+fn link_exists(name: &str) -> bool {
+    Path::new("/sys/class/net").join(name).exists()
+}
+
+/// Interfaces enslaved to `bridge`.
+fn ports_of(bridge: &str) -> Vec<String> {
+    std::fs::read_dir(Path::new("/sys/class/net").join(bridge).join("brif"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn remove_links() {
+    for port in ports_of(CNI_BRIDGE) {
+        let _ = Command::new("ip").args(["link", "delete", &port]).output();
+    }
+    for bridge in [CNI_BRIDGE, NODE_BRIDGE] {
+        if link_exists(bridge) {
+            let _ = Command::new("ip").args(["link", "delete", bridge]).output();
+        }
+    }
+}
+
+const CNI_STATE: &str = "/var/lib/cni";
+
+/// Our entries in /var/lib/cni: libcni's result cache of our network
+/// (`learnflow-<sandbox>-eth0`) and of the loopback network the CRI adds to the same
+/// sandboxes (`cni-loopback-<sandbox>-lo`). IPAM state lives in our own directory.
+fn cni_entries() -> Vec<PathBuf> {
+    let results = Path::new(CNI_STATE).join("results");
+    let names: Vec<String> = std::fs::read_dir(&results)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let prefix = format!("{CNI_NETWORK}-");
+    let sandboxes: Vec<&str> = names
+        .iter()
+        .filter_map(|n| n.strip_prefix(&prefix))
+        .filter_map(|rest| rest.split('-').next())
+        .collect();
+    let mut found: Vec<PathBuf> = names
+        .iter()
+        .filter(|n| {
+            n.starts_with(&prefix)
+                || n.strip_prefix("cni-loopback-")
+                    .and_then(|rest| rest.split('-').next())
+                    .is_some_and(|id| sandboxes.contains(&id))
+        })
+        .map(|n| results.join(n))
+        .collect();
+    let networks = Path::new(CNI_STATE).join("networks").join(CNI_NETWORK);
+    if networks.exists() {
+        found.push(networks);
+    }
+    found
+}
+
+fn remove_cni_state() {
+    for path in cni_entries() {
+        let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+    }
+    // Only empty directories go: anything else there is not ours.
+    for dir in ["results", "networks"] {
+        let _ = std::fs::remove_dir(Path::new(CNI_STATE).join(dir));
+    }
+    let _ = std::fs::remove_dir(CNI_STATE);
+}
+
+const CONTAINER_LOG_LINKS: &str = "/var/log/containers";
+
+/// The kubelet links every container log into /var/log/containers; ours point into our
+/// pod-log directory.
+fn container_log_links(layout: &Layout) -> Vec<PathBuf> {
+    std::fs::read_dir(CONTAINER_LOG_LINKS)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    std::fs::read_link(p).is_ok_and(|target| target.starts_with(&layout.root))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn remove_container_log_links(layout: &Layout) {
+    for link in container_log_links(layout) {
+        let _ = std::fs::remove_file(link);
+    }
+    let _ = std::fs::remove_dir(CONTAINER_LOG_LINKS);
+}
+
+/// Everything of the cluster still on the machine, one line each; empty when clean.
+pub fn leftovers(layout: &Layout) -> Vec<String> {
+    let mut left: Vec<String> = our_processes(layout)
+        .into_iter()
+        .map(|(pid, cmd)| {
+            format!(
+                "process {pid}: {}",
+                cmd.chars().take(160).collect::<String>()
+            )
+        })
+        .collect();
+    left.extend(
+        mounts_under(&layout.root)
+            .into_iter()
+            .map(|m| format!("mount {}", m.display())),
+    );
+    left.extend(
+        kubepods_cgroups()
+            .into_iter()
+            .map(|c| format!("cgroup {}", c.display())),
+    );
+    for binary in ["iptables", "ip6tables"] {
+        left.extend(
+            our_chains(binary)
+                .into_iter()
+                .map(|c| format!("{binary} chain {c}")),
+        );
+    }
+    for name in [CNI_BRIDGE, NODE_BRIDGE] {
+        if link_exists(name) {
+            left.push(format!("network interface {name}"));
+        }
+    }
+    left.extend(
+        cni_entries()
+            .into_iter()
+            .map(|p| format!("CNI state {}", p.display())),
+    );
+    left.extend(
+        container_log_links(layout)
+            .into_iter()
+            .map(|p| format!("log link {}", p.display())),
+    );
+    left
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_split_like_a_shell_would() {
+        assert_eq!(
+            split_rule(
+                r#"-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES"#
+            ),
+            [
+                "-A",
+                "PREROUTING",
+                "-m",
+                "comment",
+                "--comment",
+                "kubernetes service portals",
+                "-j",
+                "KUBE-SERVICES"
+            ]
+        );
+        assert_eq!(
+            split_rule(r#"-A X --comment "a \"b\"" -j Y"#),
+            ["-A", "X", "--comment", "a \"b\"", "-j", "Y"]
+        );
+    }
+
+    #[test]
+    fn only_kube_and_cni_chains_are_ours() {
+        assert!(is_ours("KUBE-SERVICES") && is_ours("CNI-FORWARD"));
+        assert!(!is_ours("DOCKER-USER") && !is_ours("FORWARD"));
+    }
+
+    #[test]
+    fn mountinfo_escapes_are_undone() {
+        assert_eq!(unescape_mount(r"/a\040b/c"), "/a b/c");
+        assert_eq!(unescape_mount("/plain"), "/plain");
+    }
+}

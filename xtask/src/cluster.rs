@@ -1,0 +1,67 @@
+//! `cargo xtask cluster up [--detach] | down | status`: a real single-node Kubernetes
+//! cluster built from source, with CoreDNS, metrics-server and Dapr's control plane
+//! (`lf_testkit::cluster`, ADR 0013).
+//!
+//! `up` provisions what is missing, starts everything and prints how to reach it; without
+//! `--detach` it runs until Ctrl-C and then takes the cluster down. `--detach` returns once
+//! everything is ready and writes `target/learnflow/cluster.json`; `down` stops it and
+//! removes whatever it made; `status` prints node and pod readiness.
+
+use lf_testkit::cluster::config::cluster_json;
+use lf_testkit::cluster::{self, Cluster, ClusterOptions};
+use nix::sys::signal::{SigSet, Signal};
+
+const USAGE: &str = "usage: cargo xtask cluster up [--detach] | down | status";
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    match args.first().map(String::as_str) {
+        Some("up") => up(args.iter().any(|a| a == "--detach")),
+        Some("down") => cluster::down_detached(&mut crate::say).map_err(|e| e.to_string()),
+        Some("status") => {
+            print!("{}", cluster::status().map_err(|e| e.to_string())?);
+            Ok(())
+        }
+        _ => Err(USAGE.into()),
+    }
+}
+
+fn up(detach: bool) -> Result<(), String> {
+    let options = ClusterOptions {
+        detached: detach,
+        ..ClusterOptions::default()
+    };
+    let cluster = Cluster::up(&options, &mut crate::say).map_err(|e| e.to_string())?;
+    let info = cluster.info();
+    let total = cluster.timings.last().map_or(0.0, |(_, s)| *s);
+    println!(
+        "\nsingle-node cluster up in {total:.0} s (node {}, API {})",
+        info.node, info.api_server
+    );
+    println!(
+        "  kubectl --kubeconfig {} get pods -A",
+        info.kubeconfig.display()
+    );
+    println!("  logs: {}", info.logs.display());
+    if detach {
+        let json = serde_json::to_string_pretty(&info).map_err(|e| e.to_string())?;
+        if let Some(dir) = cluster_json().parent() {
+            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        }
+        std::fs::write(cluster_json(), json).map_err(|e| e.to_string())?;
+        println!(
+            "\ncluster description: {}\nstop it with: cargo xtask cluster down",
+            cluster_json().display()
+        );
+        // Started detached: dropping the handle leaves every process running.
+        drop(cluster);
+        return Ok(());
+    }
+    println!("\nthe cluster runs until Ctrl-C");
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGINT);
+    signals.add(Signal::SIGTERM);
+    signals.thread_block().map_err(|e| e.to_string())?;
+    let signal = signals.wait().map_err(|e| e.to_string())?;
+    crate::say(&format!("{signal} received: taking the cluster down"));
+    cluster.down(&mut crate::say).map_err(|e| e.to_string())
+}
