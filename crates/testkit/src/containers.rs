@@ -843,7 +843,10 @@ mod tests {
 
     #[test]
     fn a_stand_in_key_follows_its_recipe_and_artefact() {
-        let keys: Vec<String> = STAND_INS.iter().map(|s| recipe_key(s).expect("key")).collect();
+        let keys: Vec<String> = STAND_INS
+            .iter()
+            .map(|s| recipe_key(s).expect("key"))
+            .collect();
         assert_eq!(keys[0], recipe_key(&STAND_INS[0]).expect("key"), "stable");
         let distinct: std::collections::BTreeSet<&String> = keys.iter().collect();
         assert_eq!(distinct.len(), keys.len(), "each recipe has its own key");

@@ -6,6 +6,9 @@
 //! - [`tools`]: finds provisioned components and system prerequisites, naming
 //!   the command that installs whatever is missing;
 //! - [`system`]: Debian packages the machine needs, installed when we run as root;
+//! - [`cluster`]: a real single-node Kubernetes built from source, with CoreDNS,
+//!   metrics-server and Dapr's control plane (`cargo xtask cluster`, ADR 0013);
+//! - [`registry`]: a local image registry on loopback that images made here are pushed to;
 //! - [`containers`]: the Docker Engine, its CLI plugins (compose, buildx) and every image
 //!   the compose stack runs, made here: base images and stand-ins for third-party ones;
 //! - [`provision`]: builds or downloads the pinned components into the cache
@@ -27,6 +30,7 @@
 //! tied to the thread that started them (they get SIGKILL if it dies), so start
 //! them from a long-lived thread such as a test's own thread.
 
+pub mod cluster;
 pub mod components;
 pub mod containers;
 pub mod devtools;
@@ -34,6 +38,7 @@ pub mod error;
 pub mod paths;
 pub mod process;
 pub mod provision;
+pub mod registry;
 pub mod schemas;
 pub mod stack;
 pub mod system;

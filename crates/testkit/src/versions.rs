@@ -42,5 +42,16 @@ pub const BUILDX: &str = "v0.38.2";
 pub const DEBIAN_SUITE: &str = "bookworm";
 /// The Debian archive the base image is made from and installs from.
 pub const DEBIAN_MIRROR: &str = "http://deb.debian.org/debian";
+/// The Distribution image registry (`registry`), Go module `github.com/distribution/distribution/v3`.
+pub const DISTRIBUTION: &str = "v3.1.2";
 /// Debian's security archive.
 pub const DEBIAN_SECURITY_MIRROR: &str = "http://deb.debian.org/debian-security";
+
+// The single-node cluster (ADR 0013).
+/// Kubernetes (apiserver, controller-manager, scheduler, kubelet, kube-proxy, kubectl), built
+/// from Go module `k8s.io/kubernetes` against its published staging modules (`k8s.io/* v0.34.4`).
+pub const KUBERNETES: &str = "v1.34.4";
+/// CoreDNS, Go module `github.com/coredns/coredns`.
+pub const COREDNS: &str = "v1.12.1";
+/// metrics-server, Go module `sigs.k8s.io/metrics-server`.
+pub const METRICS_SERVER: &str = "v0.8.0";
