@@ -204,7 +204,7 @@ pub fn ensure_kafka(say: &mut dyn FnMut(&str)) -> Result<Outcome> {
         let libs = dir.join("libs");
         let _ = std::fs::remove_dir_all(&libs);
         // The bytes the directory is keyed by (tools::kafka_dir), not a later edit of the file.
-        std::fs::write(dir.join("pom.xml"), tools::KAFKA_POM)
+        std::fs::write(dir.join("pom.xml"), tools::kafka_pom())
             .map_err(HarnessError::io("writing kafka-pom.xml"))?;
         let m2 = maven_repo();
         let before = disk_usage(&m2);

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::paths::cache_dir;
+use crate::paths::{cache_dir, repo_root};
 use crate::versions;
 use crate::{HarnessError, Result};
 
@@ -35,13 +35,17 @@ pub fn daprd_dir() -> PathBuf {
 pub fn jaeger_dir() -> PathBuf {
     cache_dir().join(format!("jaeger-{}", versions::JAEGER_MODULE))
 }
-/// `deploy/local/kafka-pom.xml`, which decides which jars provisioning resolves.
-pub(crate) const KAFKA_POM: &[u8] = include_bytes!("../../../deploy/local/kafka-pom.xml");
+/// `deploy/local/kafka-pom.xml`, which decides which jars provisioning resolves. Read at
+/// run time, not compiled in: crates that link the testkit (the load driver) are built in
+/// images whose context holds no `deploy/`.
+pub(crate) fn kafka_pom() -> Vec<u8> {
+    std::fs::read(repo_root().join("deploy/local/kafka-pom.xml")).unwrap_or_default()
+}
 
 /// Directory of provisioned Kafka, keyed by the version and the pom's content: jars resolved
 /// from an older pom (say, without kafka-tools) are never mistaken for the current ones.
 pub fn kafka_dir() -> PathBuf {
-    let key = crate::devtools::bytes_key(KAFKA_POM);
+    let key = crate::devtools::bytes_key(&kafka_pom());
     cache_dir().join(format!("kafka-{}-{}", versions::KAFKA, &key[..8]))
 }
 
