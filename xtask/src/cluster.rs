@@ -42,6 +42,13 @@ fn up(detach: bool) -> Result<(), String> {
         info.kubeconfig.display()
     );
     println!("  logs: {}", info.logs.display());
+    if let (Some(gateway), Some(token)) = (&info.gateway, &info.dev_token) {
+        println!("\nLearnFlow gateway: {gateway}");
+        println!(
+            "  curl -s -X POST {gateway}/api/v1/lessons -H 'Authorization: Bearer {token}' \\\n       -H 'Content-Type: application/json' -d '{{\"course\":\"arithmetic\"}}'"
+        );
+        println!("  curl -s {gateway}/api/v1/progress -H 'Authorization: Bearer {token}'");
+    }
     if detach {
         let json = serde_json::to_string_pretty(&info).map_err(|e| e.to_string())?;
         if let Some(dir) = cluster_json().parent() {

@@ -8,7 +8,6 @@
 //! - [`system`]: Debian packages the machine needs, installed when we run as root;
 //! - [`cluster`]: a real single-node Kubernetes built from source, with CoreDNS,
 //!   metrics-server and Dapr's control plane (`cargo xtask cluster`, ADR 0013);
-//! - [`registry`]: a local image registry on loopback that images made here are pushed to;
 //! - [`containers`]: the Docker Engine, its CLI plugins (compose, buildx) and every image
 //!   the compose stack runs, made here: base images and stand-ins for third-party ones;
 //! - [`provision`]: builds or downloads the pinned components into the cache
@@ -38,7 +37,6 @@ pub mod error;
 pub mod paths;
 pub mod process;
 pub mod provision;
-pub mod registry;
 pub mod schemas;
 pub mod stack;
 pub mod system;

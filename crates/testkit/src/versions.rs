@@ -42,8 +42,6 @@ pub const BUILDX: &str = "v0.38.2";
 pub const DEBIAN_SUITE: &str = "bookworm";
 /// The Debian archive the base image is made from and installs from.
 pub const DEBIAN_MIRROR: &str = "http://deb.debian.org/debian";
-/// The Distribution image registry (`registry`), Go module `github.com/distribution/distribution/v3`.
-pub const DISTRIBUTION: &str = "v3.1.2";
 /// Debian's security archive.
 pub const DEBIAN_SECURITY_MIRROR: &str = "http://deb.debian.org/debian-security";
 

@@ -272,7 +272,7 @@ pub fn containerd_images(layout: &Layout) -> Result<Vec<String>> {
         .collect())
 }
 
-fn import(engine: &Engine, layout: &Layout, references: &[&str]) -> Result<()> {
+pub(crate) fn import(engine: &Engine, layout: &Layout, references: &[&str]) -> Result<()> {
     let mut save = engine
         .docker()
         .arg("save")

@@ -10,6 +10,7 @@
 //! - [`node`]: the processes — etcd, containerd, API server, controller-manager,
 //!   scheduler, kubelet, kube-proxy — each started and waited for;
 //! - [`addons`]: CoreDNS, metrics-server and Dapr's control plane (Helm);
+//! - [`learnflow`]: LearnFlow's images imported and its chart installed as the README says;
 //! - [`dns`]: a tiny DNS client to ask the cluster's DNS from the host;
 //! - [`teardown`]: `down` without leftovers, and the check that there are none;
 //! - [`Cluster`]: all of it as one handle; [`ClusterInfo`] the JSON that
@@ -21,6 +22,7 @@ pub mod addons;
 pub mod config;
 pub mod dns;
 pub mod images;
+pub mod learnflow;
 pub mod node;
 pub mod pki;
 pub mod provision;
@@ -44,6 +46,8 @@ pub struct ClusterOptions {
     pub detached: bool,
     /// Install Dapr's control plane.
     pub dapr: bool,
+    /// Install LearnFlow with the chart (needs `dapr`).
+    pub learnflow: bool,
 }
 
 impl Default for ClusterOptions {
@@ -51,6 +55,7 @@ impl Default for ClusterOptions {
         Self {
             detached: false,
             dapr: true,
+            learnflow: true,
         }
     }
 }
@@ -76,6 +81,10 @@ pub struct ClusterInfo {
     pub logs: PathBuf,
     /// Whether Dapr's control plane was installed.
     pub dapr: bool,
+    /// LearnFlow's gateway URL (reachable from the host), when it was installed.
+    pub gateway: Option<String>,
+    /// A learner token for that gateway.
+    pub dev_token: Option<String>,
 }
 
 /// A running cluster. Dropping it takes the cluster down, unless it was started detached.
@@ -87,6 +96,8 @@ pub struct Cluster {
     taken_down: bool,
     /// Seconds from the start of `up` to the end of each step.
     pub timings: Vec<(String, f64)>,
+    /// LearnFlow, when it was installed.
+    pub learnflow: Option<learnflow::LearnFlow>,
 }
 
 impl Cluster {
@@ -102,6 +113,7 @@ impl Cluster {
             options: options.clone(),
             taken_down: false,
             timings: Vec::new(),
+            learnflow: None,
         };
         match cluster.start(say) {
             Ok(()) => Ok(cluster),
@@ -173,6 +185,10 @@ impl Cluster {
         if self.options.dapr {
             addons::install_dapr(&layout, say)?;
             step(self, "Dapr control plane ready", say);
+            if self.options.learnflow {
+                self.learnflow = Some(learnflow::install(&layout, say)?);
+                step(self, "LearnFlow ready", say);
+            }
         }
         self.check_running()
     }
@@ -224,6 +240,8 @@ impl Cluster {
             state_dir: self.layout.root.clone(),
             logs: self.layout.logs(),
             dapr: self.options.dapr,
+            gateway: self.learnflow.as_ref().map(|l| l.gateway.clone()),
+            dev_token: self.learnflow.as_ref().map(|l| l.dev_token.clone()),
         }
     }
 

@@ -1,0 +1,152 @@
+//! LearnFlow on the cluster, installed as the README says: the images built with
+//! `docker/Dockerfile` (as compose builds them) and the stand-ins for the data stores are
+//! imported into the node's containerd, random dev secrets are written once by
+//! `deploy/helm/learnflow/dev-secrets.sh`, and the chart is installed with
+//! `values-dev.yaml`, `values-minikube.yaml` and `values-local.yaml` (`helm --wait`).
+//!
+//! The gateway's ClusterIP Service answers from the host (kube-proxy's rules live in the
+//! host's network namespace), so tests and users reach it without a port-forward.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::config::Layout;
+use super::images;
+use super::node::kubectl_output;
+use crate::containers::{self, Engine};
+use crate::paths::{repo_root, target_dir};
+use crate::{HarnessError, Result};
+
+/// The namespace and release name LearnFlow is installed as.
+pub const NAMESPACE: &str = "learnflow";
+/// The Helm release.
+pub const RELEASE: &str = "learnflow";
+/// The tag of the images built here for the cluster.
+pub const TAG: &str = "dev";
+/// The services whose images the chart runs (the Dockerfile's `SERVICE` values).
+pub const SERVICES: &[&str] = &[
+    "frontend-gateway",
+    "course-agent",
+    "user-progress",
+    "kafka-monitor",
+    "loadgen",
+];
+/// The data-store images the chart runs in the cluster (values-minikube.yaml).
+pub const STORE_IMAGES: &[&str] = &["apache/kafka:4.1.2", "postgres:15.20-bookworm"];
+
+/// What an installed LearnFlow offers a client.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LearnFlow {
+    /// The gateway's base URL, reachable from the host.
+    pub gateway: String,
+    /// The dev secrets file the release was installed with.
+    pub secrets_file: PathBuf,
+    /// The HS256 secret learner tokens are signed with.
+    pub jwt_secret: String,
+    /// A learner token (learner `dev-learner`), valid for a day.
+    pub dev_token: String,
+}
+
+/// Builds and imports the images, then installs (or upgrades) the release and waits for it.
+pub fn install(layout: &Layout, say: &mut dyn FnMut(&str)) -> Result<LearnFlow> {
+    let started = Instant::now();
+    let engine = Engine::ensure(say)?;
+    containers::ensure_third_party_images(&engine, say)?;
+    let dockerfile = repo_root().join("docker/Dockerfile");
+    let mut references: Vec<String> = Vec::new();
+    for service in SERVICES {
+        let reference = format!("learnflow/{service}:{TAG}");
+        engine.build(
+            &reference,
+            &dockerfile,
+            &repo_root(),
+            &[("SERVICE", (*service).to_owned())],
+            say,
+        )?;
+        references.push(reference);
+    }
+    references.extend(STORE_IMAGES.iter().map(|s| (*s).to_owned()));
+    let refs: Vec<&str> = references.iter().map(String::as_str).collect();
+    say(&format!("LearnFlow images: importing {}", refs.join(", ")));
+    images::import(&engine, layout, &refs)?;
+    drop(engine);
+
+    let secrets_file = target_dir().join("learnflow/minikube-secrets.yaml");
+    crate::components::run_command(
+        "deploy/helm/learnflow/dev-secrets.sh",
+        Command::new("sh")
+            .current_dir(repo_root())
+            .arg("deploy/helm/learnflow/dev-secrets.sh")
+            .arg(&secrets_file),
+    )?;
+    let helm = crate::devtools::helm_dir().join("helm");
+    let chart = repo_root().join("deploy/helm/learnflow");
+    let mut cmd = Command::new(&helm);
+    cmd.current_dir(repo_root())
+        .args(["upgrade", "--install", RELEASE])
+        .arg(&chart)
+        .args(["--namespace", NAMESPACE, "--create-namespace"])
+        .arg("--kubeconfig")
+        .arg(layout.admin_kubeconfig());
+    for values in [
+        "values-dev.yaml",
+        "values-minikube.yaml",
+        "values-local.yaml",
+    ] {
+        cmd.arg("-f").arg(chart.join(values));
+    }
+    cmd.arg("-f")
+        .arg(&secrets_file)
+        .args(["--wait", "--timeout", "10m"]);
+    say("LearnFlow: helm upgrade --install learnflow deploy/helm/learnflow --wait");
+    crate::provision::run_with_heartbeat(
+        "helm install learnflow",
+        &mut cmd,
+        "cluster-helm-learnflow",
+        say,
+    )?;
+
+    let gateway_ip = kubectl_output(
+        layout,
+        &[
+            "-n",
+            NAMESPACE,
+            "get",
+            "service",
+            "-l",
+            "app.kubernetes.io/component=frontend-gateway",
+            "-o",
+            "jsonpath={.items[0].spec.clusterIP}:{.items[0].spec.ports[0].port}",
+        ],
+    )?;
+    let jwt_secret = secret_value(&secrets_file, "jwtSecret")?;
+    let dev_token = crate::token::mint(&jwt_secret, "dev-learner", 24 * 3600);
+    say(&format!(
+        "LearnFlow ready in {:.0} s; gateway http://{}",
+        started.elapsed().as_secs_f64(),
+        gateway_ip.trim()
+    ));
+    Ok(LearnFlow {
+        gateway: format!("http://{}", gateway_ip.trim()),
+        secrets_file,
+        jwt_secret,
+        dev_token,
+    })
+}
+
+/// A value of the dev secrets file (`  key: "value"`).
+fn secret_value(file: &PathBuf, key: &str) -> Result<String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(HarnessError::io(format!("reading {}", file.display())))?;
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix(&format!("{key}:")))
+        .map(|v| v.trim().trim_matches('"').to_owned())
+        .next()
+        .ok_or_else(|| HarnessError::Command {
+            what: format!("reading {key}"),
+            detail: format!("no {key} in {}", file.display()),
+        })
+}
