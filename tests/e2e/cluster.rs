@@ -9,8 +9,9 @@
 //!    containers (daprd is Ready only with its mTLS certificate from sentry);
 //! 5. LearnFlow, installed with the chart as the README says (`values-local.yaml`): the
 //!    three Dapr apps run with daprd injected (2/2 ready), the chart's topic Job completes
-//!    and `lesson-events` has 4 partitions, and a lesson created through the gateway
-//!    Service shows in the learner's progress (through Kafka);
+//!    and `lesson-events` has 4 partitions, a lesson created through the gateway
+//!    Service shows in the learner's progress (through Kafka), and with the course-agent
+//!    and user-progress pods deleted under load every accepted lesson arrives once;
 //! 6. `down` leaves no process, mount, cgroup, KUBE-*/CNI-* chain, bridge or CNI state,
 //!    checked with the harness's own list and, independently, with `ip link`,
 //!    `iptables -S` and /proc.
@@ -265,6 +266,116 @@ fn a_cluster_from_source_serves_dns_metrics_dapr_and_learnflow_and_down_leaves_n
         say(&format!(
             "lesson through the cluster gateway shown in progress after {:.1} s",
             started.elapsed().as_secs_f64()
+        ));
+
+        // Pods are cattle: delete the course-agent and the user-progress pod under load;
+        // every accepted lesson still arrives, and none is applied twice.
+        let learners = 8;
+        let spec = lf_loadgen::LoadSpec {
+            gateway: learnflow.gateway.clone(),
+            tokens: (0..learners)
+                .map(|i| {
+                    lf_testkit::token::mint(&learnflow.jwt_secret, &format!("{learner}-{i}"), 3600)
+                })
+                .collect(),
+            mode: lf_loadgen::Mode::FixedRate(10.0),
+            duration: Duration::from_secs(60),
+            timeout: Duration::from_secs(10),
+            progress_every: None,
+        };
+        let tokens = spec.tokens.clone();
+        let load = tokio::spawn(lf_loadgen::run(spec));
+        // The consumer first, while lessons keep being accepted; then the producer, whose
+        // single replica leaves the gateway shedding (503) until its successor is ready.
+        for (after, app) in [(10, "user-progress"), (15, "course-agent")] {
+            tokio::time::sleep(Duration::from_secs(after)).await;
+            let deleted = cluster
+                .kubectl_output(&[
+                    "-n",
+                    "learnflow",
+                    "delete",
+                    "pod",
+                    "-l",
+                    &format!("app.kubernetes.io/component={app}"),
+                    "--wait=false",
+                ])
+                .expect("delete pod");
+            say(&format!("under load: {}", deleted.trim()));
+        }
+        let report = load.await.expect("load run");
+        let accepted: std::collections::BTreeSet<String> = report
+            .accepted
+            .iter()
+            .map(|a| a.lesson_id.clone())
+            .collect();
+        say(&format!(
+            "under pod deletions: sent {}, accepted {}, statuses {:?}",
+            report.sent,
+            accepted.len(),
+            report.statuses
+        ));
+        assert!(
+            accepted.len() >= 100,
+            "too few accepted to judge: {}",
+            accepted.len()
+        );
+        let drained = Instant::now();
+        loop {
+            let recorded: std::collections::BTreeSet<String> = cluster
+                .kubectl_output(&[
+                    "-n",
+                    "learnflow",
+                    "exec",
+                    "learnflow-postgresql-0",
+                    "--",
+                    "psql",
+                    "-U",
+                    "learnflow",
+                    "-d",
+                    "user_progress",
+                    "-Atc",
+                    "SELECT lesson_id FROM processed_events",
+                ])
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_owned)
+                .collect();
+            let missing = accepted.difference(&recorded).count();
+            if missing == 0 {
+                break;
+            }
+            assert!(
+                drained.elapsed() < Duration::from_secs(240),
+                "{missing} of {} accepted lessons never reached user-progress",
+                accepted.len()
+            );
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        // Applied once: each learner's count equals what was accepted for them.
+        let mut expected = vec![0u64; learners];
+        for a in &report.accepted {
+            expected[a.learner] += 1;
+        }
+        for (i, token) in tokens.iter().enumerate() {
+            let progress: serde_json::Value = http
+                .get(format!("{}/api/v1/progress", learnflow.gateway))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("progress")
+                .json()
+                .await
+                .expect("json");
+            assert_eq!(
+                progress["lessons_received"].as_u64(),
+                Some(expected[i]),
+                "learner {i}: lessons applied vs accepted"
+            );
+        }
+        say(&format!(
+            "pods deleted under load: 0 lost, 0 applied twice ({} lessons, all in {:.1} s)",
+            accepted.len(),
+            drained.elapsed().as_secs_f64()
         ));
     });
 
