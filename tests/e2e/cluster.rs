@@ -352,26 +352,13 @@ fn a_cluster_from_source_serves_dns_metrics_dapr_and_learnflow_and_down_leaves_n
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
         // Applied once: each learner's count equals what was accepted for them.
-        let mut expected = vec![0u64; learners];
-        for a in &report.accepted {
-            expected[a.learner] += 1;
-        }
-        for (i, token) in tokens.iter().enumerate() {
-            let progress: serde_json::Value = http
-                .get(format!("{}/api/v1/progress", learnflow.gateway))
-                .bearer_auth(token)
-                .send()
-                .await
-                .expect("progress")
-                .json()
-                .await
-                .expect("json");
-            assert_eq!(
-                progress["lessons_received"].as_u64(),
-                Some(expected[i]),
-                "learner {i}: lessons applied vs accepted"
-            );
-        }
+        learnflow_e2e::assert_each_learner_applied_once(
+            &http,
+            &learnflow.gateway,
+            &tokens,
+            &report,
+        )
+        .await;
         say(&format!(
             "pods deleted under load: 0 lost, 0 applied twice ({} lessons, all in {:.1} s)",
             accepted.len(),

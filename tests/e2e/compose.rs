@@ -469,22 +469,8 @@ async fn the_compose_stack_runs_the_flow_and_survives_app_crashes() {
     .await;
     let lost = accepted.difference(&delivered).count();
     assert_eq!(lost, 0, "lessons lost");
-    // Applied exactly once: each learner's progress counts as many lessons as were accepted
-    // for them (a redelivery applied twice would count one more).
-    let mut expected = vec![0u64; learners];
-    for a in &report.accepted {
-        expected[a.learner] += 1;
-    }
-    for (i, token) in tokens.iter().enumerate() {
-        let progress = get_json(&http, &progress_url, Some(token))
-            .await
-            .expect("progress");
-        assert_eq!(
-            progress["lessons_received"].as_u64(),
-            Some(expected[i]),
-            "learner {i}: lessons applied vs accepted"
-        );
-    }
+    learnflow_e2e::assert_each_learner_applied_once(&http, &project.gateway(), &tokens, &report)
+        .await;
     say(&format!(
         "0 lost, 0 applied twice: {} accepted lessons of {learners} learners",
         accepted.len()

@@ -2,7 +2,9 @@
 //!
 //! Layout: [`RecordingApp`], a real HTTP app (axum, on a loopback port) that a
 //! daprd sidecar can front: it answers health checks and records every pub/sub
-//! delivery it receives; [`eventually`], a bounded poll for asynchronous outcomes.
+//! delivery it receives; [`eventually`], a bounded poll for asynchronous outcomes;
+//! [`assert_each_learner_applied_once`], the exactly-once-in-effect check after a load
+//! run (compose and cluster suites).
 //! These stand in for no Dapr, Kafka or PostgreSQL behaviour: those are real.
 
 pub mod bench;
@@ -192,6 +194,37 @@ pub fn url_encode(value: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Fails unless each learner's `lessons_received` (read through the gateway) equals the
+/// lessons a load run had accepted for them, `tokens[i]` being learner `i`: a redelivery
+/// applied twice would count one more, a lost lesson one less.
+pub async fn assert_each_learner_applied_once(
+    http: &reqwest::Client,
+    gateway: &str,
+    tokens: &[String],
+    report: &lf_loadgen::Report,
+) {
+    let mut expected = vec![0u64; tokens.len()];
+    for a in &report.accepted {
+        expected[a.learner] += 1;
+    }
+    for (i, token) in tokens.iter().enumerate() {
+        let progress: serde_json::Value = http
+            .get(format!("{gateway}/api/v1/progress"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("progress")
+            .json()
+            .await
+            .expect("progress is JSON");
+        assert_eq!(
+            progress["lessons_received"].as_u64(),
+            Some(expected[i]),
+            "learner {i}: lessons applied vs accepted"
+        );
+    }
 }
 
 #[cfg(test)]
