@@ -334,8 +334,8 @@ pub fn group_alive(pgid: u32) -> bool {
     })
 }
 
-#[cfg(test)]
-fn is_zombie(pid: u32) -> bool {
+/// True when `pid` is gone or a zombie (exited, not yet reaped).
+pub(crate) fn is_zombie(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| {
             s.rsplit_once(')')

@@ -172,7 +172,7 @@ pub fn our_processes(layout: &Layout) -> Vec<(u32, String)> {
         else {
             continue;
         };
-        if is_zombie(pid) {
+        if crate::process::is_zombie(pid) {
             continue;
         }
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
@@ -197,15 +197,6 @@ pub fn our_processes(layout: &Layout) -> Vec<(u32, String)> {
         }
     }
     found
-}
-
-fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            s.rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(true)
 }
 
 fn kill_stragglers(layout: &Layout) -> usize {
