@@ -155,18 +155,20 @@ fn link_plugins(say: &mut dyn FnMut(&str)) -> Result<()> {
     for binary in ["docker-compose", "docker-buildx"] {
         let ours = plugins_dir().join(binary);
         let link = target_dir.join(binary);
-        match std::fs::read_link(&link) {
+        let replace = match std::fs::read_link(&link) {
             Ok(existing) if existing == ours => continue,
+            // A link to an older version of ours, or a dangling one.
+            Ok(existing) => existing.starts_with(cache_dir()) || !link.exists(),
+            Err(_) => !link.exists(),
+        };
+        if !replace {
             // Another copy of the plugin that is not ours: a user's own install wins.
-            Err(_) if link.exists() => {
-                say(&format!(
-                    "{} exists and is not ours: using it instead of {}",
-                    link.display(),
-                    ours.display()
-                ));
-                continue;
-            }
-            _ => {}
+            say(&format!(
+                "{} exists and is not ours: using it instead of {}",
+                link.display(),
+                ours.display()
+            ));
+            continue;
         }
         let _ = std::fs::remove_file(&link);
         std::os::unix::fs::symlink(&ours, &link)
