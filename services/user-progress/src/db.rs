@@ -24,6 +24,9 @@ pub enum Applied {
 }
 
 /// Records the event id and updates progress and topic counters, in one transaction.
+///
+/// Rows are locked in the order learner_progress, topic_mastery; every transaction
+/// that touches both must keep it (see `record_completion`).
 pub async fn apply_lesson_event(
     pool: &PgPool,
     event: &LessonEvent,
@@ -150,6 +153,17 @@ pub async fn record_completion(
         tx.rollback().await?;
         return Err(CompletionError::AlreadyCompleted);
     }
+    // Lock order: learner_progress, then topic_mastery — as `apply_lesson_event` does.
+    // In the opposite order a completion and a lesson event of the same learner
+    // deadlock, and PostgreSQL aborts one of them.
+    sqlx::query!(
+        "INSERT INTO learner_progress (learner_id, lessons_completed) VALUES ($1, 1)
+         ON CONFLICT (learner_id) DO UPDATE
+         SET lessons_completed = learner_progress.lessons_completed + 1, updated_at = now()",
+        c.learner_id,
+    )
+    .execute(&mut *tx)
+    .await?;
     let before = sqlx::query_scalar!(
         "SELECT mastery FROM topic_mastery WHERE learner_id = $1 AND course = $2 AND topic = $3 FOR UPDATE",
         c.learner_id,
@@ -168,14 +182,6 @@ pub async fn record_completion(
         c.course,
         c.topic,
         after,
-    )
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query!(
-        "INSERT INTO learner_progress (learner_id, lessons_completed) VALUES ($1, 1)
-         ON CONFLICT (learner_id) DO UPDATE
-         SET lessons_completed = learner_progress.lessons_completed + 1, updated_at = now()",
-        c.learner_id,
     )
     .execute(&mut *tx)
     .await?;

@@ -226,3 +226,64 @@ async fn bad_requests_get_json_errors_and_unknown_learners_get_zeros(pool: PgPoo
         .expect("request");
     assert_eq!(r.status().as_u16(), 401, "only the sidecar may call");
 }
+
+/// A learner creates a lesson and completes another of the same topic at once: the
+/// event's transaction and the completion's touch the same two rows, and must not
+/// deadlock (PostgreSQL would abort one, the gateway would answer 503).
+#[sqlx::test]
+async fn a_completion_racing_a_lesson_event_of_the_same_learner_succeeds(pool: PgPool) {
+    let app = Arc::new(TestApp::spawn(pool).await);
+    const PAIRS: usize = 60;
+    let mut racing = tokio::task::JoinSet::new();
+    for _ in 0..PAIRS {
+        let app = Arc::clone(&app);
+        racing.spawn(async move {
+            let arriving = cloud_event(&event("learner-race", "addition"));
+            let completed = json!({
+                "learner_id": "learner-race", "lesson_id": Uuid::now_v7(),
+                "course": "arithmetic", "topic": "addition", "score": 0.5
+            });
+            let (delivered, completion) = tokio::join!(
+                app.deliver(&arriving),
+                app.call(
+                    reqwest::Method::POST,
+                    "/internal/completions",
+                    Some(completed)
+                ),
+            );
+            (delivered, completion)
+        });
+    }
+    while let Some(outcome) = racing.join_next().await {
+        let ((event_status, event_answer), (completion_status, completion_answer)) =
+            outcome.expect("task");
+        assert_eq!(
+            (event_status, event_answer["status"].as_str()),
+            (200, Some("SUCCESS")),
+            "the event was not applied: {event_answer}"
+        );
+        assert_eq!(
+            completion_status, 200,
+            "the completion failed: {completion_answer}"
+        );
+    }
+    let (_, progress) = app
+        .call(
+            reqwest::Method::GET,
+            "/internal/progress/learner-race",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (
+            progress["lessons_received"].as_u64(),
+            progress["lessons_completed"].as_u64()
+        ),
+        (Some(PAIRS as u64), Some(PAIRS as u64)),
+        "{progress}"
+    );
+    assert_eq!(
+        progress["topics"][0]["completions"].as_u64(),
+        Some(PAIRS as u64)
+    );
+}
