@@ -634,9 +634,32 @@ pub fn ensure_third_party_images(
     engine: &Engine,
     say: &mut dyn FnMut(&str),
 ) -> Result<Vec<&'static str>> {
+    let all: Vec<&str> = STAND_INS.iter().map(|s| s.reference).collect();
+    ensure_images(engine, &all, say)
+}
+
+/// [`ensure_third_party_images`] for some of them only (`references` must each have a
+/// stand-in in [`STAND_INS`]): the cluster runs Kafka and PostgreSQL but none of the rest.
+pub fn ensure_images(
+    engine: &Engine,
+    references: &[&str],
+    say: &mut dyn FnMut(&str),
+) -> Result<Vec<&'static str>> {
+    if let Some(unknown) = references
+        .iter()
+        .find(|r| !STAND_INS.iter().any(|s| s.reference == **r))
+    {
+        return Err(HarnessError::Command {
+            what: "choosing third-party images".into(),
+            detail: format!("{unknown} has no stand-in recipe"),
+        });
+    }
     ensure_base_images(engine, say)?;
     let mut stand_ins = Vec::new();
-    for image in STAND_INS {
+    for image in STAND_INS
+        .iter()
+        .filter(|s| references.contains(&s.reference))
+    {
         let key = recipe_key(image)?;
         if engine.has_image(image.reference) {
             // A real image (pulled, or the user's own) is never replaced.
@@ -768,6 +791,20 @@ fn build_stand_in(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_image_without_a_stand_in_recipe_is_refused_before_any_build() {
+        let unreachable = Engine {
+            host: "unix:///nonexistent/docker.sock".into(),
+            daemon: None,
+        };
+        let refused = ensure_images(&unreachable, &["grafana/grafana:13.1.0"], &mut |_| {})
+            .expect_err("grafana has no stand-in");
+        assert!(
+            refused.to_string().contains("grafana/grafana:13.1.0"),
+            "{refused}"
+        );
+    }
 
     /// Every third-party image the compose files run (`image:` not built from
     /// docker/Dockerfile) or docker/Dockerfile starts from (`ARG *_IMAGE=` defaults).

@@ -7,7 +7,7 @@
 //! The gateway's ClusterIP Service answers from the host (kube-proxy's rules live in the
 //! host's network namespace), so tests and users reach it without a port-forward.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -54,7 +54,7 @@ pub struct LearnFlow {
 pub fn install(layout: &Layout, say: &mut dyn FnMut(&str)) -> Result<LearnFlow> {
     let started = Instant::now();
     let engine = Engine::ensure(say)?;
-    containers::ensure_third_party_images(&engine, say)?;
+    containers::ensure_images(&engine, STORE_IMAGES, say)?;
     let dockerfile = repo_root().join("docker/Dockerfile");
     let mut references: Vec<String> = Vec::new();
     for service in SERVICES {
@@ -82,32 +82,7 @@ pub fn install(layout: &Layout, say: &mut dyn FnMut(&str)) -> Result<LearnFlow> 
             .arg("deploy/helm/learnflow/dev-secrets.sh")
             .arg(&secrets_file),
     )?;
-    let helm = crate::devtools::helm_dir().join("helm");
-    let chart = repo_root().join("deploy/helm/learnflow");
-    let mut cmd = Command::new(&helm);
-    cmd.current_dir(repo_root())
-        .args(["upgrade", "--install", RELEASE])
-        .arg(&chart)
-        .args(["--namespace", NAMESPACE, "--create-namespace"])
-        .arg("--kubeconfig")
-        .arg(layout.admin_kubeconfig());
-    for values in [
-        "values-dev.yaml",
-        "values-minikube.yaml",
-        "values-local.yaml",
-    ] {
-        cmd.arg("-f").arg(chart.join(values));
-    }
-    cmd.arg("-f")
-        .arg(&secrets_file)
-        .args(["--wait", "--timeout", "10m"]);
-    say("LearnFlow: helm upgrade --install learnflow deploy/helm/learnflow --wait");
-    crate::provision::run_with_heartbeat(
-        "helm install learnflow",
-        &mut cmd,
-        "cluster-helm-learnflow",
-        say,
-    )?;
+    upgrade(layout, &secrets_file, &[], say)?;
 
     let gateway_ip = kubectl_output(
         layout,
@@ -137,8 +112,52 @@ pub fn install(layout: &Layout, say: &mut dyn FnMut(&str)) -> Result<LearnFlow> 
     })
 }
 
+/// `helm upgrade --install` of the release with the README's values files for this
+/// cluster, the dev secrets and `sets` (`key=value`, as `--set` takes them), waiting
+/// for its Deployments and StatefulSets (`--wait`).
+pub fn upgrade(
+    layout: &Layout,
+    secrets_file: &Path,
+    sets: &[&str],
+    say: &mut dyn FnMut(&str),
+) -> Result<()> {
+    let helm = crate::devtools::helm_dir().join("helm");
+    let chart = repo_root().join("deploy/helm/learnflow");
+    let mut cmd = Command::new(&helm);
+    cmd.current_dir(repo_root())
+        .args(["upgrade", "--install", RELEASE])
+        .arg(&chart)
+        .args(["--namespace", NAMESPACE, "--create-namespace"])
+        .arg("--kubeconfig")
+        .arg(layout.admin_kubeconfig());
+    for values in [
+        "values-dev.yaml",
+        "values-minikube.yaml",
+        "values-local.yaml",
+    ] {
+        cmd.arg("-f").arg(chart.join(values));
+    }
+    cmd.arg("-f").arg(secrets_file);
+    for set in sets {
+        cmd.args(["--set", set]);
+    }
+    cmd.args(["--wait", "--timeout", "10m"]);
+    say(&format!(
+        "LearnFlow: helm upgrade --install learnflow deploy/helm/learnflow --wait{}",
+        sets.iter()
+            .map(|s| format!(" --set {s}"))
+            .collect::<String>()
+    ));
+    crate::provision::run_with_heartbeat(
+        "helm upgrade learnflow",
+        &mut cmd,
+        "cluster-helm-learnflow",
+        say,
+    )
+}
+
 /// A value of the dev secrets file (`  key: "value"`).
-fn secret_value(file: &PathBuf, key: &str) -> Result<String> {
+fn secret_value(file: &Path, key: &str) -> Result<String> {
     let text = std::fs::read_to_string(file)
         .map_err(HarnessError::io(format!("reading {}", file.display())))?;
     text.lines()

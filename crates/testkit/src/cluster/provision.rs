@@ -91,6 +91,8 @@ pub fn ensure_all(say: &mut dyn FnMut(&str)) -> Result<Vec<Outcome>> {
         provision::ensure_daprd(say)?,
         ensure_dapr_control_plane(say)?,
         provision::ensure_helm(say)?,
+        // The in-cluster Kafka runs the compose stand-in image, built from these jars.
+        provision::ensure_kafka(say)?,
         // Every cluster image is built with `docker buildx build --load`.
         crate::containers::ensure_plugins(say)?,
     ])
