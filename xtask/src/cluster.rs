@@ -5,18 +5,21 @@
 //! `up` provisions what is missing, starts everything and prints how to reach it; without
 //! `--detach` it runs until Ctrl-C and then takes the cluster down. `--detach` returns once
 //! everything is ready and writes `target/learnflow/cluster.json`; `down` stops it and
-//! removes whatever it made; `status` prints node and pod readiness.
+//! removes whatever it made; `status` prints node and pod readiness; `test` runs the full
+//! cluster suite: `tests/e2e/cluster.rs` (also run by `cargo xtask test`) and
+//! `tests/e2e/cluster_scaling.rs` (HPAs, drain and PDBs; only here).
 
 use lf_testkit::cluster::config::cluster_json;
 use lf_testkit::cluster::{self, Cluster, ClusterOptions};
 use nix::sys::signal::{SigSet, Signal};
 
-const USAGE: &str = "usage: cargo xtask cluster up [--detach] | down | status";
+const USAGE: &str = "usage: cargo xtask cluster up [--detach] | down | status | test";
 
 pub fn run(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
         Some("up") => up(args.iter().any(|a| a == "--detach")),
         Some("down") => cluster::down_detached(&mut crate::say).map_err(|e| e.to_string()),
+        Some("test") => full_suite(),
         Some("status") => {
             print!("{}", cluster::status().map_err(|e| e.to_string())?);
             Ok(())
@@ -71,4 +74,36 @@ fn up(detach: bool) -> Result<(), String> {
     let signal = signals.wait().map_err(|e| e.to_string())?;
     crate::say(&format!("{signal} received: taking the cluster down"));
     cluster.down(&mut crate::say).map_err(|e| e.to_string())
+}
+
+/// The full cluster suite, one test target after the other (each brings its own cluster up
+/// and down: two at once would not fit two cores, and they share the node's state).
+fn full_suite() -> Result<(), String> {
+    let started = std::time::Instant::now();
+    for target in ["cluster", "cluster_scaling"] {
+        crate::say(&format!("cluster suite: {target}"));
+        let status =
+            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .current_dir(lf_testkit::paths::repo_root())
+                .args([
+                    "test",
+                    "-p",
+                    "learnflow-e2e",
+                    "--test",
+                    target,
+                    "--",
+                    "--nocapture",
+                ])
+                .env("SQLX_OFFLINE", "true")
+                .status()
+                .map_err(|e| format!("running cargo test --test {target}: {e}"))?;
+        if !status.success() {
+            return Err(format!("cluster suite: {target} failed ({status})"));
+        }
+    }
+    crate::say(&format!(
+        "full cluster suite passed in {:.0} s",
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
 }

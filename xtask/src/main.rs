@@ -37,9 +37,11 @@ commands:
                     a Docker Engine for docker/README.md's commands: starts dockerd (root,
                     data in the cache) when none runs and makes the third-party images
                     (pulled, or stand-ins built here)
-  cluster up [--detach] | down | status
+  cluster up [--detach] | down | status | test
                     a single-node Kubernetes built from source (etcd, containerd, CoreDNS,
-                    metrics-server, Dapr's control plane); root (ADR 0013)
+                    metrics-server, Dapr's control plane, LearnFlow); root (ADR 0013).
+                    `test` is the full cluster suite: the reduced one `test` runs, then the
+                    HPAs under the chart's load Job, drain against the PDBs, scale-down
   compose-test      the compose suite: images built here, compose up, the flow, a trace,
                     targets, the load layer, app crashes under load, down (run by `test`)
   bench             the benchmark (release build); writes docs/benchmarks.md
