@@ -4,7 +4,8 @@
 //! a service starts and reports not-ready instead of crashing while the database
 //! is down) → [`readiness`] (a `/readyz` check) and [`spawn_pool_metrics`]
 //! (connections in use and idle, every few seconds); [`statement`] and
-//! [`transaction`] make database spans; [`names`] holds the metric names.
+//! [`transaction`] make database spans; [`is_transient`] and [`retry_conflicts`] say what
+//! is worth another attempt and make it; [`names`] holds the metric names.
 
 pub mod names;
 
@@ -102,17 +103,72 @@ pub fn record_query(service: &'static str, operation: &'static str, took: Durati
 }
 
 /// True for database errors worth retrying: no connection, pool exhausted, server
-/// shutting down or out of resources (SQLSTATE classes 08, 53 and 57P).
+/// shutting down or out of resources (SQLSTATE classes 08, 53 and 57P), or a transaction
+/// aborted on a conflict ([`is_conflict_abort`]).
 pub fn is_transient(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_) => true,
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|c| c.starts_with("08") || c.starts_with("53") || c.starts_with("57P")),
+        sqlx::Error::Database(db) => {
+            is_conflict_abort(e)
+                || db.code().is_some_and(|c| {
+                    c.starts_with("08") || c.starts_with("53") || c.starts_with("57P")
+                })
+        }
         _ => false,
+    }
+}
+
+/// True when PostgreSQL rolled the transaction back to resolve a conflict with another
+/// one — serialization failure (40001) or deadlock (40P01). Nothing of it was kept, so
+/// running it again is safe, and usually succeeds at once.
+pub fn is_conflict_abort(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db)
+        if db.code().is_some_and(|c| c == "40001" || c == "40P01"))
+}
+
+/// The error as the database reported it: for [`retry_conflicts`] over plain sqlx results.
+pub fn itself(e: &sqlx::Error) -> Option<&sqlx::Error> {
+    Some(e)
+}
+
+/// How many times [`retry_conflicts`] runs a transaction in all.
+pub const CONFLICT_ATTEMPTS: u32 = 3;
+
+/// Runs `transaction` again while it ends in a conflict abort ([`is_conflict_abort`] of
+/// what `database_error` finds in its error), up to [`CONFLICT_ATTEMPTS`] runs in all,
+/// counting each retry in [`names::CONFLICT_RETRIES`]. The last error is returned as is:
+/// [`is_transient`] still calls it transient, so the caller answers "retry later".
+pub async fn retry_conflicts<T, E, Run, Fut>(
+    service: &'static str,
+    operation: &'static str,
+    database_error: fn(&E) -> Option<&sqlx::Error>,
+    mut transaction: Run,
+) -> Result<T, E>
+where
+    Run: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut attempt = 1;
+    loop {
+        match transaction().await {
+            Err(e)
+                if attempt < CONFLICT_ATTEMPTS
+                    && database_error(&e).is_some_and(is_conflict_abort) =>
+            {
+                attempt += 1;
+                metrics::counter!(names::CONFLICT_RETRIES, "service" => service, "operation" => operation)
+                    .increment(1);
+                tracing::debug!(
+                    operation,
+                    attempt,
+                    "transaction aborted on a conflict; running it again"
+                );
+            }
+            outcome => return outcome,
+        }
     }
 }
 
@@ -155,4 +211,105 @@ pub fn spawn_pool_metrics(service: &'static str, pool: PgPool) {
                 .set((size - idle).max(0.0));
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    /// A database error with a given SQLSTATE, as PostgreSQL would report it.
+    #[derive(Debug)]
+    struct Sqlstate(&'static str);
+
+    impl std::fmt::Display for Sqlstate {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "SQLSTATE {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Sqlstate {}
+
+    impl sqlx::error::DatabaseError for Sqlstate {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.0))
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn sqlstate(code: &'static str) -> sqlx::Error {
+        sqlx::Error::Database(Box::new(Sqlstate(code)))
+    }
+
+    #[test]
+    fn deadlocks_and_serialization_failures_are_conflict_aborts_and_transient() {
+        for code in ["40P01", "40001"] {
+            assert!(is_conflict_abort(&sqlstate(code)), "{code}");
+            assert!(is_transient(&sqlstate(code)), "{code}");
+        }
+        // A unique violation or a syntax error is no conflict: another run fails the same.
+        for code in ["23505", "42601", "40002"] {
+            assert!(!is_conflict_abort(&sqlstate(code)), "{code}");
+            assert!(!is_transient(&sqlstate(code)), "{code}");
+        }
+        assert!(is_transient(&sqlstate("08006")) && !is_conflict_abort(&sqlstate("08006")));
+    }
+
+    fn run_failing_with(codes: &'static [&'static str]) -> (Result<u32, sqlx::Error>, u32) {
+        let runs = AtomicU32::new(0);
+        let outcome = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(retry_conflicts(
+                "test",
+                "op",
+                |e| Some(e),
+                || {
+                    let run = runs.fetch_add(1, Ordering::SeqCst) as usize;
+                    async move {
+                        match codes.get(run) {
+                            Some(code) => Err(sqlstate(code)),
+                            None => Ok(run as u32),
+                        }
+                    }
+                },
+            ));
+        (outcome, runs.load(Ordering::SeqCst))
+    }
+
+    #[test]
+    fn a_transaction_aborted_on_a_conflict_runs_again_until_it_commits() {
+        let (outcome, runs) = run_failing_with(&["40P01", "40001"]);
+        assert_eq!((outcome.ok(), runs), (Some(2), 3));
+    }
+
+    #[test]
+    fn conflict_retries_stop_after_the_last_attempt_with_the_error() {
+        let (outcome, runs) = run_failing_with(&["40P01", "40P01", "40P01", "40P01"]);
+        assert_eq!(runs, CONFLICT_ATTEMPTS);
+        assert!(outcome.is_err_and(|e| is_conflict_abort(&e)));
+    }
+
+    #[test]
+    fn other_errors_are_not_run_again() {
+        let (outcome, runs) = run_failing_with(&["23505"]);
+        assert_eq!(runs, 1);
+        assert!(outcome.is_err());
+    }
 }

@@ -4,6 +4,9 @@
 pub const POOL_CONNECTIONS: &str = "learnflow_db_pool_connections";
 /// Histogram of database statement/transaction durations in seconds, by `service` and `operation`.
 pub const QUERY_DURATION: &str = "learnflow_db_query_duration_seconds";
+/// Counter of transactions PostgreSQL aborted on a conflict (deadlock, serialization
+/// failure) and that were run again, by `service` and `operation`.
+pub const CONFLICT_RETRIES: &str = "learnflow_db_conflict_retries_total";
 
 /// Registers help texts for this crate's metrics.
 pub(crate) fn describe() {
@@ -15,5 +18,9 @@ pub(crate) fn describe() {
         QUERY_DURATION,
         metrics::Unit::Seconds,
         "Database statement or transaction duration, by service and operation."
+    );
+    metrics::describe_counter!(
+        CONFLICT_RETRIES,
+        "Transactions aborted by PostgreSQL on a conflict (deadlock, serialization failure) and run again, by service and operation."
     );
 }

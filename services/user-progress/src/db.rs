@@ -31,9 +31,11 @@ pub async fn apply_lesson_event(
     pool: &PgPool,
     event: &LessonEvent,
 ) -> Result<Applied, sqlx::Error> {
-    apply_lesson_event_tx(pool, event)
-        .instrument(lf_db::transaction(SERVICE, "apply_lesson_event"))
-        .await
+    lf_db::retry_conflicts(SERVICE, "apply_lesson_event", lf_db::itself, || {
+        apply_lesson_event_tx(pool, event)
+            .instrument(lf_db::transaction(SERVICE, "apply_lesson_event"))
+    })
+    .await
 }
 
 async fn apply_lesson_event_tx(pool: &PgPool, event: &LessonEvent) -> Result<Applied, sqlx::Error> {
@@ -130,8 +132,32 @@ pub enum CompletionError {
     Database(#[from] sqlx::Error),
 }
 
-/// Records a completion and moves the topic's mastery, once per lesson.
+impl CompletionError {
+    /// The database's error, if that is what this is.
+    fn database(&self) -> Option<&sqlx::Error> {
+        match self {
+            Self::Database(e) => Some(e),
+            Self::AlreadyCompleted => None,
+        }
+    }
+}
+
+/// Records a completion and moves the topic's mastery, once per lesson. A run that
+/// PostgreSQL aborts on a conflict is run again (`lf_db::retry_conflicts`).
 pub async fn record_completion(
+    pool: &PgPool,
+    c: &RecordCompletion,
+) -> Result<CompletionRecorded, CompletionError> {
+    lf_db::retry_conflicts(
+        SERVICE,
+        "record_completion",
+        CompletionError::database,
+        || record_completion_tx(pool, c),
+    )
+    .await
+}
+
+async fn record_completion_tx(
     pool: &PgPool,
     c: &RecordCompletion,
 ) -> Result<CompletionRecorded, CompletionError> {

@@ -7,7 +7,7 @@ use lf_dapr::fake::FakeSidecar;
 use lf_events::LessonEvent;
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use user_progress::{App, Config, Deps};
+use user_progress::{App, Config, Deps, mastery};
 use uuid::Uuid;
 
 const APP_TOKEN: &str = "app-token";
@@ -227,13 +227,14 @@ async fn bad_requests_get_json_errors_and_unknown_learners_get_zeros(pool: PgPoo
     assert_eq!(r.status().as_u16(), 401, "only the sidecar may call");
 }
 
-/// A learner creates a lesson and completes another of the same topic at once: the
-/// event's transaction and the completion's touch the same two rows, and must not
-/// deadlock (PostgreSQL would abort one, the gateway would answer 503).
+/// A learner creates lessons and completes others of the same topic at once (200
+/// requests in flight): the events' transactions and the completions' touch the same two
+/// rows, and must neither deadlock (PostgreSQL would abort one, the gateway would answer
+/// 503) nor lose a mastery update (two first completions both reading the prior).
 #[sqlx::test]
 async fn a_completion_racing_a_lesson_event_of_the_same_learner_succeeds(pool: PgPool) {
     let app = Arc::new(TestApp::spawn(pool).await);
-    const PAIRS: usize = 60;
+    const PAIRS: usize = 100;
     let mut racing = tokio::task::JoinSet::new();
     for _ in 0..PAIRS {
         let app = Arc::clone(&app);
@@ -254,6 +255,7 @@ async fn a_completion_racing_a_lesson_event_of_the_same_learner_succeeds(pool: P
             (delivered, completion)
         });
     }
+    let mut seen_before = Vec::new();
     while let Some(outcome) = racing.join_next().await {
         let ((event_status, event_answer), (completion_status, completion_answer)) =
             outcome.expect("task");
@@ -266,6 +268,11 @@ async fn a_completion_racing_a_lesson_event_of_the_same_learner_succeeds(pool: P
             completion_status, 200,
             "the completion failed: {completion_answer}"
         );
+        seen_before.push(
+            completion_answer["mastery_before"]
+                .as_f64()
+                .expect("mastery_before"),
+        );
     }
     let (_, progress) = app
         .call(
@@ -274,6 +281,32 @@ async fn a_completion_racing_a_lesson_event_of_the_same_learner_succeeds(pool: P
             None,
         )
         .await;
+    // Every completion scored the same, so one after another they saw the chain
+    // PRIOR, update(PRIOR), update(update(PRIOR)), …, whatever their order; two that
+    // saw the same value means one update was lost (the final value alone cannot show
+    // it: the chain converges).
+    let chain: Vec<f64> =
+        std::iter::successors(Some(mastery::PRIOR), |m| Some(mastery::update(*m, 0.5)))
+            .take(PAIRS)
+            .collect();
+    seen_before.sort_by(f64::total_cmp);
+    let mut expected = chain.clone();
+    expected.sort_by(f64::total_cmp);
+    let lost = seen_before
+        .iter()
+        .zip(&expected)
+        .filter(|(seen, want)| (*seen - *want).abs() > 1e-12)
+        .count();
+    assert_eq!(
+        lost, 0,
+        "completions saw mastery {seen_before:?}, one after another they would see {expected:?}"
+    );
+    let mastered = progress["topics"][0]["mastery"].as_f64().expect("mastery");
+    let sequential = mastery::update(chain[PAIRS - 1], 0.5);
+    assert!(
+        (mastered - sequential).abs() < 1e-12,
+        "mastery {mastered}, sequentially {sequential}"
+    );
     assert_eq!(
         (
             progress["lessons_received"].as_u64(),
