@@ -235,37 +235,10 @@ fn a_cluster_from_source_serves_dns_metrics_dapr_and_learnflow_and_down_leaves_n
             .expect("client");
         let learner = format!("cluster-{}", uuid::Uuid::new_v4().simple());
         let token = lf_testkit::token::mint(&learnflow.jwt_secret, &learner, 3600);
-        let created = http
-            .post(format!("{}/api/v1/lessons", learnflow.gateway))
-            .bearer_auth(&token)
-            .json(&serde_json::json!({"course": "arithmetic"}))
-            .send()
-            .await
-            .expect("the gateway Service answers from the host");
-        assert_eq!(created.status().as_u16(), 201, "lesson created");
-        let started = Instant::now();
-        loop {
-            let progress: serde_json::Value = http
-                .get(format!("{}/api/v1/progress", learnflow.gateway))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .expect("progress")
-                .json()
-                .await
-                .unwrap_or_default();
-            if progress["lessons_received"].as_u64() == Some(1) {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(90),
-                "the lesson never reached user-progress: {progress}"
-            );
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        let took = learnflow_e2e::lesson_reaches_progress(&http, &learnflow.gateway, &token).await;
         say(&format!(
             "lesson through the cluster gateway shown in progress after {:.1} s",
-            started.elapsed().as_secs_f64()
+            took.as_secs_f64()
         ));
 
         // Pods are cattle: delete the course-agent and the user-progress pod under load;

@@ -505,33 +505,6 @@ fn lesson_goes_through(installed: &learnflow::LearnFlow) {
             .expect("client");
         let learner = format!("scaling-{}", uuid::Uuid::new_v4().simple());
         let token = lf_testkit::token::mint(&installed.jwt_secret, &learner, 3600);
-        let created = http
-            .post(format!("{}/api/v1/lessons", installed.gateway))
-            .bearer_auth(&token)
-            .json(&serde_json::json!({"course": "arithmetic"}))
-            .send()
-            .await
-            .expect("the gateway answers");
-        assert_eq!(created.status().as_u16(), 201, "lesson created");
-        let started = Instant::now();
-        loop {
-            let progress: Value = http
-                .get(format!("{}/api/v1/progress", installed.gateway))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .expect("progress")
-                .json()
-                .await
-                .unwrap_or_default();
-            if progress["lessons_received"].as_u64() == Some(1) {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(90),
-                "the lesson never reached user-progress: {progress}"
-            );
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        learnflow_e2e::lesson_reaches_progress(&http, &installed.gateway, &token).await;
     });
 }

@@ -4,7 +4,8 @@
 //! daprd sidecar can front: it answers health checks and records every pub/sub
 //! delivery it receives; [`eventually`], a bounded poll for asynchronous outcomes;
 //! [`assert_each_learner_applied_once`], the exactly-once-in-effect check after a load
-//! run (compose and cluster suites).
+//! run (compose and cluster suites); [`lesson_reaches_progress`], one lesson created
+//! through a gateway and waited for in the learner's progress (cluster suites).
 //! These stand in for no Dapr, Kafka or PostgreSQL behaviour: those are real.
 
 pub mod bench;
@@ -194,6 +195,43 @@ pub fn url_encode(value: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Creates a lesson through `gateway` for the learner of `token` (one with no lessons
+/// yet) and waits, up to 90 s, until their progress counts it; returns how long it took.
+pub async fn lesson_reaches_progress(
+    http: &reqwest::Client,
+    gateway: &str,
+    token: &str,
+) -> Duration {
+    let created = http
+        .post(format!("{gateway}/api/v1/lessons"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"course": "arithmetic"}))
+        .send()
+        .await
+        .expect("the gateway answers");
+    assert_eq!(created.status().as_u16(), 201, "lesson created");
+    let started = Instant::now();
+    loop {
+        let progress: serde_json::Value = http
+            .get(format!("{gateway}/api/v1/progress"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("progress")
+            .json()
+            .await
+            .unwrap_or_default();
+        if progress["lessons_received"].as_u64() == Some(1) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the lesson never reached user-progress: {progress}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Fails unless each learner's `lessons_received` (read through the gateway) equals the
