@@ -913,4 +913,110 @@ mod tests {
             format!("rust:{channel}-bookworm")
         );
     }
+
+    /// docker/fresh-sources.sh, run the way the Dockerfile runs it, in a scratch source tree.
+    struct SourceTree {
+        root: PathBuf,
+    }
+
+    impl SourceTree {
+        fn new() -> Self {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_nanos();
+            let root = std::env::temp_dir()
+                .join(format!("learnflow-fresh-{}-{nanos}", std::process::id()));
+            std::fs::create_dir_all(root.join("src")).expect("scratch tree");
+            std::fs::create_dir_all(root.join("target")).expect("scratch target");
+            Self { root }
+        }
+
+        fn write(&self, file: &str, text: &str) {
+            std::fs::write(self.root.join(file), text).expect("write");
+        }
+
+        /// Gives a file an mtime long before any build: a checkout made earlier.
+        fn age(&self, file: &str) {
+            let status = Command::new("touch")
+                .args(["-m", "-d", "@1000000"])
+                .arg(self.root.join(file))
+                .status()
+                .expect("touch");
+            assert!(status.success());
+        }
+
+        fn script(&self, mode: &str) {
+            let output = Command::new("sh")
+                .arg(repo_root().join("docker/fresh-sources.sh"))
+                .args([mode, "target/learnflow-sources.sha256"])
+                .current_dir(&self.root)
+                .output()
+                .expect("sh");
+            assert!(
+                output.status.success(),
+                "fresh-sources.sh {mode}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+
+        /// Whether cargo would take the file as changed by a build started `since`.
+        fn newer_than(&self, file: &str, since: std::time::SystemTime) -> bool {
+            std::fs::metadata(self.root.join(file))
+                .and_then(|m| m.modified())
+                .expect("mtime")
+                >= since
+        }
+    }
+
+    impl Drop for SourceTree {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+
+    #[test]
+    fn a_changed_source_is_rebuilt_even_when_its_mtime_is_older_than_the_last_build() {
+        let tree = SourceTree::new();
+        tree.write("src/http.rs", "pub fn new() {}");
+        tree.write("src/gateway.rs", "fn main() { new(); }");
+        tree.age("src/http.rs");
+        tree.age("src/gateway.rs");
+        let first = std::time::SystemTime::now() - Duration::from_secs(1);
+        tree.script("prepare");
+        assert!(
+            tree.newer_than("src/http.rs", first) && tree.newer_than("src/gateway.rs", first),
+            "no manifest yet: nothing in target/ is known, every file must look new"
+        );
+        tree.script("record");
+
+        // Another checkout with a changed crate whose files are older than that build.
+        tree.write("src/http.rs", "pub fn new() {} pub fn new_public_edge() {}");
+        tree.age("src/http.rs");
+        let second = std::time::SystemTime::now() - Duration::from_secs(1);
+        tree.script("prepare");
+        assert!(
+            tree.newer_than("src/http.rs", second),
+            "changed content must look newer than the last build"
+        );
+        assert!(
+            !tree.newer_than("src/gateway.rs", second),
+            "unchanged content must not force a rebuild"
+        );
+
+        // The build failed (no record): the change is still pending on the next try.
+        tree.age("src/http.rs");
+        let third = std::time::SystemTime::now() - Duration::from_secs(1);
+        tree.script("prepare");
+        assert!(
+            tree.newer_than("src/http.rs", third),
+            "pending until recorded"
+        );
+        tree.script("record");
+
+        tree.age("src/http.rs");
+        let fourth = std::time::SystemTime::now() - Duration::from_secs(1);
+        tree.script("prepare");
+        assert!(!tree.newer_than("src/http.rs", fourth), "recorded: fresh");
+    }
 }
