@@ -1,6 +1,7 @@
 //! `cargo xtask cluster up [--detach] | down | status`: a real single-node Kubernetes
-//! cluster built from source, with CoreDNS, metrics-server and Dapr's control plane
-//! (`lf_testkit::cluster`, ADR 0013).
+//! cluster built from source, with CoreDNS, metrics-server, Dapr's control plane, the
+//! Prometheus operator with a Prometheus, Jaeger, and LearnFlow (`lf_testkit::cluster`,
+//! ADR 0013).
 //!
 //! `up` provisions what is missing, starts everything and prints how to reach it; without
 //! `--detach` it runs until Ctrl-C and then takes the cluster down. `--detach` returns once
@@ -51,6 +52,9 @@ fn up(detach: bool) -> Result<(), String> {
             "  curl -s -X POST {gateway}/api/v1/lessons -H 'Authorization: Bearer {token}' \\\n       -H 'Content-Type: application/json' -d '{{\"course\":\"arithmetic\"}}'"
         );
         println!("  curl -s {gateway}/api/v1/progress -H 'Authorization: Bearer {token}'");
+    }
+    if let (Some(prometheus), Some(traces)) = (&info.prometheus, &info.traces) {
+        println!("\nPrometheus API: {prometheus}/api/v1/targets    Jaeger: {traces}");
     }
     if detach {
         let json = serde_json::to_string_pretty(&info).map_err(|e| e.to_string())?;

@@ -24,7 +24,8 @@ pub const HELM: &str = "v3.21.4";
 /// KEDA (`ScaledObject` CRD), Go module `github.com/kedacore/keda/v2` (v2.21.1 needs Go 1.27).
 pub const KEDA_MODULE: &str = "v2.21.0";
 /// prometheus-operator (`PodMonitor`, `ServiceMonitor`, `PrometheusRule` CRDs), Go module
-/// `github.com/prometheus-operator/prometheus-operator`.
+/// `github.com/prometheus-operator/prometheus-operator`; the cluster builds its operator
+/// and config reloader from the same tag.
 pub const PROMETHEUS_OPERATOR_MODULE: &str = "v0.89.0";
 /// The compose specification's JSON schema, embedded in Go module
 /// `github.com/compose-spec/compose-go/v2` (v2.17.0 needs Go 1.26.11).
@@ -53,3 +54,8 @@ pub const KUBERNETES: &str = "v1.34.4";
 pub const COREDNS: &str = "v1.12.1";
 /// metrics-server, Go module `sigs.k8s.io/metrics-server`.
 pub const METRICS_SERVER: &str = "v0.8.0";
+/// The cluster's Prometheus: Go module `github.com/prometheus/prometheus` at the tag of
+/// the compose image's release (v3.13.1), built with Kubernetes service discovery only.
+pub const PROMETHEUS_MODULE: &str = "v0.313.1";
+/// The Prometheus release [`PROMETHEUS_MODULE`] is (the operator picks flags by it).
+pub const PROMETHEUS: &str = "v3.13.1";

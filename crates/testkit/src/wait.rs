@@ -64,12 +64,21 @@ pub fn tcp_open(port: u16) -> std::result::Result<(), String> {
 
 /// `GET http://127.0.0.1:{port}{path}` over HTTP/1.0; returns status and body.
 pub fn http_get(port: u16, path: &str, timeout: Duration) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&local(port), timeout)?;
+    http_get_at(local(port), path, timeout)
+}
+
+/// `GET http://{address}{path}` over HTTP/1.0; returns status and body.
+pub fn http_get_at(
+    address: SocketAddr,
+    path: &str,
+    timeout: Duration,
+) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&address, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     write!(
         stream,
-        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.0\r\nHost: {address}\r\nConnection: close\r\n\r\n"
     )?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;

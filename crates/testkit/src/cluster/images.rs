@@ -2,7 +2,7 @@
 //! (`FROM scratch`, no registry needed) and imported into the cluster's own containerd.
 //!
 //! - [`wanted`]: every image the cluster runs — pause, CoreDNS, metrics-server, Dapr's
-//!   control plane and daprd — under `learnflow.local/…` names, so nothing mistakes
+//!   control plane and daprd, the Prometheus operator, its config reloader and Prometheus — under `learnflow.local/…` names, so nothing mistakes
 //!   them for upstream images or tries to pull them;
 //! - [`ensure`]: builds an image with the Docker Engine when the engine lacks it (or it
 //!   was made from another binary), then `docker save | ctr images import` for those
@@ -17,7 +17,7 @@ use std::time::Instant;
 use super::config::Layout;
 use super::provision::{
     DAPR_SERVICES, coredns_dir, dapr_control_plane_dir, kubernetes_dir, metrics_server_dir,
-    pause_tag, provisioned,
+    pause_tag, prometheus_dir, prometheus_operator_dir, provisioned,
 };
 use crate::containers::Engine;
 use crate::paths::cache_dir;
@@ -47,15 +47,38 @@ pub fn metrics_server_image() -> String {
     format!("{REGISTRY}/k8s/metrics-server:{}", versions::METRICS_SERVER)
 }
 
-/// One image: a static binary at `/<name>` of an otherwise empty image.
+/// The Prometheus operator image.
+pub fn prometheus_operator_image() -> String {
+    format!(
+        "{REGISTRY}/prometheus-operator/operator:{}",
+        versions::PROMETHEUS_OPERATOR_MODULE
+    )
+}
+
+/// The Prometheus image the operator runs.
+pub fn prometheus_image() -> String {
+    format!("{REGISTRY}/prometheus/prometheus:{}", versions::PROMETHEUS)
+}
+
+/// The config reloader image the operator puts beside each Prometheus.
+pub fn config_reloader_image() -> String {
+    format!(
+        "{REGISTRY}/prometheus-operator/prometheus-config-reloader:{}",
+        versions::PROMETHEUS_OPERATOR_MODULE
+    )
+}
+
+/// One image: a static binary at `/<dir>/<name>` of an otherwise empty image.
 #[derive(Debug, Clone)]
 pub struct ImageSpec {
     /// Its reference.
     pub reference: String,
     /// The provisioned binary it carries.
     pub binary: PathBuf,
-    /// The binary's path in the image, `/<name>`.
+    /// The binary's file name.
     pub name: &'static str,
+    /// The directory it is in, `/` or, where its users expect it there, `/bin/`.
+    pub dir: &'static str,
     /// A numeric user, for pods that set `runAsNonRoot` (Dapr's images run as 65532).
     pub user: Option<&'static str>,
     /// Whether it carries the CA bundle and a passwd file (Dapr's images, as upstream).
@@ -69,6 +92,7 @@ pub fn wanted() -> Result<Vec<ImageSpec>> {
             reference: pause_image()?,
             binary: provisioned(&kubernetes_dir(), "pause")?,
             name: "pause",
+            dir: "/",
             user: Some("65535:65535"),
             distroless_files: false,
         },
@@ -76,6 +100,7 @@ pub fn wanted() -> Result<Vec<ImageSpec>> {
             reference: coredns_image(),
             binary: provisioned(&coredns_dir(), "coredns")?,
             name: "coredns",
+            dir: "/",
             user: None,
             distroless_files: false,
         },
@@ -83,6 +108,7 @@ pub fn wanted() -> Result<Vec<ImageSpec>> {
             reference: metrics_server_image(),
             binary: provisioned(&metrics_server_dir(), "metrics-server")?,
             name: "metrics-server",
+            dir: "/",
             user: Some("65534:65534"),
             distroless_files: false,
         },
@@ -97,8 +123,33 @@ pub fn wanted() -> Result<Vec<ImageSpec>> {
             reference: format!("{}/{service}:{}", dapr_registry(), versions::DAPR),
             binary,
             name: service,
+            dir: "/",
             user: Some("65532:65532"),
             distroless_files: true,
+        });
+    }
+    // The operator names the reloader's command `/bin/prometheus-config-reloader`;
+    // Prometheus is where the official image has it.
+    for (reference, dir, name) in [
+        (
+            prometheus_operator_image(),
+            prometheus_operator_dir(),
+            "operator",
+        ),
+        (
+            config_reloader_image(),
+            prometheus_operator_dir(),
+            "prometheus-config-reloader",
+        ),
+        (prometheus_image(), prometheus_dir(), "prometheus"),
+    ] {
+        images.push(ImageSpec {
+            reference,
+            binary: provisioned(&dir, name)?,
+            name,
+            dir: "/bin/",
+            user: Some("65534:65534"),
+            distroless_files: false,
         });
     }
     Ok(images)
@@ -217,8 +268,9 @@ fn build(engine: &Engine, image: &ImageSpec, key: &str, say: &mut dyn FnMut(&str
         );
     }
     dockerfile.push_str(&format!(
-        "COPY {name} /{name}\nENTRYPOINT [\"/{name}\"]\n",
-        name = image.name
+        "COPY {name} {dir}{name}\nENTRYPOINT [\"{dir}{name}\"]\n",
+        name = image.name,
+        dir = image.dir
     ));
     if let Some(user) = image.user {
         dockerfile.push_str(&format!("USER {user}\n"));

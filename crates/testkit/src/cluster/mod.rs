@@ -2,7 +2,8 @@
 //! for `cargo xtask cluster up|down|status` and the cluster test.
 //!
 //! - [`provision`]: the pinned binaries (Kubernetes, pause, CoreDNS, metrics-server,
-//!   Dapr's control plane) and Dapr's chart, built into the cache; the Debian packages;
+//!   Dapr's control plane, the Prometheus operator, Prometheus), Dapr's chart and the
+//!   operator's CRDs, built into the cache; the Debian packages;
 //! - [`config`]: the state directory, addresses and ports, and every configuration file;
 //! - [`pki`]: the certificates and keys, made with openssl at the first start;
 //! - [`images`]: the images, built here `FROM scratch` and imported into the cluster's
@@ -10,6 +11,7 @@
 //! - [`node`]: the processes — etcd, containerd, API server, controller-manager,
 //!   scheduler, kubelet, kube-proxy — each started and waited for;
 //! - [`addons`]: CoreDNS, metrics-server and Dapr's control plane (Helm);
+//! - [`monitoring`]: the Prometheus operator and its CRDs, a Prometheus it runs, Jaeger;
 //! - [`learnflow`]: LearnFlow's images imported and its chart installed as the README says;
 //! - [`dns`]: a tiny DNS client to ask the cluster's DNS from the host;
 //! - [`teardown`]: `down` without leftovers, and the check that there are none;
@@ -23,6 +25,7 @@ pub mod config;
 pub mod dns;
 pub mod images;
 pub mod learnflow;
+pub mod monitoring;
 pub mod node;
 pub mod pki;
 pub mod provision;
@@ -46,8 +49,10 @@ pub struct ClusterOptions {
     pub detached: bool,
     /// Install Dapr's control plane.
     pub dapr: bool,
-    /// Install LearnFlow with the chart (needs `dapr`).
+    /// Install LearnFlow with the chart (needs `dapr` and `monitoring`).
     pub learnflow: bool,
+    /// Install the Prometheus operator, a Prometheus and Jaeger.
+    pub monitoring: bool,
 }
 
 impl Default for ClusterOptions {
@@ -56,6 +61,7 @@ impl Default for ClusterOptions {
             detached: false,
             dapr: true,
             learnflow: true,
+            monitoring: true,
         }
     }
 }
@@ -85,6 +91,10 @@ pub struct ClusterInfo {
     pub gateway: Option<String>,
     /// A learner token for that gateway.
     pub dev_token: Option<String>,
+    /// Prometheus's URL (reachable from the host), when monitoring was installed.
+    pub prometheus: Option<String>,
+    /// Jaeger's query API and UI (reachable from the host), when monitoring was installed.
+    pub traces: Option<String>,
 }
 
 /// A running cluster. Dropping it takes the cluster down, unless it was started detached.
@@ -98,6 +108,8 @@ pub struct Cluster {
     pub timings: Vec<(String, f64)>,
     /// LearnFlow, when it was installed.
     pub learnflow: Option<learnflow::LearnFlow>,
+    /// Monitoring, when it was installed.
+    pub monitoring: Option<monitoring::Monitoring>,
 }
 
 impl Cluster {
@@ -114,6 +126,7 @@ impl Cluster {
             taken_down: false,
             timings: Vec::new(),
             learnflow: None,
+            monitoring: None,
         };
         match cluster.start(say) {
             Ok(()) => Ok(cluster),
@@ -182,10 +195,22 @@ impl Cluster {
         step(self, "CoreDNS ready", say);
         addons::install_metrics_server(&layout)?;
         step(self, "metrics API available", say);
+        if self.options.monitoring {
+            self.monitoring = Some(monitoring::install(&layout, say)?);
+            step(self, "monitoring ready", say);
+        }
         if self.options.dapr {
             addons::install_dapr(&layout, say)?;
             step(self, "Dapr control plane ready", say);
             if self.options.learnflow {
+                if !self.options.monitoring {
+                    return Err(HarnessError::Command {
+                        what: "installing LearnFlow".into(),
+                        detail: "values-local.yaml sends traces to the cluster's Jaeger: \
+                                 install monitoring too"
+                            .into(),
+                    });
+                }
                 self.learnflow = Some(learnflow::install(&layout, say)?);
                 step(self, "LearnFlow ready", say);
             }
@@ -242,6 +267,8 @@ impl Cluster {
             dapr: self.options.dapr,
             gateway: self.learnflow.as_ref().map(|l| l.gateway.clone()),
             dev_token: self.learnflow.as_ref().map(|l| l.dev_token.clone()),
+            prometheus: self.monitoring.as_ref().map(|m| m.prometheus.clone()),
+            traces: self.monitoring.as_ref().map(|m| m.traces.clone()),
         }
     }
 

@@ -6,6 +6,10 @@
 //! - [`ensure_coredns`] and [`ensure_metrics_server`]: one static binary each;
 //! - [`ensure_dapr_control_plane`]: Dapr's operator, injector, sentry, placement and
 //!   scheduler, and the `charts/dapr` chart, from the module daprd is built from;
+//! - [`ensure_prometheus_operator`]: the Prometheus operator, its config reloader and
+//!   its CRDs, from `github.com/prometheus-operator/prometheus-operator`;
+//! - [`ensure_prometheus`]: Prometheus with Kubernetes service discovery, from
+//!   `github.com/prometheus/prometheus` (Debian's lacks it);
 //! - [`debian_needs`]: the Debian packages the node needs (etcd, containerd, CNI plugins …).
 
 use std::path::{Path, PathBuf};
@@ -50,6 +54,22 @@ pub fn dapr_control_plane_dir() -> PathBuf {
     cache_dir().join(format!("dapr-control-plane-{}", versions::DAPR))
 }
 
+/// Directory of the provisioned Prometheus operator, config reloader and CRDs (`crds/`).
+pub fn prometheus_operator_dir() -> PathBuf {
+    cache_dir().join(format!(
+        "prometheus-operator-{}",
+        versions::PROMETHEUS_OPERATOR_MODULE
+    ))
+}
+
+/// Directory of the provisioned Prometheus.
+pub fn prometheus_dir() -> PathBuf {
+    cache_dir().join(format!("prometheus-{}", versions::PROMETHEUS))
+}
+
+/// The binaries built from the Prometheus operator module, each from `./cmd/<name>`.
+pub const PROMETHEUS_OPERATOR_BINARIES: [&str; 2] = ["operator", "prometheus-config-reloader"];
+
 /// The Debian packages a node needs, each checked by what it provides.
 pub fn debian_needs() -> Vec<Need> {
     let on_path = |name: &str| which(name).is_some();
@@ -91,11 +111,47 @@ pub fn ensure_all(say: &mut dyn FnMut(&str)) -> Result<Vec<Outcome>> {
         provision::ensure_daprd(say)?,
         ensure_dapr_control_plane(say)?,
         provision::ensure_helm(say)?,
+        ensure_prometheus_operator(say)?,
+        ensure_prometheus(say)?,
+        // The in-cluster Jaeger runs the compose stand-in image, built from this binary.
+        provision::ensure_jaeger(say)?,
         // The in-cluster Kafka runs the compose stand-in image, built from these jars.
         provision::ensure_kafka(say)?,
         // Every cluster image is built with `docker buildx build --load`.
         crate::containers::ensure_plugins(say)?,
     ])
+}
+
+/// What one build in a module copy needs: the `go` binary and the writable copy.
+struct ModuleCopy<'a> {
+    go: &'a Path,
+    src: &'a Path,
+}
+
+/// Provisions `component` into `dir` by building inside a writable copy of
+/// `module@module_version` (removed afterwards); the record keeps the module-cache
+/// growth as what was downloaded.
+fn build_in_module_copy(
+    component: &str,
+    version: &str,
+    dir: &Path,
+    module: &str,
+    module_version: &str,
+    say: &mut dyn FnMut(&str),
+    build: impl FnOnce(&ModuleCopy<'_>, &Path, &mut dyn FnMut(&str)) -> Result<()>,
+) -> Result<Outcome> {
+    provision::ensure(component, version, dir, say, |dir, say| {
+        let go = check_go()?;
+        let modcache = go_env(&go, "GOMODCACHE")?;
+        let before = disk_usage(&modcache);
+        let src = module_source(&go, module, module_version, component, say)?;
+        build(&ModuleCopy { go: &go, src: &src }, dir, say)?;
+        let _ = std::fs::remove_dir_all(&src);
+        Ok((
+            dir.to_owned(),
+            Some(disk_usage(&modcache).saturating_sub(before)),
+        ))
+    })
 }
 
 /// Builds the Kubernetes binaries inside a copy of the downloaded `k8s.io/kubernetes`
@@ -106,37 +162,29 @@ pub fn ensure_all(say: &mut dyn FnMut(&str)) -> Result<Vec<Outcome>> {
 /// instead (and drops the `k8s.io/sample-*` ones, which nothing built here imports and
 /// the module proxy does not serve).
 pub fn ensure_kubernetes(say: &mut dyn FnMut(&str)) -> Result<Outcome> {
-    provision::ensure(
+    build_in_module_copy(
         "kubernetes",
         versions::KUBERNETES,
         &kubernetes_dir(),
+        "k8s.io/kubernetes",
+        versions::KUBERNETES,
         say,
-        |dir, say| {
-            let go = check_go()?;
-            let modcache = go_env(&go, "GOMODCACHE")?;
-            let before = disk_usage(&modcache);
-            let src = module_source(
-                &go,
-                "k8s.io/kubernetes",
-                versions::KUBERNETES,
-                "kubernetes",
-                say,
-            )?;
+        |copy, dir, say| {
             let edits = staging_edits(
-                &std::fs::read_to_string(src.join("go.mod"))
+                &std::fs::read_to_string(copy.src.join("go.mod"))
                     .map_err(HarnessError::io("reading the kubernetes go.mod"))?,
             );
             crate::components::run_command(
                 "go mod edit (published staging modules)",
-                Command::new(&go)
-                    .current_dir(&src)
+                Command::new(copy.go)
+                    .current_dir(copy.src)
                     .env("GOWORK", "off")
                     .arg("mod")
                     .arg("edit")
                     .args(&edits),
             )?;
             for work in ["go.work", "go.work.sum"] {
-                let _ = std::fs::remove_file(src.join(work));
+                let _ = std::fs::remove_file(copy.src.join(work));
             }
             let version = versions::KUBERNETES;
             let (major, minor) = major_minor(version);
@@ -150,8 +198,8 @@ pub fn ensure_kubernetes(say: &mut dyn FnMut(&str)) -> Result<Outcome> {
                      -X {package}.gitMinor={minor} -X {package}.gitTreeState=clean"
                 ));
             }
-            let mut cmd = Command::new(&go);
-            cmd.current_dir(&src)
+            let mut cmd = Command::new(copy.go);
+            cmd.current_dir(copy.src)
                 .env("GOWORK", "off")
                 .env("CGO_ENABLED", "0")
                 .env("GOFLAGS", "-mod=mod -buildvcs=false")
@@ -165,12 +213,8 @@ pub fn ensure_kubernetes(say: &mut dyn FnMut(&str)) -> Result<Outcome> {
                 "kubernetes-build",
                 say,
             )?;
-            build_pause(&src, dir, say)?;
-            let _ = std::fs::remove_dir_all(&src);
-            Ok((
-                dir.to_owned(),
-                Some(disk_usage(&modcache).saturating_sub(before)),
-            ))
+            build_pause(copy.src, dir, say)?;
+            Ok(())
         },
     )
 }
@@ -312,25 +356,17 @@ fn go_install(
 /// Dapr's control-plane services and its Helm chart, from `github.com/dapr/dapr`
 /// (the version daprd is), built with the same durabletask-go pin as daprd (ADR 0001).
 pub fn ensure_dapr_control_plane(say: &mut dyn FnMut(&str)) -> Result<Outcome> {
-    provision::ensure(
+    build_in_module_copy(
         "dapr-control-plane",
         versions::DAPR,
         &dapr_control_plane_dir(),
+        "github.com/dapr/dapr",
+        &format!("v{}", versions::DAPR),
         say,
-        |dir, say| {
-            let go = check_go()?;
-            let modcache = go_env(&go, "GOMODCACHE")?;
-            let before = disk_usage(&modcache);
-            let src = module_source(
-                &go,
-                "github.com/dapr/dapr",
-                &format!("v{}", versions::DAPR),
-                "dapr-control-plane",
-                say,
-            )?;
+        |copy, dir, say| {
             crate::components::run_command(
                 "go mod edit (durabletask-go pin, ADR 0001)",
-                Command::new(&go).current_dir(&src).args([
+                Command::new(copy.go).current_dir(copy.src).args([
                     "mod",
                     "edit",
                     &format!(
@@ -339,8 +375,8 @@ pub fn ensure_dapr_control_plane(say: &mut dyn FnMut(&str)) -> Result<Outcome> {
                     ),
                 ]),
             )?;
-            let mut cmd = Command::new(&go);
-            cmd.current_dir(&src)
+            let mut cmd = Command::new(copy.go);
+            cmd.current_dir(copy.src)
                 .env("CGO_ENABLED", "0")
                 .env("GOFLAGS", "-mod=mod -buildvcs=false")
                 .env("GONOSUMDB", "github.com/dapr/durabletask-go")
@@ -362,14 +398,120 @@ pub fn ensure_dapr_control_plane(say: &mut dyn FnMut(&str)) -> Result<Outcome> {
                 "copying charts/dapr",
                 Command::new("cp")
                     .arg("-r")
-                    .arg(src.join("charts/dapr"))
+                    .arg(copy.src.join("charts/dapr"))
                     .arg(dir.join("chart")),
             )?;
-            let _ = std::fs::remove_dir_all(&src);
-            Ok((
-                dir.to_owned(),
-                Some(disk_usage(&modcache).saturating_sub(before)),
-            ))
+            Ok(())
+        },
+    )
+}
+
+/// The Prometheus operator and its config reloader, built inside the downloaded module,
+/// and its CRDs (`example/prometheus-operator-crd`).
+///
+/// As with Kubernetes, the module's go.mod points two nested modules (`pkg/apis/monitoring`,
+/// `pkg/client`) at directories its published zip does not contain; the copy requires
+/// their published versions instead, which is also why `go install` refuses it.
+pub fn ensure_prometheus_operator(say: &mut dyn FnMut(&str)) -> Result<Outcome> {
+    let version = versions::PROMETHEUS_OPERATOR_MODULE;
+    let module = "github.com/prometheus-operator/prometheus-operator";
+    build_in_module_copy(
+        "prometheus-operator",
+        version,
+        &prometheus_operator_dir(),
+        module,
+        version,
+        say,
+        |copy, dir, say| {
+            let mut edits = Vec::new();
+            for nested in ["pkg/apis/monitoring", "pkg/client"] {
+                edits.push(format!("-dropreplace={module}/{nested}"));
+                edits.push(format!("-require={module}/{nested}@{version}"));
+            }
+            crate::components::run_command(
+                "go mod edit (published nested modules)",
+                Command::new(copy.go)
+                    .current_dir(copy.src)
+                    .env("GOWORK", "off")
+                    .args(["mod", "edit"])
+                    .args(&edits),
+            )?;
+            let mut cmd = Command::new(copy.go);
+            cmd.current_dir(copy.src)
+                .env("GOWORK", "off")
+                .env("CGO_ENABLED", "0")
+                .env("GOFLAGS", "-mod=mod -buildvcs=false")
+                .args(["build", "-trimpath", "-ldflags"])
+                // The version the operator reports and stamps on what it manages.
+                .arg(format!(
+                    "-s -w -X github.com/prometheus/common/version.Version={}",
+                    version.trim_start_matches('v')
+                ))
+                .arg("-o")
+                .arg(format!("{}/", dir.display()))
+                .args(
+                    PROMETHEUS_OPERATOR_BINARIES
+                        .iter()
+                        .map(|b| format!("./cmd/{b}")),
+                );
+            provision::run_with_heartbeat(
+                "prometheus-operator: go build ./cmd/{operator,prometheus-config-reloader}",
+                &mut cmd,
+                "prometheus-operator-build",
+                say,
+            )?;
+            crate::components::run_command(
+                "copying example/prometheus-operator-crd",
+                Command::new("cp")
+                    .arg("-r")
+                    .arg(copy.src.join("example/prometheus-operator-crd"))
+                    .arg(dir.join("crds")),
+            )?;
+            Ok(())
+        },
+    )
+}
+
+/// Prometheus from its module, with only the service discovery the operator's
+/// configuration uses: the build tags `remove_all_sd,enable_kubernetes_sd` leave the cloud
+/// providers' SDKs out (Debian's package, which the compose stand-in runs, is built
+/// without Kubernetes discovery, so the operator's configuration does not load there).
+/// The web UI's assets are not in the module: the API answers, the UI pages do not.
+pub fn ensure_prometheus(say: &mut dyn FnMut(&str)) -> Result<Outcome> {
+    build_in_module_copy(
+        "prometheus",
+        versions::PROMETHEUS,
+        &prometheus_dir(),
+        "github.com/prometheus/prometheus",
+        versions::PROMETHEUS_MODULE,
+        say,
+        |copy, dir, say| {
+            let mut cmd = Command::new(copy.go);
+            cmd.current_dir(copy.src)
+                .env("GOWORK", "off")
+                .env("CGO_ENABLED", "0")
+                .env("GOFLAGS", "-mod=mod -buildvcs=false")
+                .args([
+                    "build",
+                    "-trimpath",
+                    "-tags",
+                    "remove_all_sd,enable_kubernetes_sd",
+                    "-ldflags",
+                ])
+                .arg(format!(
+                    "-s -w -X github.com/prometheus/common/version.Version={}",
+                    versions::PROMETHEUS.trim_start_matches('v')
+                ))
+                .arg("-o")
+                .arg(dir.join("prometheus"))
+                .arg("./cmd/prometheus");
+            provision::run_with_heartbeat(
+                "prometheus: go build -tags remove_all_sd,enable_kubernetes_sd ./cmd/prometheus",
+                &mut cmd,
+                "prometheus-build",
+                say,
+            )?;
+            Ok(())
         },
     )
 }
