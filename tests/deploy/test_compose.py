@@ -29,8 +29,8 @@ from conftest import REPO
 DOCKER = REPO / "docker"
 LAYERS = ("compose.yaml", "compose.observability.yaml", "compose.load.yaml")
 DOCKERFILE = DOCKER / "Dockerfile"
-# Binaries of the workspace that are developer tools, not images.
-NOT_IMAGES = {"xtask"}
+# Binaries of the workspace that are developer or test tools, not images.
+NOT_IMAGES = {"xtask", "learnflow-slowloris"}
 # What a test run pretends docker/.env holds (values a scanner cannot mistake for real ones).
 TEST_ENV = {
     "LEARNFLOW_POSTGRES_PASSWORD": "test0postgres0password",

@@ -729,7 +729,7 @@ async fn benchmark() {
         let Some(running) = stack.service(name) else {
             continue;
         };
-        let port = running.service.api_port();
+        let port = running.service.admin_port();
         running.service.process().stop(Duration::from_secs(10));
         let started = Instant::now();
         running

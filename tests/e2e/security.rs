@@ -7,6 +7,8 @@
 //! the gateway keeps serving; the per-learner rate limit answers 429 with
 //! `Retry-After`. Every error our services send is a JSON body with `error.code`.
 //! Afterwards no log file of the run may contain a secret or a bearer token.
+//! On a stack of its own, 20,000 slowloris connections (from `learnflow-slowloris`
+//! helper processes) must neither starve a learner nor blow the gateway's memory.
 //!
 //! Every case is checked and all failures are reported together, each by name.
 
@@ -14,9 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use lf_testkit::stack::{Stack, StackOptions};
-use lf_testkit::token;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, RequestBuilder};
 use serde_json::{Value, json};
@@ -207,47 +207,6 @@ async fn send(request: RequestBuilder) -> Result<Answer, reqwest::Error> {
     })
 }
 
-/// Base64url without padding (JWT segments).
-fn b64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-        }
-    }
-    out
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// An unsigned token (`alg: none`) with otherwise valid claims.
-fn alg_none_token(learner: &str) -> String {
-    let header = b64url(br#"{"alg":"none","typ":"JWT"}"#);
-    let claims =
-        json!({"sub": learner, "exp": now() + 3600, "iss": token::ISSUER, "aud": token::AUDIENCE});
-    format!("{header}.{}.", b64url(claims.to_string().as_bytes()))
-}
-
-/// A token signed with the right secret but the wrong algorithm (HS512), or without `exp`.
-fn signed_token(secret: &str, alg: Algorithm, claims: &Value) -> String {
-    jsonwebtoken::encode(
-        &Header::new(alg),
-        claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .expect("token encodes")
-}
-
 /// `depth` nested JSON arrays.
 fn nested_arrays(depth: usize) -> Vec<u8> {
     let mut body = vec![b'['; depth];
@@ -309,43 +268,7 @@ async fn the_edge_refuses_what_it_must_and_never_leaks_secrets() {
     let alice = stack.dev_token("sec-alice");
     let bob = stack.dev_token("sec-bob");
     let bodies = stack.dev_token("sec-bodies");
-    let forged: Vec<(&str, String)> = vec![
-        (
-            "token signed with another secret",
-            token::mint("not-the-gateway-secret", "sec-alice", 3600),
-        ),
-        ("expired token", token::mint(&secret, "sec-alice", -3600)),
-        (
-            "token for another audience",
-            token::mint_with(&secret, "sec-alice", 3600, token::ISSUER, "another-api"),
-        ),
-        (
-            "token from another issuer",
-            token::mint_with(&secret, "sec-alice", 3600, "evil-issuer", token::AUDIENCE),
-        ),
-        ("unsigned token (alg none)", alg_none_token("sec-alice")),
-        (
-            "token signed with HS512 instead of HS256",
-            signed_token(
-                &secret,
-                Algorithm::HS512,
-                &json!({"sub": "sec-alice", "exp": now() + 3600, "iss": token::ISSUER, "aud": token::AUDIENCE}),
-            ),
-        ),
-        (
-            "token without exp",
-            signed_token(
-                &secret,
-                Algorithm::HS256,
-                &json!({"sub": "sec-alice", "iss": token::ISSUER, "aud": token::AUDIENCE}),
-            ),
-        ),
-        (
-            "token whose subject is not a learner id",
-            token::mint(&secret, "../../internal/progress/x", 3600),
-        ),
-        ("garbage token", "not.a.jwt".to_owned()),
-    ];
+    let forged = learnflow_e2e::tokens::forged(&secret, "sec-alice");
     let progress = format!("{gw}/api/v1/progress");
     m.case(
         "no Authorization header → 401",
@@ -1032,16 +955,113 @@ async fn refusals_stay_refusals_and_do_not_break_the_api_for_others() {
     );
 }
 
-#[test]
-fn b64url_matches_known_values() {
-    assert_eq!(b64url(b""), "");
-    assert_eq!(b64url(b"f"), "Zg");
-    assert_eq!(b64url(b"fo"), "Zm8");
-    assert_eq!(b64url(b"foo"), "Zm9v");
-    assert_eq!(b64url(b"\xfb\xff"), "-_8");
-    assert_eq!(
-        b64url(br#"{"alg":"none","typ":"JWT"}"#),
-        "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"
+/// Slow clients that open connections and never finish a request head (slowloris),
+/// spread over helper processes so that none needs more open files than the usual limit.
+const SLOWLORIS: usize = 20_000;
+const SLOWLORIS_PROCESSES: usize = 4;
+
+/// The public edge under 20,000 slowloris connections: a learner is still served within
+/// 1 s, and the gateway's memory stays under half its chart limit (256 Mi): its
+/// connections are capped, the oldest idle ones make room, and a request head must come
+/// within 10 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slowloris_neither_starves_a_learner_nor_exhausts_the_gateway_memory() {
+    let _one = ONE_STACK.lock().await;
+    let stack = Stack::start(&StackOptions::default()).expect("the native stack starts");
+    let gateway_pid = stack
+        .services
+        .get("frontend-gateway")
+        .expect("gateway")
+        .service
+        .pid();
+    let gateway: std::net::SocketAddr = stack
+        .gateway_url()
+        .trim_start_matches("http://")
+        .parse()
+        .expect("gateway address");
+    let baseline = learnflow_e2e::bench::rss_mib(gateway_pid);
+
+    // Sample the gateway's RSS until the test ends.
+    let peak = Arc::new(std::sync::Mutex::new(baseline));
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (peak, sampling) = (Arc::clone(&peak), Arc::clone(&sampling));
+        std::thread::spawn(move || {
+            while sampling.load(std::sync::atomic::Ordering::SeqCst) {
+                let now = learnflow_e2e::bench::rss_mib(gateway_pid);
+                if let Ok(mut p) = peak.lock() {
+                    *p = p.max(now);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+
+    // Open every connection and send half a request head on each.
+    let mut helpers = Vec::new();
+    for _ in 0..SLOWLORIS_PROCESSES {
+        helpers.push(
+            std::process::Command::new(env!("CARGO_BIN_EXE_learnflow-slowloris"))
+                .arg(gateway.to_string())
+                .arg((SLOWLORIS / SLOWLORIS_PROCESSES).to_string())
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("learnflow-slowloris starts"),
+        );
+    }
+    let mut opened = 0usize;
+    for helper in &mut helpers {
+        use std::io::BufRead as _;
+        let mut line = String::new();
+        std::io::BufReader::new(helper.stdout.as_mut().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the helper reports");
+        eprintln!("[slowloris] helper: {}", line.trim());
+        opened += line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(0);
+    }
+    assert!(
+        opened >= SLOWLORIS * 9 / 10,
+        "only {opened} of {SLOWLORIS} slow connections could be opened: the flood did not happen"
+    );
+
+    // A learner, on a fresh connection, while all of them are held.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .expect("http client");
+    let started = std::time::Instant::now();
+    let answer = http
+        .post(format!("{}/api/v1/lessons", stack.gateway_url()))
+        .bearer_auth(stack.dev_token("slowloris-neighbour"))
+        .json(&json!({"course": "arithmetic"}))
+        .send()
+        .await;
+    let took = started.elapsed();
+    std::thread::sleep(Duration::from_millis(500));
+    sampling.store(false, std::sync::atomic::Ordering::SeqCst);
+    sampler.join().expect("sampler");
+    let peak = *peak.lock().expect("peak");
+    for mut helper in helpers {
+        drop(helper.stdin.take());
+        let _ = helper.wait();
+    }
+    eprintln!(
+        "[slowloris] learner answered {:?} in {took:?}; gateway RSS {baseline:.1} MiB before, peak {peak:.1} MiB",
+        answer.as_ref().map(reqwest::Response::status)
+    );
+    let status = answer
+        .map(|r| r.status().as_u16())
+        .unwrap_or_else(|e| panic!("the learner got no answer within 1 s ({took:?}): {e}"));
+    assert_eq!(status, 201, "the learner's lesson under the flood");
+    assert!(
+        peak < 128.0,
+        "the gateway's RSS peaked at {peak:.1} MiB under {SLOWLORIS} slow connections: \
+         over half its 256 Mi chart limit"
     );
 }
 

@@ -6,16 +6,24 @@
 //! - [`admin_router`]: the admin port's router (`/metrics` plus health);
 //! - [`error`]: the JSON error body every service answers with;
 //! - [`json`]: a JSON body extractor whose rejections are such JSON errors;
-//! - [`span`]: the HTTP server span (child of an incoming `traceparent`) and the
-//!   `x-trace-id` response header;
-//! - [`serve`] (HTTP/1.1, graceful) and [`shutdown_signal`]: run a router until SIGTERM or Ctrl-C.
+//! - [`span`]: the HTTP server span (child of an incoming `traceparent`; at the public
+//!   edge a new root linked to it) and the `x-trace-id` response header;
+//! - [`serve`] (HTTP/1.1, graceful) and [`shutdown_signal`]: run a router until SIGTERM or
+//!   Ctrl-C; [`serve_with`] and [`ServeLimits`] for a public edge (a connection cap and a
+//!   short header-read timeout);
+//! - [`names`]: the metric names this crate emits.
 
 pub mod error;
 pub mod health;
 pub mod json;
+pub mod names;
 pub mod span;
 
+use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
@@ -57,7 +65,28 @@ pub async fn shutdown_signal() {
 }
 
 /// How long a connection may wait for (the rest of) a request head; see [`serve`].
-pub const IDLE_AND_HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+pub const IDLE_AND_HEADER_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How a listener protects itself from clients that hold connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeLimits {
+    /// Longest wait for a request head; hyper's clock also runs while a kept-alive
+    /// connection waits for its next request, so this is the idle timeout too.
+    pub header_read_timeout: Duration,
+    /// Connections held at once. At the cap a new connection closes the oldest one with no
+    /// request in progress (a slow or idle client), or, when every one is busy, is answered
+    /// 503 and closed. Memory per connection is what is bounded (ADR 0008: ~13 KiB each).
+    pub max_connections: usize,
+}
+
+impl ServeLimits {
+    /// Listeners only our sidecar and Prometheus reach: their clients close idle
+    /// connections after 90 s, so ours wait longer, and they open few connections.
+    pub const INTERNAL: Self = Self {
+        header_read_timeout: IDLE_AND_HEADER_TIMEOUT,
+        max_connections: usize::MAX,
+    };
+}
 
 /// Serves `router` on `listener` over HTTP/1.1 until `shutdown` resolves, then
 /// stops accepting and drains in-flight requests (idle keep-alive connections close at once).
@@ -71,16 +100,28 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, router, shutdown, ServeLimits::INTERNAL).await
+}
+
+/// [`serve`] with explicit [`ServeLimits`].
+pub async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    limits: ServeLimits,
+) -> std::io::Result<()> {
+    names::describe();
     let mut http1 = hyper::server::conn::http1::Builder::new();
     // hyper's header read timeout bounds a client that never finishes its request head.
     // Its clock also runs while a kept-alive connection waits for the next request, so
-    // it is our idle timeout too: longer than our clients' own (Go's 90 s in daprd and
-    // Prometheus, reqwest's 90 s), so a client always drops an idle connection first
-    // and never sends a request on one we are just closing.
+    // it is our idle timeout too. Internally it is longer than our clients' own (Go's 90 s
+    // in daprd and Prometheus, reqwest's 90 s), so a client always drops an idle
+    // connection first and never sends a request on one we are just closing.
     http1
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(IDLE_AND_HEADER_TIMEOUT);
+        .header_read_timeout(limits.header_read_timeout);
     let connections = hyper_util::server::graceful::GracefulShutdown::new();
+    let held = Arc::new(Held::default());
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let stream = tokio::select! {
@@ -89,26 +130,130 @@ pub async fn serve(
                 Err(error) => {
                     // Mostly EMFILE/ENFILE under a connection flood: back off instead of spinning.
                     tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
             () = &mut shutdown => break,
         };
+        let Some(tracked) = held.admit(limits.max_connections) else {
+            metrics::counter!(names::CONNECTIONS_SHED, "reason" => "refused").increment(1);
+            tokio::spawn(refuse(stream));
+            continue;
+        };
         // Our answers are small and written whole; do not let Nagle hold them back.
         let _ = stream.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let inner = hyper_util::service::TowerToHyperService::new(router.clone());
+        let in_request = Arc::clone(&tracked.in_request);
+        let service = hyper::service::service_fn(move |request| {
+            let busy = Busy::enter(&in_request);
+            let response = hyper::service::Service::call(&inner, request);
+            async move {
+                let response = response.await;
+                drop(busy);
+                response
+            }
+        });
         let connection = http1.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
         let connection = connections.watch(connection);
+        let held = Arc::clone(&held);
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "connection ended with an error");
+            tokio::select! {
+                ended = connection => if let Err(error) = ended {
+                    tracing::debug!(%error, "connection ended with an error");
+                },
+                // Dropping the connection closes its socket.
+                () = tracked.close.notified() => {}
             }
+            held.release(tracked.id);
         });
     }
     drop(listener);
     connections.shutdown().await;
     Ok(())
+}
+
+/// The connections a listener holds, oldest first.
+#[derive(Debug, Default)]
+struct Held {
+    open: Mutex<(u64, BTreeMap<u64, Tracked>)>,
+}
+
+/// One held connection: how many of its requests are in progress, and how to close it.
+#[derive(Debug, Clone)]
+struct Tracked {
+    id: u64,
+    in_request: Arc<AtomicUsize>,
+    close: Arc<tokio::sync::Notify>,
+}
+
+impl Held {
+    /// Room for one more connection: below the cap, or by closing the oldest idle one.
+    /// None when every held connection has a request in progress.
+    fn admit(&self, max_connections: usize) -> Option<Tracked> {
+        let mut guard = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let (next, open) = &mut *guard;
+        if open.len() >= max_connections {
+            let idle = open
+                .iter()
+                .find(|(_, t)| t.in_request.load(Ordering::SeqCst) == 0)
+                .map(|(id, _)| *id)?;
+            if let Some(evicted) = open.remove(&idle) {
+                // notify_one keeps a permit if the task is not waiting yet.
+                evicted.close.notify_one();
+                metrics::counter!(names::CONNECTIONS_SHED, "reason" => "evicted_idle").increment(1);
+            }
+        }
+        let tracked = Tracked {
+            id: *next,
+            in_request: Arc::new(AtomicUsize::new(0)),
+            close: Arc::new(tokio::sync::Notify::new()),
+        };
+        *next += 1;
+        open.insert(tracked.id, tracked.clone());
+        Some(tracked)
+    }
+
+    fn release(&self, id: u64) {
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .1
+            .remove(&id);
+    }
+}
+
+/// A request in progress on a connection (the connection is not idle while it lives).
+struct Busy(Arc<AtomicUsize>);
+
+impl Busy {
+    fn enter(in_request: &Arc<AtomicUsize>) -> Self {
+        in_request.fetch_add(1, Ordering::SeqCst);
+        Self(Arc::clone(in_request))
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Answers a connection over the cap with a 503 and closes it, without reading from it.
+async fn refuse(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt as _;
+    const BODY: &str =
+        r#"{"error":{"code":"overloaded","message":"too many open connections; retry shortly"}}"#;
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
+         connection: close\r\ncontent-length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = stream.write_all(answer.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
 }
 
 /// Where a server listens (`[server]` and `[admin]` in service configs).
@@ -127,35 +272,90 @@ impl ListenConfig {
     }
 }
 
+/// Whether the API port serves `/healthz` and `/readyz` too (the admin port always does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HealthOnApi {
+    Yes,
+    No,
+}
+
 /// A service's two listeners: the API port and the admin port (`/metrics`, health).
 #[derive(Debug)]
 pub struct Servers {
     api: (TcpListener, Router),
+    api_limits: ServeLimits,
     admin: (TcpListener, Router),
 }
 
 impl Servers {
     /// Pairs each listener with its router. The API router gets the HTTP metrics
-    /// middleware; both get the health routes.
+    /// middleware and a server span continuing the caller's trace (the caller is daprd);
+    /// both get the health routes (daprd's app health check probes the app port).
     pub fn new(
         api_listener: TcpListener,
         api_router: Router,
         admin_listener: TcpListener,
         readiness: Readiness,
     ) -> Self {
+        Self::build(
+            api_listener,
+            api_router,
+            admin_listener,
+            readiness,
+            span::make_span,
+            HealthOnApi::Yes,
+        )
+    }
+
+    /// [`Servers::new`] for a public edge: each request starts its own trace and only
+    /// links a client's `traceparent` ([`span::make_edge_span`]), and health is served on
+    /// the admin port only: the internet has no business probing `/readyz`, which calls
+    /// the sidecar on every request. The API listener serves with `api_limits`.
+    pub fn new_public_edge(
+        api_listener: TcpListener,
+        api_router: Router,
+        admin_listener: TcpListener,
+        readiness: Readiness,
+        api_limits: ServeLimits,
+    ) -> Self {
+        Self {
+            api_limits,
+            ..Self::build(
+                api_listener,
+                api_router,
+                admin_listener,
+                readiness,
+                span::make_edge_span,
+                HealthOnApi::No,
+            )
+        }
+    }
+
+    fn build(
+        api_listener: TcpListener,
+        api_router: Router,
+        admin_listener: TcpListener,
+        readiness: Readiness,
+        make_span: fn(&axum::http::Request<axum::body::Body>) -> tracing::Span,
+        health_on_api: HealthOnApi,
+    ) -> Self {
+        let api_router = match health_on_api {
+            HealthOnApi::Yes => api_router.merge(health::router(readiness.clone())),
+            HealthOnApi::No => api_router,
+        };
         let api_router = api_router
-            .merge(health::router(readiness.clone()))
             .layer(axum::middleware::from_fn(lf_telemetry::http_metrics))
             .layer(axum::middleware::from_fn(span::trace_id_header))
             .layer(
                 tower_http::trace::TraceLayer::new_for_http()
-                    .make_span_with(span::make_span)
+                    .make_span_with(make_span)
                     .on_request(())
                     .on_response(span::on_response)
                     .on_failure(()),
             );
         Self {
             api: (api_listener, api_router),
+            api_limits: ServeLimits::INTERNAL,
             admin: (admin_listener, admin_router(readiness)),
         }
     }
@@ -179,7 +379,12 @@ impl Servers {
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-        let api = tokio::spawn(serve(self.api.0, self.api.1, stopped(rx.clone())));
+        let api = tokio::spawn(serve_with(
+            self.api.0,
+            self.api.1,
+            stopped(rx.clone()),
+            self.api_limits,
+        ));
         let admin = tokio::spawn(serve(self.admin.0, self.admin.1, stopped(rx)));
         shutdown.await;
         let _ = tx.send(true);

@@ -1,7 +1,8 @@
 //! The HTTP server span of every request, following OpenTelemetry's HTTP conventions.
 //!
 //! It continues an incoming `traceparent` (which is how daprd hands a trace to our
-//! apps), is named `{method} {route}` with the route template (never the raw path),
+//! apps) — except at the public edge ([`make_edge_span`]), where it starts a new trace
+//! and only links the client's — is named `{method} {route}` with the route template (never the raw path),
 //! records the status, and carries `trace_id`/`span_id` fields so JSON log lines
 //! written inside the request name their trace. Health and metrics routes get no span.
 
@@ -15,8 +16,27 @@ fn is_probe(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/metrics")
 }
 
-/// `MakeSpan` for `tower_http::trace::TraceLayer`.
+/// `MakeSpan` for `tower_http::trace::TraceLayer` behind a sidecar: the request's span
+/// continues the incoming `traceparent`.
 pub fn make_span<B>(request: &axum::http::Request<B>) -> Span {
+    server_span(request, Incoming::Continue)
+}
+
+/// `MakeSpan` for the public edge (the gateway's API port): the request's span is a new
+/// root; a client's `traceparent` becomes a span link, so a client can neither pick the
+/// trace id nor force sampling. Inside, propagation goes on as before.
+pub fn make_edge_span<B>(request: &axum::http::Request<B>) -> Span {
+    server_span(request, Incoming::Link)
+}
+
+/// What a server span does with an incoming trace context.
+#[derive(Debug, Clone, Copy)]
+enum Incoming {
+    Continue,
+    Link,
+}
+
+fn server_span<B>(request: &axum::http::Request<B>, incoming: Incoming) -> Span {
     let path = request.uri().path();
     if is_probe(path) {
         return Span::none();
@@ -39,8 +59,13 @@ pub fn make_span<B>(request: &axum::http::Request<B>) -> Span {
         trace_id = tracing::field::Empty,
         span_id = tracing::field::Empty,
     );
-    // Parent first, before anything enters or reads the span's context.
-    lf_telemetry::trace::set_parent_from_headers(&span, request.headers());
+    // Parent (or link) first, before anything enters or reads the span's context.
+    match incoming {
+        Incoming::Continue => {
+            lf_telemetry::trace::set_parent_from_headers(&span, request.headers())
+        }
+        Incoming::Link => lf_telemetry::trace::link_from_headers(&span, request.headers()),
+    }
     if let Some((trace_id, span_id)) = ids(&span) {
         span.record("trace_id", trace_id.as_str());
         span.record("span_id", span_id.as_str());

@@ -197,6 +197,9 @@ async fn futures_join_all<F: std::future::Future<Output = ()> + Send + 'static>(
 pub async fn run(spec: LoadSpec) -> Report {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(1024)
+        // Shorter than the gateway's 10 s idle timeout: never send on a connection it is
+        // just closing.
+        .pool_idle_timeout(Duration::from_secs(5))
         .build()
         .unwrap_or_default();
     let shared = Arc::new(Mutex::new(Shared::default()));

@@ -83,6 +83,17 @@ pub fn set_parent_from_headers(span: &tracing::Span, headers: &HeaderMap) {
     }
 }
 
+/// Links `span` to the context in `headers` without continuing it: what a public edge
+/// does with a client's `traceparent`, so that clients neither choose our trace ids nor
+/// force sampling, while the client's trace stays findable from ours.
+pub fn link_from_headers(span: &tracing::Span, headers: &HeaderMap) {
+    let cx = extract(headers);
+    let linked = cx.span().span_context().clone();
+    if linked.is_valid() {
+        span.add_link(linked);
+    }
+}
+
 /// Makes `span` a child of a stored `traceparent` string (the outbox keeps one per event).
 pub fn set_parent_from_traceparent(span: &tracing::Span, traceparent: &str) {
     let mut headers = HeaderMap::new();

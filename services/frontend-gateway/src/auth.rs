@@ -35,6 +35,17 @@ pub struct Claims {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Learner(pub String);
 
+impl Learner {
+    /// The learner id [`authenticate`] put on `request` ("" before authentication).
+    pub fn id_of(request: &axum::extract::Request) -> String {
+        request
+            .extensions()
+            .get::<Self>()
+            .map(|l| l.0.clone())
+            .unwrap_or_default()
+    }
+}
+
 /// Verifies tokens.
 pub struct Verifier {
     key: DecodingKey,

@@ -47,6 +47,12 @@ pub struct LimitsConfig {
     pub request_timeout_ms: u64,
     /// Concurrent requests before shedding.
     pub max_in_flight: usize,
+    /// Concurrent requests of one learner before 429.
+    pub max_in_flight_per_learner: usize,
+    /// Open connections held at once (see `lf_http::ServeLimits`).
+    pub max_connections: usize,
+    /// Longest wait for a request head, and the keep-alive idle timeout (ms).
+    pub header_read_timeout_ms: u64,
     /// Per-learner sustained rate (requests/s).
     pub rate_per_second: u32,
     /// Per-learner burst.

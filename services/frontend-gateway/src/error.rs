@@ -9,6 +9,7 @@
 //! | `NotFound` | 404 | `not_found` |
 //! | `Conflict` | 409 | `conflict` |
 //! | `RateLimited` | 429 (+ `Retry-After`) | `rate_limited` |
+//! | `TooManyInFlight` | 429 (+ `Retry-After: 1`) | `too_many_in_flight` |
 //! | `Unavailable` | 503 (+ `Retry-After`) | `unavailable` |
 //! | `Internal` | 500 | `internal` |
 //!
@@ -45,6 +46,9 @@ pub enum ApiError {
         /// Seconds until a request would be allowed.
         retry_after_secs: u64,
     },
+    /// 429: the learner already has the most requests in flight one learner may have.
+    #[error("too many requests in flight")]
+    TooManyInFlight,
     /// 503: an internal service is unreachable, failing or its circuit is open.
     #[error("{service} unavailable: {cause}")]
     Unavailable {
@@ -93,6 +97,12 @@ impl IntoResponse for ApiError {
                 "too many requests; slow down",
             )
             .with_retry_after(*retry_after_secs),
+            Self::TooManyInFlight => ErrorResponse::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_in_flight",
+                "too many of your requests are in flight; wait for them",
+            )
+            .with_retry_after(1),
             Self::Unavailable { service, cause } => {
                 tracing::warn!(service, cause, "upstream unavailable");
                 ErrorResponse::new(

@@ -5,10 +5,13 @@
 //! daprd). [`auth`] verifies learner tokens, [`ratelimit`] limits each learner,
 //! [`error`] maps failures to statuses and stable codes.
 //!
-//! Edge stack, outermost first: panic → 500 JSON; request id (`x-request-id`, set
+//! Connections first: at most `max_connections` held (the oldest idle one is closed to
+//! make room; 503 when all are busy) and a request head within `header_read_timeout_ms`
+//! (also the keep-alive idle timeout). Then the edge stack, outermost first: panic → 500 JSON; request id (`x-request-id`, set
 //! and echoed); CORS (from config); load shedding over a concurrency limit
 //! (503 + `Retry-After`) and a request deadline (504); body size limit (413);
-//! then, on learner routes, authentication (401) and the per-learner rate limit (429).
+//! then, on learner routes, authentication (401), the per-learner rate limit (429) and
+//! the per-learner in-flight cap ([`inflight`], 429).
 //!
 //! Besides the API: [`web`] serves the learner page at `/`, and [`dev`] adds
 //! `POST /dev/token` when `[dev] enabled` is set (dev stacks only).
@@ -17,6 +20,7 @@ pub mod auth;
 pub mod config;
 pub mod dev;
 pub mod error;
+pub mod inflight;
 pub mod ratelimit;
 pub mod routes;
 pub mod upstream;
@@ -34,7 +38,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use lf_dapr::DaprPort;
 use lf_http::error::ErrorResponse;
-use lf_http::{Readiness, ReadinessCheck, Servers};
+use lf_http::{Readiness, ReadinessCheck, ServeLimits, Servers};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -85,7 +89,12 @@ impl App {
         let learner_routes = routes::learner_routes(upstream.clone())
             // Before the layers, so a wrong method still needs a valid token.
             .method_not_allowed_fallback(method_not_allowed)
-            // Layers run bottom-up: authenticate first, then rate-limit by learner.
+            // Layers run bottom-up: authenticate first, then rate-limit by learner, then
+            // cap the learner's requests in flight.
+            .route_layer(axum::middleware::from_fn_with_state(
+                inflight::cap(config.limits.max_in_flight_per_learner),
+                inflight::limit,
+            ))
             .route_layer(axum::middleware::from_fn_with_state(
                 limiter,
                 ratelimit::limit,
@@ -135,7 +144,20 @@ impl App {
                 }
             }
         }));
-        let servers = Servers::new(deps.api_listener, api, deps.admin_listener, readiness);
+        // The public edge: a request starts its own trace, so clients can neither pick
+        // trace ids nor force sampling; connections are capped and must send their
+        // request head promptly, so slow clients cannot hold memory without bound.
+        let limits = ServeLimits {
+            header_read_timeout: Duration::from_millis(config.limits.header_read_timeout_ms),
+            max_connections: config.limits.max_connections,
+        };
+        let servers = Servers::new_public_edge(
+            deps.api_listener,
+            api,
+            deps.admin_listener,
+            readiness,
+            limits,
+        );
         Ok(Self { servers })
     }
 

@@ -43,11 +43,7 @@ pub fn limiter(per_second: u32, burst: u32) -> Limiter {
 
 /// Middleware (inside authentication): 429 with `Retry-After` once a learner exceeds the quota.
 pub async fn limit(State(limiter): State<Limiter>, request: Request, next: Next) -> Response {
-    let key = request
-        .extensions()
-        .get::<Learner>()
-        .map(|l| l.0.clone())
-        .unwrap_or_default();
+    let key = Learner::id_of(&request);
     match limiter.check_key(&key) {
         Ok(()) => next.run(request).await,
         Err(not_until) => {

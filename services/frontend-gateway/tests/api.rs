@@ -485,3 +485,114 @@ async fn no_secret_no_start() {
     let err = App::build(&config, deps).expect_err("refuses to start");
     assert!(err.to_string().contains("LEARNFLOW_AUTH__JWT_SECRET"));
 }
+
+#[tokio::test]
+async fn health_is_served_on_the_admin_port_only() {
+    let (base, admin) = common::spawn_gateway_with_admin(FakeSidecar::new(), SECRET, &[]).await;
+    let http = reqwest::Client::new();
+    for path in ["/healthz", "/readyz"] {
+        let public = http
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(
+            public.status(),
+            404,
+            "{path} on the public port: the internet must not probe the sidecar through it"
+        );
+        let body: Value = public.json().await.expect("a JSON error body");
+        assert_eq!(body["error"]["code"], "not_found", "{body}");
+
+        let private = http
+            .get(format!("{admin}{path}"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(private.status(), 200, "{path} on the admin port");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_learner_cannot_hold_every_slot() {
+    // The rate limit is opened wide, so only the in-flight caps stand between learner-a's
+    // 600 slow requests and the gateway's 512 slots.
+    let app = TestApp::spawn(&[
+        ("LEARNFLOW_LIMITS__RATE_PER_SECOND", "100000"),
+        ("LEARNFLOW_LIMITS__RATE_BURST", "100000"),
+    ])
+    .await;
+    // Long enough that all 600 are in before the first slot comes back (and under the
+    // edge's 10 s deadline).
+    app.sidecar
+        .set_invoke_delay(std::time::Duration::from_secs(8));
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    app.sidecar.on_invoke({
+        let calls = Arc::clone(&calls);
+        move |_, _, body| {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let learner = body
+                .and_then(|b| b["learner_id"].as_str())
+                .unwrap_or_default();
+            answer(201, lesson(OWNED, learner))
+        }
+    });
+    let greedy = learner_a();
+    let slow: Vec<_> = (0..600)
+        .map(|_| {
+            let (http, url, t) = (
+                app.http.clone(),
+                format!("{}/api/v1/lessons", app.base),
+                greedy.clone(),
+            );
+            tokio::spawn(async move {
+                http.post(url)
+                    .bearer_auth(t)
+                    .header("content-type", "application/json")
+                    .body("{}")
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0)
+            })
+        })
+        .collect();
+    // Once learner-a's flood has taken what it can (no new upstream call for 1 s) and
+    // while those calls are held upstream, learner-b creates lessons.
+    let mut seen = 0;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let now = calls.load(std::sync::atomic::Ordering::SeqCst);
+        if now > 0 && now == seen {
+            break;
+        }
+        seen = now;
+    }
+    let neighbour = token::mint(SECRET, "learner-b", 600);
+    let lesson = || {
+        app.send(
+            reqwest::Method::POST,
+            "/api/v1/lessons",
+            Some(&neighbour),
+            Some("{}"),
+        )
+    };
+    let (first, second, third) = tokio::join!(lesson(), lesson(), lesson());
+    for (s, _, b) in [first, second, third] {
+        assert_eq!(s, 201, "learner-b during learner-a's flood: {b}");
+    }
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    for task in slow {
+        *statuses.entry(task.await.expect("task")).or_default() += 1;
+    }
+    assert_eq!(
+        statuses.get(&201).copied().unwrap_or(0),
+        32,
+        "learner-a gets its default 32 slots: {statuses:?}"
+    );
+    assert_eq!(
+        statuses.get(&429).copied().unwrap_or(0),
+        600 - 32,
+        "the rest are refused at once: {statuses:?}"
+    );
+}

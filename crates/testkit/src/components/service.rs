@@ -18,7 +18,8 @@ pub struct Service {
 }
 
 impl Service {
-    /// Starts binary `name` with `env` and waits until `GET /readyz` answers 200 on `api_port`.
+    /// Starts binary `name` with `env` and waits until `GET /readyz` answers 200 on
+    /// `admin_port` (every service serves health there; the gateway only there).
     pub fn start(
         run: &mut RunDir,
         name: &str,
@@ -68,7 +69,7 @@ impl Service {
 
     /// Waits until `/healthz` answers 200 (it serves; dependencies may not be ready).
     pub fn wait_healthy(&mut self) -> Result<()> {
-        let port = self.api_port;
+        let port = self.admin_port;
         until_ready(&mut self.process, Duration::from_secs(30), || {
             http_status_is(port, "/healthz", 200)
         })
@@ -76,7 +77,7 @@ impl Service {
 
     /// Waits until `/readyz` answers 200.
     pub fn wait_ready(&mut self) -> Result<()> {
-        let port = self.api_port;
+        let port = self.admin_port;
         until_ready(&mut self.process, Duration::from_secs(30), || {
             http_status_is(port, "/readyz", 200)
         })

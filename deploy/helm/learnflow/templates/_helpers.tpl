@@ -265,7 +265,9 @@ dapr.io/log-level: {{ $v.dapr.logLevel | quote }}
 dapr.io/log-as-json: "true"
 dapr.io/graceful-shutdown-seconds: {{ $v.dapr.gracefulShutdownSeconds | toString | quote }}
 dapr.io/disable-builtin-k8s-secret-store: "true"
-{{- if $v.dapr.appHealthCheck.enabled }}
+{{- /* The gateway serves health on its admin port only, and its sidecar delivers nothing
+to it, so daprd has no app health to watch there. */}}
+{{- if and $v.dapr.appHealthCheck.enabled (ne .svc "frontend-gateway") }}
 dapr.io/enable-app-health-check: "true"
 dapr.io/app-health-check-path: "/healthz"
 dapr.io/app-health-probe-interval: {{ $v.dapr.appHealthCheck.probeIntervalSeconds | toString | quote }}

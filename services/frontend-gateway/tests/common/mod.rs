@@ -12,6 +12,15 @@ pub async fn spawn_gateway(
     secret: &str,
     extra_env: &[(&str, &str)],
 ) -> String {
+    spawn_gateway_with_admin(sidecar, secret, extra_env).await.0
+}
+
+/// [`spawn_gateway`], returning the API and the admin base URLs.
+pub async fn spawn_gateway_with_admin(
+    sidecar: FakeSidecar,
+    secret: &str,
+    extra_env: &[(&str, &str)],
+) -> (String, String) {
     let mut env = vec![
         ("LEARNFLOW_AUTH__JWT_SECRET".to_owned(), secret.to_owned()),
         (
@@ -36,6 +45,7 @@ pub async fn spawn_gateway(
     };
     let app = App::build(&config, deps).expect("app");
     let base = format!("http://{}", app.api_addr().expect("addr"));
+    let admin = format!("http://{}", app.admin_addr().expect("admin addr"));
     tokio::spawn(app.run_until_stopped(std::future::pending()));
-    base
+    (base, admin)
 }
