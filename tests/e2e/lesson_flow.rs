@@ -340,3 +340,104 @@ async fn lessons_flow_through_kafka_to_user_progress_exactly_once() {
     )
     .await;
 }
+
+/// A poison event in the outbox — 2 MB, over the size Kafka takes — ahead of 200 good
+/// lessons: the good ones all arrive, the poison one is parked (and counted), and the relay
+/// does not stall behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_poison_event_in_the_outbox_is_parked_and_the_lessons_behind_it_arrive() {
+    let mut stack = Stack::start(&StackOptions::default()).expect("the native stack starts");
+    let client = Client {
+        http: reqwest::Client::new(),
+        gateway: stack.gateway_url(),
+    };
+    let token = stack.dev_token("poison-neighbour");
+    // A first lesson gives the poison row a valid CloudEvent to start from.
+    let (status, first) = client.create_lesson(&token, json!({})).await;
+    assert_eq!(status, 201, "{first}");
+    eventually(
+        "the first lesson to be published",
+        Duration::from_secs(60),
+        || {
+            (count(
+                &stack,
+                "course_agent",
+                "SELECT count(*) FROM outbox WHERE sent_at IS NULL",
+            ) == 0)
+                .then_some(())
+        },
+    )
+    .await;
+    stack
+        .postgres
+        .psql(
+            "course_agent",
+            "INSERT INTO outbox (event_id, partition_key, cloud_event)
+             SELECT gen_random_uuid(), 'poison',
+                    jsonb_set(cloud_event, '{data,learner_id}', to_jsonb(repeat('p', 2000000)))
+             FROM outbox ORDER BY id LIMIT 1",
+        )
+        .expect("insert the poison row");
+
+    let started = std::time::Instant::now();
+    let tokens: Vec<String> = (0..LEARNERS)
+        .map(|i| stack.dev_token(&format!("poison-neighbour-{i}")))
+        .collect();
+    let mut expected = BTreeSet::new();
+    for i in 0..LESSONS {
+        let (status, lesson) = client.create_lesson(&tokens[i % LEARNERS], json!({})).await;
+        assert_eq!(status, 201, "{lesson}");
+        expected.insert(lesson["id"].as_str().expect("id").to_owned());
+    }
+    let accepted_in = started.elapsed();
+    eventually(
+        "the lessons behind the poison to reach user-progress",
+        Duration::from_secs(120),
+        || expected.is_subset(&recorded_lessons(&stack)).then_some(()),
+    )
+    .await;
+    let delivered_in = started.elapsed();
+    let parked = eventually(
+        "the poison row to be parked",
+        Duration::from_secs(120),
+        || {
+            let row = stack
+                .postgres
+                .psql(
+                    "course_agent",
+                    "SELECT rejections || ' ' || coalesce(left(last_error, 160), '') FROM outbox
+                     WHERE partition_key = 'poison' AND parked_at IS NOT NULL",
+                )
+                .ok()?;
+            (!row.trim().is_empty()).then(|| row.trim().to_owned())
+        },
+    )
+    .await;
+    eprintln!(
+        "[poison] {LESSONS} lessons accepted in {accepted_in:?}, all recorded after \
+         {delivered_in:?}; poison parked: {parked}"
+    );
+    let metrics_url = format!(
+        "http://127.0.0.1:{}/metrics",
+        stack
+            .service("course-agent")
+            .expect("course-agent")
+            .service
+            .admin_port()
+    );
+    let text = fetch_text(&client.http, &metrics_url).await;
+    assert_eq!(
+        metric_sum(&text, "learnflow_outbox_parked_total", &[]),
+        1.0,
+        "the parked row is counted"
+    );
+    assert_eq!(
+        count(
+            &stack,
+            "course_agent",
+            "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND parked_at IS NULL"
+        ),
+        0,
+        "nothing else is left behind"
+    );
+}

@@ -23,6 +23,11 @@ pub struct Published {
     pub traceparent: Option<String>,
 }
 
+type EventPredicate = dyn Fn(&serde_json::Value) -> bool + Send + Sync;
+
+/// Which events are rejected, and with what status in a single publish.
+type Rejecting = Option<(u16, Arc<EventPredicate>)>;
+
 type InvokeHandler = dyn Fn(&str, &str, Option<&serde_json::Value>) -> Result<InvokeResponse, DaprError>
     + Send
     + Sync;
@@ -33,6 +38,7 @@ pub struct FakeSidecar {
     published: Arc<Mutex<Vec<Published>>>,
     bulk_calls: Arc<Mutex<usize>>,
     failing_publish: Arc<Mutex<bool>>,
+    rejecting: Arc<Mutex<Rejecting>>,
     invoke: Arc<Mutex<Arc<InvokeHandler>>>,
     invoke_delay: Arc<Mutex<Duration>>,
 }
@@ -43,6 +49,7 @@ impl Default for FakeSidecar {
             published: Arc::default(),
             bulk_calls: Arc::default(),
             failing_publish: Arc::default(),
+            rejecting: Arc::default(),
             invoke_delay: Arc::default(),
             invoke: Arc::new(Mutex::new(Arc::new(|_, _, _| {
                 Err(DaprError::Unreachable("no invoke handler set".into()))
@@ -72,6 +79,25 @@ impl FakeSidecar {
         if let Ok(mut f) = self.failing_publish.lock() {
             *f = failing;
         }
+    }
+
+    /// Rejects the events `poison` picks, as a broker refuses one message: a single
+    /// publish answers `status`, a bulk publish lists the entry in `failedEntries` and
+    /// publishes the others.
+    pub fn reject_events(
+        &self,
+        status: u16,
+        poison: impl Fn(&serde_json::Value) -> bool + Send + Sync + 'static,
+    ) {
+        if let Ok(mut r) = self.rejecting.lock() {
+            *r = Some((status, Arc::new(poison)));
+        }
+    }
+
+    fn rejection(&self, event: &serde_json::Value) -> Option<u16> {
+        let rejecting = self.rejecting.lock().ok()?;
+        let (status, poison) = rejecting.as_ref()?;
+        poison(event).then_some(*status)
     }
 
     /// Sets how invocations are answered: `(app_id, method, body) -> response`.
@@ -142,6 +168,12 @@ impl DaprPort for FakeSidecar {
                     body: "fake: pub/sub unavailable".into(),
                 });
             }
+            if let Some(status) = self.rejection(event) {
+                return Err(DaprError::Status {
+                    status,
+                    body: "fake: event rejected".into(),
+                });
+            }
             self.record(Published {
                 topic: topic.to_owned(),
                 event: event.clone(),
@@ -168,7 +200,15 @@ impl DaprPort for FakeSidecar {
             if let Ok(mut n) = self.bulk_calls.lock() {
                 *n += 1;
             }
+            let mut outcome = BulkOutcome::default();
             for e in entries {
+                if self.rejection(&e.event).is_some() {
+                    outcome.failed_entries.push(crate::FailedEntry {
+                        entry_id: e.entry_id,
+                        error: "fake: entry rejected".into(),
+                    });
+                    continue;
+                }
                 self.record(Published {
                     topic: topic.to_owned(),
                     partition_key: e.metadata.get("partitionKey").cloned().unwrap_or_default(),
@@ -176,7 +216,7 @@ impl DaprPort for FakeSidecar {
                     event: e.event,
                 });
             }
-            Ok(BulkOutcome::default())
+            Ok(outcome)
         })
     }
 

@@ -45,6 +45,10 @@ pub struct RelayConfig {
     pub backoff_min_ms: u64,
     /// Longest back-off (ms).
     pub backoff_max_ms: u64,
+    /// Rounds in which an event fails while others go out before it is parked.
+    pub max_rejections: i32,
+    /// Largest CloudEvent handed to the sidecar (bytes); larger ones are parked.
+    pub max_event_bytes: usize,
     /// Seconds sent rows are kept.
     pub retain_sent_secs: i64,
 }

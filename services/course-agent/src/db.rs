@@ -103,7 +103,7 @@ pub async fn claim_pending(
     sqlx::query_as!(
         PendingEvent,
         "SELECT id, partition_key, cloud_event, traceparent FROM outbox
-         WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+         WHERE sent_at IS NULL AND parked_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
         limit
     )
     .fetch_all(&mut **tx)
@@ -138,19 +138,62 @@ pub async fn mark_failed(
     .map(|_| ())
 }
 
-/// Pending rows and the age of the oldest, in seconds.
-pub async fn backlog(pool: &PgPool) -> Result<(i64, f64), sqlx::Error> {
+/// Records that the sidecar rejected these rows themselves (a 4xx about the event, or a
+/// bulk entry that failed while others succeeded); a row rejected `max_rejections` times
+/// (or at once, with `max_rejections` 1) is parked. Returns how many were parked now.
+pub async fn mark_rejected(
+    tx: &mut Transaction<'_, Postgres>,
+    ids: &[i64],
+    error: &str,
+    max_rejections: i32,
+) -> Result<usize, sqlx::Error> {
+    let parked = sqlx::query_scalar!(
+        r#"UPDATE outbox
+           SET attempts = attempts + 1, rejections = rejections + 1, last_error = $2,
+               parked_at = CASE WHEN rejections + 1 >= $3 THEN now() END
+           WHERE id = ANY($1)
+           RETURNING parked_at IS NOT NULL AS "parked!""#,
+        ids,
+        error,
+        max_rejections
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(parked.into_iter().filter(|p| *p).count())
+}
+
+/// The outbox at a glance: rows waiting to be published, the age of the oldest (s), and
+/// parked rows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backlog {
+    /// Rows not yet published (parked ones excluded).
+    pub pending: i64,
+    /// Age of the oldest of those, in seconds (0 when none).
+    pub oldest_age: f64,
+    /// Rows parked as poison.
+    pub parked: i64,
+}
+
+/// Pending rows, the age of the oldest, and parked rows.
+pub async fn backlog(pool: &PgPool) -> Result<Backlog, sqlx::Error> {
     let row = sqlx::query!(
-        r#"SELECT count(*) AS "pending!", min(created_at) AS oldest FROM outbox WHERE sent_at IS NULL"#
+        r#"SELECT count(*) FILTER (WHERE parked_at IS NULL) AS "pending!",
+                  min(created_at) FILTER (WHERE parked_at IS NULL) AS oldest,
+                  count(*) FILTER (WHERE parked_at IS NOT NULL) AS "parked!"
+           FROM outbox WHERE sent_at IS NULL"#
     )
     .fetch_one(pool)
     .await?;
     let oldest: Option<DateTime<Utc>> = row.oldest;
-    let age = oldest
+    let oldest_age = oldest
         .map(|t| (Utc::now() - t).num_milliseconds() as f64 / 1000.0)
         .unwrap_or(0.0)
         .max(0.0);
-    Ok((row.pending, age))
+    Ok(Backlog {
+        pending: row.pending,
+        oldest_age,
+        parked: row.parked,
+    })
 }
 
 /// Deletes rows published more than `retain_secs` ago.

@@ -8,6 +8,10 @@ pub const LESSONS_GENERATED: &str = "learnflow_lessons_generated_total";
 pub const OUTBOX_BACKLOG: &str = "learnflow_outbox_backlog";
 /// Gauge: age in seconds of the oldest unpublished outbox row (0 when none).
 pub const OUTBOX_OLDEST_AGE: &str = "learnflow_outbox_oldest_age_seconds";
+/// Gauge: outbox rows parked as poison (the sidecar kept rejecting them).
+pub const OUTBOX_PARKED: &str = "learnflow_outbox_parked";
+/// Counter of outbox rows the relay parked.
+pub const OUTBOX_PARKED_TOTAL: &str = "learnflow_outbox_parked_total";
 /// Counter of events the relay tried to publish, by `outcome` (`success`/`failure`) and `mode` (`single`/`bulk`).
 pub const PUBLISH_ATTEMPTS: &str = "learnflow_outbox_publish_total";
 /// Histogram of one relay publish call in seconds, by `mode`.
@@ -29,10 +33,16 @@ pub fn published(mode: &'static str, events: usize, ok: bool, took: Duration) {
     ::metrics::histogram!(PUBLISH_DURATION, "mode" => mode).record(took.as_secs_f64());
 }
 
-/// The outbox holds `pending` rows, the oldest `oldest_age` seconds old.
-pub fn outbox(pending: i64, oldest_age: f64) {
+/// The outbox holds `pending` rows, the oldest `oldest_age` seconds old, and `parked` ones.
+pub fn outbox(pending: i64, oldest_age: f64, parked: i64) {
     ::metrics::gauge!(OUTBOX_BACKLOG).set(pending as f64);
     ::metrics::gauge!(OUTBOX_OLDEST_AGE).set(oldest_age);
+    ::metrics::gauge!(OUTBOX_PARKED).set(parked as f64);
+}
+
+/// The relay parked `rows` rows.
+pub fn parked(rows: usize) {
+    ::metrics::counter!(OUTBOX_PARKED_TOTAL).increment(rows as u64);
 }
 
 /// Personalisation was used or fell back.
@@ -58,6 +68,14 @@ pub fn describe() {
         OUTBOX_OLDEST_AGE,
         ::metrics::Unit::Seconds,
         "Age of the oldest unpublished outbox event (0 when none)."
+    );
+    ::metrics::describe_gauge!(
+        OUTBOX_PARKED,
+        "Outbox events parked as poison: the sidecar kept rejecting them; they wait for an operator."
+    );
+    ::metrics::describe_counter!(
+        OUTBOX_PARKED_TOTAL,
+        "Outbox events the relay parked as poison."
     );
     ::metrics::describe_counter!(
         PUBLISH_ATTEMPTS,

@@ -4,7 +4,8 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use course_agent::{App, Config, Deps, relay};
+use course_agent::relay::{self, Round};
+use course_agent::{App, Config, Deps};
 use lf_dapr::fake::FakeSidecar;
 use lf_dapr::{DaprError, InvokeResponse};
 use serde_json::{Value, json};
@@ -242,7 +243,7 @@ async fn a_backlog_goes_out_in_one_bulk_publish(pool: PgPool) {
         .expect("insert");
     }
     let sidecar = FakeSidecar::new();
-    let sent = relay::relay_once(&pool, &sidecar, 100)
+    let sent = relay::relay_once(&pool, &sidecar, &Round::default())
         .await
         .expect("round");
     assert_eq!(sent, 4);
@@ -274,12 +275,157 @@ async fn a_backlog_goes_out_in_one_bulk_publish(pool: PgPool) {
         .expect("count");
     assert_eq!(pending, 0);
     assert_eq!(
-        relay::relay_once(&pool, &sidecar, 100)
+        relay::relay_once(&pool, &sidecar, &Round::default())
             .await
             .expect("round"),
         0,
         "nothing is published twice"
     );
+}
+
+/// Commits `n` outbox rows for learner `learner` (no app: the test drives the relay).
+async fn commit_events(pool: &PgPool, learner: &str, n: usize) {
+    for _ in 0..n {
+        let event = lf_events::LessonEvent::new(
+            uuid::Uuid::now_v7(),
+            learner.to_owned(),
+            "arithmetic".into(),
+            "addition".into(),
+            1,
+            false,
+            chrono::Utc::now(),
+        );
+        sqlx::query(
+            "INSERT INTO outbox (event_id, partition_key, cloud_event) VALUES ($1, $2, $3)",
+        )
+        .bind(event.event_id)
+        .bind(&event.learner_id)
+        .bind(event.to_cloud_event(None))
+        .execute(pool)
+        .await
+        .expect("insert");
+    }
+}
+
+fn is_poison(event: &serde_json::Value) -> bool {
+    event["data"]["learner_id"] == "poison"
+}
+
+/// (parked_at set, rejections) of the poison row.
+async fn poison_row(pool: &PgPool) -> (bool, i32) {
+    sqlx::query_as(
+        "SELECT parked_at IS NOT NULL, rejections FROM outbox WHERE partition_key = 'poison'",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("the poison row")
+}
+
+#[sqlx::test]
+async fn a_poison_event_is_parked_and_the_rest_flow_at_full_speed(pool: PgPool) {
+    // The poison row is the oldest, so it is in every bulk until it is parked.
+    commit_events(&pool, "poison", 1).await;
+    commit_events(&pool, "good", 1000).await;
+    let sidecar = FakeSidecar::new();
+    sidecar.reject_events(500, is_poison);
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        assert!(rounds <= 20, "the relay does not finish");
+        // A round that fails backs the relay off (up to 5 s each): every round must succeed.
+        let sent = relay::relay_once(&pool, &sidecar, &Round::default())
+            .await
+            .unwrap_or_else(|e| panic!("round {rounds} failed, so the relay would back off: {e}"));
+        if sent == 0 {
+            break;
+        }
+    }
+    let good: Vec<_> = sidecar
+        .published()
+        .into_iter()
+        .filter(|p| p.partition_key == "good")
+        .collect();
+    assert_eq!(good.len(), 1000, "every good event went out");
+    assert_eq!(
+        poison_row(&pool).await,
+        (true, 5),
+        "parked after 5 rounds that published the others"
+    );
+    let pending: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND parked_at IS NULL",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    assert_eq!(pending, 0);
+    // 1000 good ones in bulks of up to 100, 99 per round while the poison is among them.
+    assert!(rounds <= 12, "{rounds} rounds");
+}
+
+#[sqlx::test]
+async fn an_event_the_sidecar_refuses_is_parked_at_once(pool: PgPool) {
+    commit_events(&pool, "poison", 1).await;
+    let sidecar = FakeSidecar::new();
+    sidecar.reject_events(400, is_poison);
+    let sent = relay::relay_once(&pool, &sidecar, &Round::default())
+        .await
+        .expect("a refused event is not an outage");
+    assert_eq!(sent, 0);
+    assert_eq!(poison_row(&pool).await, (true, 1));
+    assert_eq!(
+        relay::relay_once(&pool, &sidecar, &Round::default())
+            .await
+            .expect("round"),
+        0,
+        "a parked row is not claimed again"
+    );
+}
+
+#[sqlx::test]
+async fn an_event_over_the_size_limit_is_parked_without_being_sent(pool: PgPool) {
+    commit_events(&pool, "good", 2).await;
+    sqlx::query(
+        "INSERT INTO outbox (event_id, partition_key, cloud_event)
+         SELECT gen_random_uuid(), 'poison',
+                jsonb_set(cloud_event, '{data,learner_id}', to_jsonb(repeat('p', 1000000)))
+         FROM outbox ORDER BY id LIMIT 1",
+    )
+    .execute(&pool)
+    .await
+    .expect("insert the oversized row");
+    let sidecar = FakeSidecar::new();
+    let sent = relay::relay_once(&pool, &sidecar, &Round::default())
+        .await
+        .expect("round");
+    assert_eq!(sent, 2);
+    assert_eq!(poison_row(&pool).await, (true, 1));
+    assert!(
+        sidecar
+            .published()
+            .iter()
+            .all(|p| p.partition_key == "good"),
+        "the sidecar never saw it"
+    );
+}
+
+#[sqlx::test]
+async fn an_outage_parks_nothing(pool: PgPool) {
+    commit_events(&pool, "good", 3).await;
+    let sidecar = FakeSidecar::new();
+    // Every entry failing, round after round, is the broker, not the events.
+    sidecar.reject_events(500, |_| true);
+    for _ in 0..10 {
+        assert!(
+            relay::relay_once(&pool, &sidecar, &Round::default())
+                .await
+                .is_err()
+        );
+    }
+    let parked: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(parked, 0);
 }
 
 #[sqlx::test]
