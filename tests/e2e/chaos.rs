@@ -3,6 +3,8 @@
 //!
 //! `cargo test` runs the reduced suite (shorter outages, lower load); `cargo xtask
 //! chaos` runs the full one (`LEARNFLOW_CHAOS=full`) and writes `docs/resilience.md`.
+//! `LEARNFLOW_CHAOS_ONLY=<part of a name>` runs only the matching scenarios (the report
+//! then goes to target/learnflow, never over docs/resilience.md).
 
 use learnflow_e2e::chaos::{ChaosParams, Fault, markdown, run_scenario};
 use learnflow_e2e::{fetch_text, metric_sum};
@@ -43,16 +45,23 @@ async fn nothing_acknowledged_is_lost_or_duplicated_under_faults() {
     }
 
     let mut reports = Vec::new();
-    for fault in Fault::all() {
+    // LEARNFLOW_CHAOS_ONLY=<part of a scenario's name> runs just the matching scenarios.
+    let only = std::env::var("LEARNFLOW_CHAOS_ONLY").unwrap_or_default();
+    for fault in Fault::suite(&params)
+        .into_iter()
+        .filter(|f| f.name().contains(&only))
+    {
         eprintln!("[chaos] {} …", fault.name());
         let report = run_scenario(&mut stack, &params, fault).await;
         eprintln!(
-            "[chaos] {}: accepted {} delivered {} lost {} duplicated {} backlog≤{} recovery {:?} statuses {:?} retries {:?} breakers {:?} crashed {:?}",
+            "[chaos] {}: accepted {} delivered {} lost {} applied twice {} unknown {} committed unacknowledged {} backlog≤{} recovery {:?} statuses {:?} retries {:?} breakers {:?} crashed {:?}",
             report.fault,
             report.accepted,
             report.delivered,
             report.lost,
-            report.duplicated,
+            report.double_applied,
+            report.unknown,
+            report.committed_unacknowledged,
             report.max_backlog,
             report.recovery_secs,
             report.statuses,
@@ -63,7 +72,7 @@ async fn nothing_acknowledged_is_lost_or_duplicated_under_faults() {
         reports.push(report);
     }
     let text = markdown(&reports, &params, if full { "full" } else { "reduced" });
-    let out = if full {
+    let out = if full && only.is_empty() {
         lf_testkit::paths::repo_root().join("docs/resilience.md")
     } else {
         lf_testkit::paths::target_dir().join("learnflow/resilience-reduced.md")
@@ -77,7 +86,12 @@ async fn nothing_acknowledged_is_lost_or_duplicated_under_faults() {
     for r in &reports {
         assert!(r.accepted > 0, "{}: the gateway accepted lessons", r.fault);
         assert_eq!(r.lost, 0, "{}: lost lessons", r.fault);
-        assert_eq!(r.duplicated, 0, "{}: duplicated lessons", r.fault);
+        assert_eq!(r.double_applied, 0, "{}: lessons applied twice", r.fault);
+        assert_eq!(
+            r.unknown, 0,
+            "{}: recorded lessons never committed",
+            r.fault
+        );
         assert!(
             r.recovery_secs.is_some(),
             "{}: everything was delivered in the end",
@@ -107,14 +121,16 @@ async fn nothing_acknowledged_is_lost_or_duplicated_under_faults() {
                 r.breaker_states_seen
             );
         }
-        if let Some(dead) = r.dead_lettered {
-            assert!(
-                dead >= params.poison as f64,
-                "{}: {dead} of {} poison events dead-lettered",
-                r.fault,
-                params.poison
-            );
-        }
+        let poison = if r.fault == Fault::PoisonBurst.name() {
+            params.poison as f64
+        } else {
+            0.0
+        };
+        assert_eq!(
+            r.dead_lettered, poison,
+            "{}: events in the dead-letter topic (only the poison burst's may be there)",
+            r.fault
+        );
     }
     // After recovery the pub/sub breaker is closed again.
     let daprd = stack
@@ -137,8 +153,12 @@ async fn nothing_acknowledged_is_lost_or_duplicated_under_faults() {
         "dapr_resiliency_cb_state",
         &[("target", "Pubsub_kafka-pubsub"), ("status", "open")],
     );
-    assert!(
-        closed >= 1.0 && open == 0.0,
-        "pub/sub breaker closed after recovery (closed {closed}, open {open})"
-    );
+    // (daprd reports the breaker's state from its first transition on: only a Kafka
+    // fault is sure to have made one.)
+    if reports.iter().any(|r| r.kafka_fault) {
+        assert!(
+            closed >= 1.0 && open == 0.0,
+            "pub/sub breaker closed after recovery (closed {closed}, open {open})"
+        );
+    }
 }

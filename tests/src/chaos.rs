@@ -3,7 +3,8 @@
 //! Each scenario drives the gateway at a fixed rate (open loop), injects its fault
 //! through the harness, ends it, keeps the load on for a while, then waits until
 //! every lesson the gateway acknowledged is in user-progress. It reports what was
-//! accepted, delivered, lost and duplicated (comparing id sets, not counts), the
+//! accepted, delivered, lost (comparing id sets), applied twice (user-progress's counters
+//! against the lessons it newly recorded, see [`delivery`]), recorded though unknown, the
 //! largest outbox backlog, the recovery time (fault end → everything delivered and
 //! the outbox empty), gateway answers by status, the resiliency retries and circuit
 //! breaker transitions daprd reported, and any process that died unasked.
@@ -39,6 +40,9 @@ pub struct ChaosParams {
     pub poison: usize,
     /// Longest wait for everything to be delivered.
     pub drain_timeout: Duration,
+    /// How long user-progress stays stopped while everything else runs (longer than the
+    /// old 90 s delivery retry budget); full suite only.
+    pub progress_outage: Option<Duration>,
 }
 
 impl ChaosParams {
@@ -54,6 +58,7 @@ impl ChaosParams {
             tail: Duration::from_secs(10),
             poison: 50,
             drain_timeout: Duration::from_secs(180),
+            progress_outage: Some(Duration::from_secs(180)),
         }
     }
 
@@ -69,6 +74,7 @@ impl ChaosParams {
             tail: Duration::from_secs(3),
             poison: 10,
             drain_timeout: Duration::from_secs(120),
+            progress_outage: None,
         }
     }
 }
@@ -86,6 +92,9 @@ pub enum Fault {
     KillDaprd(&'static str),
     /// Restart PostgreSQL.
     PostgresRestart,
+    /// user-progress stopped for [`ChaosParams::progress_outage`] while course-agent keeps
+    /// publishing: the events wait in Kafka and daprd tries to deliver them again and again.
+    ProgressOutage,
     /// Publish a burst of malformed events onto the topic.
     PoisonBurst,
 }
@@ -99,6 +108,7 @@ impl Fault {
             Self::KillService(s) => format!("kill -9 {s}"),
             Self::KillDaprd(s) => format!("kill -9 daprd of {s}"),
             Self::PostgresRestart => "PostgreSQL stopped, then started".into(),
+            Self::ProgressOutage => "user-progress down for minutes".into(),
             Self::PoisonBurst => "poison burst".into(),
         }
     }
@@ -122,6 +132,21 @@ impl Fault {
             Self::PoisonBurst,
         ]
     }
+
+    /// The suite `params` asks for: [`Fault::all`], plus the long database outage when
+    /// it has one.
+    pub fn suite(params: &ChaosParams) -> Vec<Fault> {
+        let mut faults = Self::all();
+        if params.progress_outage.is_some() {
+            faults.push(Self::ProgressOutage);
+        }
+        faults
+    }
+
+    /// Whether events are dead-lettered on purpose in this scenario.
+    pub fn dead_letters(&self) -> bool {
+        matches!(self, Self::PoisonBurst)
+    }
 }
 
 /// What one scenario measured.
@@ -141,8 +166,13 @@ pub struct ScenarioReport {
     pub delivered: usize,
     /// Acknowledged but never recorded.
     pub lost: usize,
-    /// Recorded more than once.
-    pub duplicated: usize,
+    /// Applications by user-progress not matched one-to-one by a newly recorded lesson.
+    pub double_applied: i64,
+    /// Lessons user-progress recorded that course-agent never committed.
+    pub unknown: usize,
+    /// Lessons course-agent committed during the scenario that the gateway did not
+    /// acknowledge (the client got a 503 or no answer): delivered all the same.
+    pub committed_unacknowledged: usize,
     /// Largest outbox backlog seen.
     pub max_backlog: f64,
     /// Fault end → the last lesson acknowledged before it was recorded by user-progress
@@ -158,8 +188,9 @@ pub struct ScenarioReport {
     pub breaker_states_seen: BTreeSet<String>,
     /// Processes found dead that nobody killed.
     pub crashed: Vec<String>,
-    /// Poison events that reached the dead-letter topic (poison burst only).
-    pub dead_lettered: Option<f64>,
+    /// Events that reached the dead-letter topic during the scenario: the poison burst's
+    /// and nothing else (a transient failure must never dead-letter a valid event).
+    pub dead_lettered: f64,
 }
 
 impl ScenarioReport {
@@ -237,14 +268,100 @@ fn sidecar_metric_urls(stack: &Stack) -> Vec<String> {
         .collect()
 }
 
-fn recorded(stack: &Stack) -> (BTreeSet<String>, usize) {
+/// What user-progress has applied, read in one statement (one snapshot): the lessons it
+/// recorded and the two counters each application increments.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Lesson ids in `processed_events`.
+    pub lessons: BTreeSet<String>,
+    /// `sum(learner_progress.lessons_received)`.
+    pub received: i64,
+    /// `sum(topic_mastery.lessons)`.
+    pub topic_lessons: i64,
+}
+
+const COUNTERS: &str = "counters ";
+
+fn applied(stack: &Stack) -> Option<Applied> {
     let rows = stack
         .postgres
-        .psql("user_progress", "SELECT lesson_id FROM processed_events")
-        .unwrap_or_default();
-    let all: Vec<&str> = rows.lines().collect();
-    let unique: BTreeSet<String> = all.iter().map(|s| (*s).to_owned()).collect();
-    (unique, all.len())
+        .psql(
+            "user_progress",
+            &format!(
+                "SELECT '{COUNTERS}' || coalesce((SELECT sum(lessons_received) FROM learner_progress), 0) \
+                 || ' ' || coalesce((SELECT sum(lessons) FROM topic_mastery), 0) \
+                 UNION ALL SELECT lesson_id::text FROM processed_events"
+            ),
+        )
+        .ok()?;
+    let mut out = Applied::default();
+    for line in rows.lines() {
+        if let Some(counters) = line.strip_prefix(COUNTERS) {
+            let (received, topic) = counters.split_once(' ')?;
+            out.received = received.trim().parse().ok()?;
+            out.topic_lessons = topic.trim().parse().ok()?;
+        } else if !line.trim().is_empty() {
+            out.lessons.insert(line.trim().to_owned());
+        }
+    }
+    Some(out)
+}
+
+fn course_agent_lessons(stack: &Stack) -> Option<BTreeSet<String>> {
+    let rows = stack
+        .postgres
+        .psql("course_agent", "SELECT id::text FROM lessons")
+        .ok()?;
+    Some(
+        rows.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
+/// What a scenario's deliveries came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Acknowledged lessons user-progress recorded.
+    pub delivered: usize,
+    /// Acknowledged lessons it did not.
+    pub lost: usize,
+    /// How far either counter's growth departs from the number of newly recorded lessons:
+    /// a lesson applied twice (or applied without being recorded) makes it non-zero,
+    /// whatever the event ids were.
+    pub double_applied: i64,
+    /// Recorded lessons course-agent never committed.
+    pub unknown: usize,
+    /// Lessons committed during the scenario that the gateway did not acknowledge.
+    pub committed_unacknowledged: usize,
+}
+
+/// Compares what the gateway acknowledged with what course-agent committed and what
+/// user-progress applied, before and after the scenario.
+pub fn delivery(
+    acknowledged: &BTreeSet<String>,
+    committed_before: &BTreeSet<String>,
+    committed_after: &BTreeSet<String>,
+    before: &Applied,
+    after: &Applied,
+) -> Delivery {
+    let delivered = acknowledged.intersection(&after.lessons).count();
+    let newly_recorded =
+        i64::try_from(after.lessons.difference(&before.lessons).count()).unwrap_or(i64::MAX);
+    let received = (after.received - before.received - newly_recorded).abs();
+    let topic = (after.topic_lessons - before.topic_lessons - newly_recorded).abs();
+    Delivery {
+        delivered,
+        lost: acknowledged.len() - delivered,
+        double_applied: received.max(topic),
+        unknown: after.lessons.difference(committed_after).count(),
+        committed_unacknowledged: committed_after
+            .difference(committed_before)
+            .filter(|id| !acknowledged.contains(*id))
+            .count(),
+    }
 }
 
 fn outbox_backlog(stack: &Stack) -> Option<i64> {
@@ -363,11 +480,15 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
     }
     let activations_before = activations(&before);
     let dlq_before = dlq_total(&scrape(&http, &monitor_metrics).await);
+    let applied_before = applied(stack).expect("user-progress's applied lessons are readable");
+    let committed_before =
+        course_agent_lessons(stack).expect("course-agent's lessons are readable");
 
     let fault_len = match fault {
         Fault::KafkaStop => params.kafka_stop,
         Fault::KafkaFreeze => params.kafka_freeze,
         Fault::PoisonBurst => Duration::ZERO,
+        Fault::ProgressOutage => params.progress_outage.unwrap_or(params.down),
         _ => params.down,
     };
     let tokens = lf_loadgen::tokens(&stack.secrets.jwt_secret, params.learners);
@@ -441,6 +562,12 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
             tokio::time::sleep(fault_len).await;
             stack.postgres.restart().expect("postgres restarts");
         }
+        Fault::ProgressOutage => {
+            let s = stack.service("user-progress").expect("user-progress");
+            s.service.process().stop(Duration::from_secs(10));
+            tokio::time::sleep(fault_len).await;
+            s.service.restart().expect("user-progress restarts");
+        }
         Fault::PoisonBurst => poison(stack, &http, params.poison).await,
     }
     let fault_end = Instant::now();
@@ -454,15 +581,36 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
         .map(|a| a.lesson_id.clone())
         .collect();
     let mut drained = false;
-    let mut last = (BTreeSet::new(), 0usize);
+    let mut last = Applied::default();
     while fault_end.elapsed() < params.drain_timeout + fault_len {
-        last = recorded(stack);
-        if accepted.is_subset(&last.0) && outbox_backlog(stack) == Some(0) {
+        last = applied(stack).unwrap_or_default();
+        if accepted.is_subset(&last.lessons) && outbox_backlog(stack) == Some(0) {
             drained = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    // Lessons committed but refused to the client are in the outbox too: they are still on
+    // their way when the outbox is empty. Wait until everything committed is recorded (or
+    // the drain time is up) so that the counters are compared at rest.
+    let committed_after = course_agent_lessons(stack).expect("course-agent's lessons are readable");
+    while drained && fault_end.elapsed() < params.drain_timeout + fault_len {
+        if committed_after
+            .difference(&committed_before)
+            .all(|id| last.lessons.contains(id))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        last = applied(stack).unwrap_or_default();
+    }
+    let counted = delivery(
+        &accepted,
+        &committed_before,
+        &committed_after,
+        &applied_before,
+        &last,
+    );
     // Recovery: from the fault's end until the last lesson acknowledged before it
     // was recorded (processed_at is stamped by PostgreSQL on this same machine).
     let fault_end_offset = fault_end_wall
@@ -494,7 +642,6 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
         latest.map(|t| (t - epoch_end).max(0.0)).unwrap_or(0.0)
     });
     sampler.abort();
-    let delivered = accepted.intersection(&last.0).count();
     let mut after = Vec::new();
     for u in &sidecars {
         after.push(scrape(&http, u).await);
@@ -517,19 +664,22 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
             _ => {}
         }
     }
-    let dead_lettered = if matches!(fault, Fault::PoisonBurst) {
-        let mut seen = 0.0;
-        for _ in 0..60 {
-            seen = dlq_total(&scrape(&http, &monitor_metrics).await) - dlq_before;
-            if seen >= params.poison as f64 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        Some(seen)
+    // kafka-monitor polls the broker every 5 s: wait for a reading newer than the drain
+    // (and, for the poison burst, until all of it has arrived).
+    let expected_dead = if fault.dead_letters() {
+        params.poison as f64
     } else {
-        None
+        0.0
     };
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let mut dead_lettered = 0.0;
+    for _ in 0..60 {
+        dead_lettered = dlq_total(&scrape(&http, &monitor_metrics).await) - dlq_before;
+        if dead_lettered >= expected_dead {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let max_backlog = max_backlog.lock().map(|m| *m).unwrap_or(0.0);
     let breaker_states_seen = states_seen.lock().map(|s| s.clone()).unwrap_or_default();
     ScenarioReport {
@@ -538,9 +688,11 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
         rate: params.rate,
         fault_secs: fault_len.as_secs_f64(),
         accepted: accepted.len(),
-        delivered,
-        lost: accepted.len() - delivered,
-        duplicated: last.1 - last.0.len(),
+        delivered: counted.delivered,
+        lost: counted.lost,
+        double_applied: counted.double_applied,
+        unknown: counted.unknown,
+        committed_unacknowledged: counted.committed_unacknowledged,
         max_backlog,
         recovery_secs: recovery,
         statuses: report.statuses,
@@ -561,8 +713,12 @@ pub fn markdown(reports: &[ScenarioReport], params: &ChaosParams, mode: &str) ->
         "Generated by `cargo xtask chaos` ({mode} suite) against the real native stack: daprd {}, \
          Apache Kafka {}, PostgreSQL {}, with `deploy/dapr/resiliency.yaml`. Each scenario offers \
          {} lessons/s (open loop, {} learners) for {} s before the fault, during it, and {} s after; \
-         then it waits until every acknowledged lesson is in user-progress. Lost and duplicated \
-         compare lesson-id sets. Do not edit by hand.\n",
+         then it waits until every acknowledged lesson is in user-progress. Lost compares lesson-id \
+         sets. Applied twice compares the growth of user-progress's counters (lessons received, \
+         lessons per topic) with the lessons it newly recorded; unknown counts recorded lessons \
+         course-agent never committed; committed, not acknowledged counts lessons a client was \
+         refused (503 or no answer) after course-agent had committed them (they are published \
+         from the outbox like any other). Do not edit by hand.\n",
         lf_testkit::versions::DAPR,
         lf_testkit::versions::KAFKA,
         lf_testkit::versions::POSTGRES_MAJOR,
@@ -573,9 +729,12 @@ pub fn markdown(reports: &[ScenarioReport], params: &ChaosParams, mode: &str) ->
     );
     let _ = writeln!(
         out,
-        "| scenario | fault (s) | accepted | delivered | lost | duplicated | max outbox backlog | recovery (s) | gateway answers | retries by daprd | breaker transitions | crashed |"
+        "| scenario | fault (s) | accepted | delivered | lost | applied twice | unknown | committed, not acknowledged | dead-lettered | max outbox backlog | recovery (s) | gateway answers | retries by daprd | breaker transitions | crashed |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
     for r in reports {
         let statuses = r
             .statuses
@@ -608,13 +767,16 @@ pub fn markdown(reports: &[ScenarioReport], params: &ChaosParams, mode: &str) ->
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.fault,
             r.fault_secs,
             r.accepted,
             r.delivered,
             r.lost,
-            r.duplicated,
+            r.double_applied,
+            r.unknown,
+            r.committed_unacknowledged,
+            r.dead_lettered,
             r.max_backlog,
             r.recovery_secs
                 .map(|s| format!("{s:.1}"))
@@ -629,20 +791,13 @@ pub fn markdown(reports: &[ScenarioReport], params: &ChaosParams, mode: &str) ->
             },
         );
     }
-    let poison: Vec<String> = reports
-        .iter()
-        .filter_map(|r| {
-            r.dead_lettered.map(|d| {
-                format!(
-                    "{d} of {} poison events reached `lesson-events-dlq`",
-                    params.poison
-                )
-            })
-        })
-        .collect();
-    if !poison.is_empty() {
-        let _ = writeln!(out, "\nPoison burst: {}.", poison.join("; "));
-    }
+    let _ = writeln!(
+        out,
+        "\nDead-lettered counts what reached `lesson-events-dlq` during a scenario: the poison \
+         burst's {} malformed events must, nothing else may (transient failures are retried \
+         until they pass).",
+        params.poison
+    );
     let _ = writeln!(
         out,
         "\nRecovery time runs from the end of the fault until user-progress has recorded the last \
@@ -652,4 +807,124 @@ pub fn markdown(reports: &[ScenarioReport], params: &ChaosParams, mode: &str) ->
          (with Retry-After), not lost; during Kafka faults the gateway must answer no 5xx at all."
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(list: &[&str]) -> BTreeSet<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    /// Before: lesson "a" recorded once. During: "b" and "c" acknowledged, "d" committed
+    /// but refused to its client; all three recorded once each.
+    fn clean_run() -> (
+        BTreeSet<String>,
+        BTreeSet<String>,
+        BTreeSet<String>,
+        Applied,
+        Applied,
+    ) {
+        let before = Applied {
+            lessons: ids(&["a"]),
+            received: 1,
+            topic_lessons: 1,
+        };
+        let after = Applied {
+            lessons: ids(&["a", "b", "c", "d"]),
+            received: 4,
+            topic_lessons: 4,
+        };
+        (
+            ids(&["b", "c"]),
+            ids(&["a"]),
+            ids(&["a", "b", "c", "d"]),
+            before,
+            after,
+        )
+    }
+
+    #[test]
+    fn a_clean_run_counts_nothing_wrong() {
+        let (acknowledged, committed_before, committed_after, before, after) = clean_run();
+        assert_eq!(
+            delivery(
+                &acknowledged,
+                &committed_before,
+                &committed_after,
+                &before,
+                &after
+            ),
+            Delivery {
+                delivered: 2,
+                lost: 0,
+                double_applied: 0,
+                unknown: 0,
+                committed_unacknowledged: 1,
+            }
+        );
+    }
+
+    #[test]
+    fn a_lesson_applied_twice_is_counted_although_it_is_recorded_once() {
+        let (acknowledged, committed_before, committed_after, before, mut after) = clean_run();
+        // "c" applied a second time (say, under another event id): both counters grow.
+        after.received += 1;
+        after.topic_lessons += 1;
+        let counted = delivery(
+            &acknowledged,
+            &committed_before,
+            &committed_after,
+            &before,
+            &after,
+        );
+        assert_eq!(counted.double_applied, 1);
+        assert_eq!(counted.lost, 0);
+        // Only one counter off is caught too.
+        after.received -= 1;
+        let counted = delivery(
+            &acknowledged,
+            &committed_before,
+            &committed_after,
+            &before,
+            &after,
+        );
+        assert_eq!(counted.double_applied, 1);
+    }
+
+    #[test]
+    fn a_lesson_recorded_but_not_counted_is_caught() {
+        let (acknowledged, committed_before, committed_after, before, mut after) = clean_run();
+        after.received -= 1;
+        after.topic_lessons -= 1;
+        let counted = delivery(
+            &acknowledged,
+            &committed_before,
+            &committed_after,
+            &before,
+            &after,
+        );
+        assert_eq!(counted.double_applied, 1);
+    }
+
+    #[test]
+    fn lost_and_unknown_lessons_are_counted() {
+        let (acknowledged, committed_before, committed_after, before, mut after) = clean_run();
+        after.lessons.remove("c");
+        after.lessons.insert("z".into());
+        let counted = delivery(
+            &acknowledged,
+            &committed_before,
+            &committed_after,
+            &before,
+            &after,
+        );
+        assert_eq!(counted.lost, 1, "c was acknowledged and is not recorded");
+        assert_eq!(counted.unknown, 1, "z was never committed by course-agent");
+        assert_eq!(
+            counted.double_applied, 0,
+            "one lesson out, one in: the counters match"
+        );
+    }
 }
