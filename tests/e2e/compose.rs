@@ -24,7 +24,7 @@ use lf_loadgen::{LoadSpec, Mode};
 use lf_testkit::containers::{self, Engine};
 use lf_testkit::paths::repo_root;
 use lf_testkit::wait::free_port;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The project name, apart from a user's own `learnflow` stack.
 const PROJECT: &str = "learnflow-compose-test";
@@ -190,33 +190,6 @@ const ALL_LAYERS: &[&str] = &[
     "compose.load.yaml",
 ];
 
-async fn eventually<T>(
-    what: &str,
-    limit: Duration,
-    mut check: impl AsyncFnMut() -> Result<T, String>,
-) -> T {
-    let started = Instant::now();
-    loop {
-        match check().await {
-            Ok(value) => return value,
-            Err(e) if started.elapsed() > limit => panic!("{what}: not within {limit:?}: {e}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
-        }
-    }
-}
-
-async fn get_json(http: &reqwest::Client, url: &str, token: Option<&str>) -> Result<Value, String> {
-    let mut req = http.get(url);
-    if let Some(token) = token {
-        req = req.bearer_auth(token);
-    }
-    let r = req.send().await.map_err(|e| e.to_string())?;
-    if !r.status().is_success() {
-        return Err(format!("{url}: {}", r.status()));
-    }
-    r.json().await.map_err(|e| e.to_string())
-}
-
 fn kill_app_process(project: &Project, service: &str) {
     let id = project.container_id(service);
     let pid = project
@@ -317,18 +290,13 @@ async fn the_compose_stack_runs_the_flow_and_survives_app_crashes() {
         .await
         .expect("gateway answers");
     assert_eq!(created.status().as_u16(), 201, "lesson created");
-    let trace_id = created
-        .headers()
-        .get("x-trace-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("x-trace-id")
-        .to_owned();
+    let trace_id = learnflow_e2e::trace_id_of(&created);
     let progress_url = format!("{}/api/v1/progress", project.gateway());
-    eventually(
+    learnflow_e2e::within(
         "the lesson in the learner's progress",
         Duration::from_secs(60),
         async || {
-            let progress = get_json(&http, &progress_url, Some(&token)).await?;
+            let progress = learnflow_e2e::get_json(&http, &progress_url, Some(&token)).await?;
             match progress["lessons_received"].as_u64() {
                 Some(1) => Ok(()),
                 other => Err(format!("lessons_received {other:?}")),
@@ -343,11 +311,11 @@ async fn the_compose_stack_runs_the_flow_and_survives_app_crashes() {
         "http://127.0.0.1:{}/api/traces/{trace_id}",
         project.jaeger_port
     );
-    eventually(
+    learnflow_e2e::within(
         "a whole trace in Jaeger",
         Duration::from_secs(60),
         async || {
-            let trace = get_json(&http, &trace_url, None).await?;
+            let trace = learnflow_e2e::get_json(&http, &trace_url, None).await?;
             let services: BTreeSet<String> = trace["data"][0]["processes"]
                 .as_object()
                 .map(|p| {
@@ -372,11 +340,11 @@ async fn the_compose_stack_runs_the_flow_and_survives_app_crashes() {
         "http://127.0.0.1:{}/api/v1/targets?state=active",
         project.prometheus_port
     );
-    let count = eventually(
+    let count = learnflow_e2e::within(
         "every Prometheus target up",
         Duration::from_secs(90),
         async || {
-            let targets = get_json(&http, &targets_url, None).await?;
+            let targets = learnflow_e2e::get_json(&http, &targets_url, None).await?;
             let active = targets["data"]["activeTargets"]
                 .as_array()
                 .cloned()
@@ -452,7 +420,7 @@ async fn the_compose_stack_runs_the_flow_and_survives_app_crashes() {
         "too few lessons accepted to judge: {}",
         accepted.len()
     );
-    let delivered = eventually(
+    let delivered = learnflow_e2e::within(
         "every accepted lesson in user-progress",
         Duration::from_secs(180),
         async || {

@@ -17,8 +17,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use learnflow_e2e::dashboards::{
+    Query, Variable, load_dashboards, metric_names, panel_queries, substitute, variables,
+};
 use learnflow_e2e::url_encode;
-use lf_testkit::paths::repo_root;
 use lf_testkit::stack::{Stack, StackOptions};
 use serde_json::{Value, json};
 
@@ -27,259 +29,6 @@ use serde_json::{Value, json};
 const RATE_INTERVAL: &str = "30s";
 /// Longest the checks may take to see all data after the traffic and faults.
 const CHECK_DEADLINE: Duration = Duration::from_secs(120);
-
-/// One PromQL query and where it comes from.
-#[derive(Debug, Clone)]
-struct Query {
-    origin: String,
-    expr: String,
-}
-
-/// A `label_values(selector, label)` template variable.
-#[derive(Debug, Clone)]
-struct Variable {
-    origin: String,
-    selector: String,
-    label: String,
-}
-
-fn load_dashboards() -> Vec<(String, Value)> {
-    let dir = repo_root().join("dashboards");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("dashboards/ exists")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            let text = std::fs::read_to_string(&p).expect("readable dashboard");
-            let name = p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let model: Value = serde_json::from_str(&text).expect("dashboard JSON");
-            (name, model)
-        })
-        .collect()
-}
-
-/// Panels of a dashboard, including those nested in collapsed rows.
-fn panels(model: &Value) -> Vec<&Value> {
-    let mut out = Vec::new();
-    for p in model["panels"].as_array().into_iter().flatten() {
-        out.push(p);
-        for inner in p["panels"].as_array().into_iter().flatten() {
-            out.push(inner);
-        }
-    }
-    out
-}
-
-fn panel_queries(file: &str, model: &Value) -> Vec<Query> {
-    let mut out = Vec::new();
-    for p in panels(model) {
-        for t in p["targets"].as_array().into_iter().flatten() {
-            if let Some(expr) = t["expr"].as_str() {
-                out.push(Query {
-                    origin: format!(
-                        "{file} › {} › {}",
-                        p["title"].as_str().unwrap_or("?"),
-                        t["refId"].as_str().unwrap_or("?")
-                    ),
-                    expr: expr.to_owned(),
-                });
-            }
-        }
-    }
-    out
-}
-
-fn variables(file: &str, model: &Value) -> Vec<Variable> {
-    let mut out = Vec::new();
-    for v in model["templating"]["list"].as_array().into_iter().flatten() {
-        if v["type"] != "query" {
-            continue;
-        }
-        let query = v["query"]["query"]
-            .as_str()
-            .or_else(|| v["query"].as_str())
-            .unwrap_or_default();
-        let inner = query
-            .trim()
-            .strip_prefix("label_values(")
-            .and_then(|q| q.strip_suffix(')'))
-            .unwrap_or_else(|| panic!("{file}: variable query {query:?} is not label_values(…)"));
-        let (selector, label) = inner
-            .rsplit_once(',')
-            .unwrap_or_else(|| panic!("{file}: {query:?} names no label"));
-        out.push(Variable {
-            origin: format!("{file} › ${}", v["name"].as_str().unwrap_or("?")),
-            selector: selector.trim().to_owned(),
-            label: label.trim().to_owned(),
-        });
-    }
-    out
-}
-
-/// Grafana's variables as the test fills them: intervals, and every template variable as
-/// "all" (`.*`; every dashboard uses them with `=~`).
-fn substitute(expr: &str) -> String {
-    let expr = expr
-        .replace("$__rate_interval", RATE_INTERVAL)
-        .replace("$__interval", RATE_INTERVAL)
-        .replace("$__range", "5m");
-    let mut out = String::new();
-    let mut rest = expr.as_str();
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 1..];
-        let (name_len, skip) = if let Some(braced) = after.strip_prefix('{') {
-            let end = braced.find('}').expect("closing brace of ${…}");
-            (end, end + 2)
-        } else {
-            let end = after
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(after.len());
-            (end, end)
-        };
-        assert!(name_len > 0, "a bare $ in {expr}");
-        out.push_str(".*");
-        rest = &after[skip..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Metric names a PromQL expression selects: identifiers outside strings, label matchers,
-/// range brackets and label lists, not followed by `(` and not keywords.
-fn metric_names(expr: &str) -> BTreeSet<String> {
-    const KEYWORDS: &[&str] = &[
-        "and",
-        "or",
-        "unless",
-        "by",
-        "without",
-        "on",
-        "ignoring",
-        "group_left",
-        "group_right",
-        "bool",
-        "offset",
-        "inf",
-        "nan",
-        "atan2",
-        // Aggregations may be followed by `by (…)` rather than `(`.
-        "sum",
-        "avg",
-        "min",
-        "max",
-        "count",
-        "group",
-        "stddev",
-        "stdvar",
-        "topk",
-        "bottomk",
-        "quantile",
-        "count_values",
-    ];
-    const LABEL_LISTS: &[&str] = &[
-        "by",
-        "without",
-        "on",
-        "ignoring",
-        "group_left",
-        "group_right",
-    ];
-    let chars: Vec<char> = expr.chars().collect();
-    let mut names = BTreeSet::new();
-    let mut i = 0;
-    let mut skip_next_parens = false;
-    while i < chars.len() {
-        let c = chars[i];
-        match c {
-            '"' | '\'' | '`' => {
-                i += 1;
-                while i < chars.len() && chars[i] != c {
-                    if chars[i] == '\\' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-                i += 1;
-            }
-            '{' | '[' => {
-                let close = if c == '{' { '}' } else { ']' };
-                while i < chars.len() && chars[i] != close {
-                    if chars[i] == '"' {
-                        i += 1;
-                        while i < chars.len() && chars[i] != '"' {
-                            if chars[i] == '\\' {
-                                i += 1;
-                            }
-                            i += 1;
-                        }
-                    }
-                    i += 1;
-                }
-                i += 1;
-            }
-            '(' if skip_next_parens => {
-                while i < chars.len() && chars[i] != ')' {
-                    i += 1;
-                }
-                i += 1;
-                skip_next_parens = false;
-            }
-            c if c.is_ascii_alphabetic() || c == '_' || c == ':' => {
-                let start = i;
-                while i < chars.len()
-                    && (chars[i].is_ascii_alphanumeric() || chars[i] == '_' || chars[i] == ':')
-                {
-                    i += 1;
-                }
-                let word: String = chars[start..i].iter().collect();
-                let mut j = i;
-                while j < chars.len() && chars[j].is_whitespace() {
-                    j += 1;
-                }
-                let is_call = j < chars.len() && chars[j] == '(';
-                if LABEL_LISTS.contains(&word.as_str()) {
-                    skip_next_parens = true;
-                } else if !is_call && !KEYWORDS.contains(&word.to_lowercase().as_str()) {
-                    names.insert(word);
-                }
-            }
-            c if c.is_ascii_digit() || c == '.' => {
-                // Numbers, including exponents like 1e3.
-                while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
-                    i += 1;
-                }
-            }
-            _ => i += 1,
-        }
-    }
-    names
-}
-
-/// `(alert|record name, count)` for every rule in the repository's rule file.
-fn rules_in_file() -> BTreeMap<String, usize> {
-    let text =
-        std::fs::read_to_string(repo_root().join(lf_testkit::components::prometheus::RULES_FILE))
-            .expect("rule file");
-    let mut out = BTreeMap::new();
-    for line in text.lines() {
-        let line = line.trim_start().trim_start_matches("- ");
-        if let Some(name) = line
-            .strip_prefix("record:")
-            .or_else(|| line.strip_prefix("alert:"))
-        {
-            *out.entry(name.trim().to_owned()).or_default() += 1;
-        }
-    }
-    out
-}
 
 struct Prometheus {
     http: reqwest::Client,
@@ -483,7 +232,7 @@ async fn failures(
     }
 
     for q in queries.iter().chain(&rule_queries) {
-        let expr = substitute(&q.expr);
+        let expr = substitute(&q.expr, RATE_INTERVAL);
         for metric in metric_names(&expr) {
             if !names.contains(&metric) {
                 bad.push(format!("{}: metric {metric} does not exist", q.origin));
@@ -501,7 +250,7 @@ async fn failures(
     }
 
     for v in vars {
-        let selector = substitute(&v.selector);
+        let selector = substitute(&v.selector, RATE_INTERVAL);
         let values = prometheus
             .get(&format!(
                 "/api/v1/label/{}/values?match[]={}",
@@ -519,23 +268,6 @@ async fn failures(
     bad
 }
 
-#[test]
-fn metric_names_are_found_and_labels_are_not() {
-    let names = metric_names(
-        "sum by (le, service) (rate(learnflow_x_bucket{service=~\"a|b\"}[5m])) \
-         / on (slo) group_left () slo:ratio:rate5m or vector(0) + 1e3 * up",
-    );
-    let want: BTreeSet<String> = ["learnflow_x_bucket", "slo:ratio:rate5m", "up"]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-    assert_eq!(names, want);
-    assert_eq!(
-        substitute("rate(x{a=~\"$topic\",b=~\"${group}\"}[$__rate_interval])"),
-        format!("rate(x{{a=~\".*\",b=~\".*\"}}[{RATE_INTERVAL}])")
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_dashboard_query_and_rule_has_live_data() {
     let dashboards = load_dashboards();
@@ -548,7 +280,7 @@ async fn every_dashboard_query_and_rule_has_live_data() {
         .iter()
         .flat_map(|(file, model)| variables(file, model))
         .collect();
-    let file_rules = rules_in_file();
+    let file_rules = learnflow_e2e::rules_in_file();
     assert!(!queries.is_empty() && !file_rules.is_empty());
 
     let mut stack = Stack::start(&StackOptions::default()).expect("the native stack starts");

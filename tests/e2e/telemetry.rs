@@ -1,12 +1,14 @@
 //! Telemetry on the real native stack: one trace across the whole lesson flow in the
-//! real trace backend (Jaeger), clean and live metrics in the real Prometheus, Dapr's
-//! own metrics, and kafka-monitor's view of consumer lag.
+//! real trace backend (Jaeger) — started by the gateway, which only links a client's
+//! `traceparent` — clean and live metrics in the real Prometheus, Dapr's own metrics, and
+//! kafka-monitor's view of consumer lag.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use learnflow_e2e::traces::{check_lesson_trace, has_lesson_spans};
 use learnflow_e2e::{eventually_async, fetch_text, metric_sum, url_encode};
 use lf_testkit::stack::{Stack, StackOptions};
 use serde_json::{Value, json};
@@ -43,76 +45,6 @@ fn value_of(sample: &Value) -> f64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0)
 }
-
-/// One span of a Jaeger trace: (service, operation, span id, parent span ids).
-struct SpanView {
-    service: String,
-    operation: String,
-    id: String,
-    parents: Vec<String>,
-}
-
-fn spans_of(trace: &Value) -> Vec<SpanView> {
-    let processes: BTreeMap<String, String> = trace["processes"]
-        .as_object()
-        .map(|p| {
-            p.iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        v["serviceName"].as_str().unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    trace["spans"]
-        .as_array()
-        .map(|spans| {
-            spans
-                .iter()
-                .map(|s| SpanView {
-                    service: processes
-                        .get(s["processID"].as_str().unwrap_or_default())
-                        .cloned()
-                        .unwrap_or_default(),
-                    operation: s["operationName"].as_str().unwrap_or_default().to_owned(),
-                    id: s["spanID"].as_str().unwrap_or_default().to_owned(),
-                    parents: s["references"]
-                        .as_array()
-                        .map(|r| {
-                            r.iter()
-                                .filter_map(|r| r["spanID"].as_str().map(str::to_owned))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Spans the trace of one lesson must contain: (service, operation) — ours and daprd's.
-const EXPECTED: &[(&str, &str)] = &[
-    ("frontend-gateway", "POST /api/v1/lessons"),
-    ("frontend-gateway", "POST course-agent"),
-    (
-        "frontend-gateway",
-        "CallLocal/course-agent/internal/lessons",
-    ),
-    ("course-agent", "CallLocal/course-agent/internal/lessons"),
-    ("course-agent", "POST /internal/lessons"),
-    ("course-agent", "transaction insert_lesson"),
-    ("course-agent", "INSERT lessons"),
-    ("course-agent", "INSERT outbox"),
-    ("course-agent", "publish lesson-events"),
-    ("course-agent", "/v1.0/publish/kafka-pubsub/lesson-events"),
-    ("user-progress", "pubsub/lesson-events"),
-    ("user-progress", "POST /events/lesson"),
-    ("user-progress", "process lesson-events"),
-    ("user-progress", "transaction apply_lesson_event"),
-    ("user-progress", "INSERT processed_events"),
-];
 
 fn promtool_check(promtool: &std::path::Path, exposition: &str) -> Result<(), String> {
     let mut child = Command::new(promtool)
@@ -191,53 +123,56 @@ async fn one_trace_live_metrics_and_kafka_lag() {
         async || {
             let body = get_json(&http, &format!("{traces}/api/traces/{trace_id}")).await;
             let trace = body["data"][0].clone();
-            let have: BTreeSet<(String, String)> = spans_of(&trace)
-                .into_iter()
-                .map(|s| (s.service, s.operation))
-                .collect();
-            EXPECTED
-                .iter()
-                .all(|(svc, op)| have.contains(&((*svc).to_owned(), (*op).to_owned())))
-                .then_some(trace)
+            has_lesson_spans(&trace).then_some(trace)
         },
     )
     .await;
-    let spans = spans_of(&trace);
-    let ids: BTreeSet<&str> = spans.iter().map(|s| s.id.as_str()).collect();
-    let roots: Vec<&SpanView> = spans.iter().filter(|s| s.parents.is_empty()).collect();
-    assert_eq!(roots.len(), 1, "one root");
-    assert_eq!(
-        (roots[0].service.as_str(), roots[0].operation.as_str()),
-        ("frontend-gateway", "POST /api/v1/lessons")
-    );
-    for s in &spans {
-        for p in &s.parents {
-            assert!(
-                ids.contains(p.as_str()),
-                "{} {} has its parent in the trace",
-                s.service,
-                s.operation
-            );
-        }
+    if let Err(wrong) = check_lesson_trace(&trace) {
+        panic!("lesson trace {trace_id}: {wrong}");
     }
-    let parent_op = |child: &str| -> String {
-        let c = spans.iter().find(|s| s.operation == child).expect("span");
-        spans
-            .iter()
-            .find(|s| c.parents.contains(&s.id))
-            .map(|s| s.operation.clone())
-            .unwrap_or_default()
-    };
-    assert_eq!(
-        parent_op("POST /events/lesson"),
-        "pubsub/lesson-events",
-        "user-progress continues daprd's delivery span"
+
+    // The public edge starts its own trace: a client's traceparent is only linked, so a
+    // client can neither choose our trace ids nor force sampling.
+    let client_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let r = http
+        .post(format!("{gateway}/api/v1/lessons"))
+        .bearer_auth(&token)
+        .header(
+            "traceparent",
+            format!("00-{client_trace}-00f067aa0ba902b7-01"),
+        )
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("gateway");
+    assert_eq!(r.status().as_u16(), 201);
+    let edge_trace = learnflow_e2e::trace_id_of(&r);
+    assert_ne!(
+        edge_trace, client_trace,
+        "the gateway continued the client's trace"
     );
-    assert_eq!(parent_op("INSERT lessons"), "transaction insert_lesson");
+    let linked = eventually_async(
+        "the edge's own trace to reach Jaeger",
+        Duration::from_secs(60),
+        async || {
+            let body = get_json(&http, &format!("{traces}/api/traces/{edge_trace}")).await;
+            let trace = body["data"][0].clone();
+            has_lesson_spans(&trace).then_some(trace)
+        },
+    )
+    .await;
+    if let Err(wrong) = check_lesson_trace(&linked) {
+        panic!("edge trace {edge_trace}: {wrong}");
+    }
+    let root_links: Vec<String> = learnflow_e2e::traces::spans_of(&linked)
+        .into_iter()
+        .filter(|s| s.parents.is_empty())
+        .flat_map(|s| s.links)
+        .collect();
     assert_eq!(
-        parent_op("publish lesson-events"),
-        "POST /internal/lessons",
-        "the relay continues the request's trace"
+        root_links,
+        vec![client_trace.to_owned()],
+        "the root links the client's trace"
     );
 
     // A burst: the relay claims several rows per round and publishes them in one bulk
@@ -300,10 +235,11 @@ async fn one_trace_live_metrics_and_kafka_lag() {
             Duration::from_secs(60),
             async || {
                 let body = get_json(&http, &format!("{traces}/api/traces/{trace_id}")).await;
-                let have: BTreeSet<(String, String)> = spans_of(&body["data"][0])
-                    .into_iter()
-                    .map(|s| (s.service, s.operation))
-                    .collect();
+                let have: BTreeSet<(String, String)> =
+                    learnflow_e2e::traces::spans_of(&body["data"][0])
+                        .into_iter()
+                        .map(|s| (s.service, s.operation))
+                        .collect();
                 [
                     ("frontend-gateway", "POST /api/v1/lessons"),
                     ("course-agent", "publish lesson-events"),
@@ -368,6 +304,7 @@ async fn one_trace_live_metrics_and_kafka_lag() {
         ("sum(learnflow_db_pool_connections)", false),
         ("max(learnflow_outbox_backlog)", false),
         ("max(learnflow_outbox_oldest_age_seconds)", false),
+        ("max(learnflow_outbox_parked)", false),
         (
             "sum(dapr_component_pubsub_egress_count{app_id=\"course-agent\"})",
             true,

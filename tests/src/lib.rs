@@ -3,13 +3,20 @@
 //! Layout: [`RecordingApp`], a real HTTP app (axum, on a loopback port) that a
 //! daprd sidecar can front: it answers health checks and records every pub/sub
 //! delivery it receives; [`eventually`], a bounded poll for asynchronous outcomes;
+//! [`within`], the same with the last reason in its panic; [`get_json`];
 //! [`assert_each_learner_applied_once`], the exactly-once-in-effect check after a load
 //! run (compose and cluster suites); [`lesson_reaches_progress`], one lesson created
-//! through a gateway and waited for in the learner's progress (cluster suites).
+//! through a gateway and waited for in the learner's progress (cluster suites);
+//! [`traces`], what one lesson's trace must look like in Jaeger; [`tokens`], the forged
+//! learner tokens the gateway must refuse; [`dashboards`], the dashboards' queries; [`rules_in_file`], the rule names Prometheus
+//! must load.
 //! These stand in for no Dapr, Kafka or PostgreSQL behaviour: those are real.
 
 pub mod bench;
 pub mod chaos;
+pub mod dashboards;
+pub mod tokens;
+pub mod traces;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -183,6 +190,51 @@ pub async fn eventually_async<T>(
     }
 }
 
+/// Polls `check` every 500 ms until it returns `Ok` or `limit` passes; the panic names
+/// the last reason.
+pub async fn within<T>(
+    what: &str,
+    limit: Duration,
+    mut check: impl AsyncFnMut() -> Result<T, String>,
+) -> T {
+    let started = Instant::now();
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(e) if started.elapsed() > limit => panic!("{what}: not within {limit:?}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+}
+
+/// `GET url` (with a bearer token when given) as JSON; `Err` for a transport error, a
+/// non-2xx status or a body that is not JSON.
+pub async fn get_json(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+) -> Result<serde_json::Value, String> {
+    let mut req = http.get(url);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let r = req.send().await.map_err(|e| e.to_string())?;
+    if !r.status().is_success() {
+        return Err(format!("{url}: {}", r.status()));
+    }
+    r.json().await.map_err(|e| e.to_string())
+}
+
+/// The `x-trace-id` header every gateway answer carries (panics without it).
+pub fn trace_id_of(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("x-trace-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("x-trace-id")
+        .to_owned()
+}
+
 /// Percent-encodes a query-string value.
 pub fn url_encode(value: &str) -> String {
     value
@@ -263,6 +315,25 @@ pub async fn assert_each_learner_applied_once(
             "learner {i}: lessons applied vs accepted"
         );
     }
+}
+
+/// `(alert|record name, count)` for every rule in the repository's rule file.
+pub fn rules_in_file() -> std::collections::BTreeMap<String, usize> {
+    let text = std::fs::read_to_string(
+        lf_testkit::paths::repo_root().join(lf_testkit::components::prometheus::RULES_FILE),
+    )
+    .expect("rule file");
+    let mut out = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        let line = line.trim_start().trim_start_matches("- ");
+        if let Some(name) = line
+            .strip_prefix("record:")
+            .or_else(|| line.strip_prefix("alert:"))
+        {
+            *out.entry(name.trim().to_owned()).or_default() += 1;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
