@@ -247,7 +247,12 @@ async fn lessons_flow_through_kafka_to_user_progress_exactly_once() {
         received_before
     );
 
-    // Act 4: bad input through the real gateway is a 4xx with a JSON error, never a 5xx.
+    // Act 4: a POST whose answer was lost, sent again with its Idempotency-Key, makes one
+    // lesson (the key crosses daprd to course-agent, the replay mark crosses it back); a
+    // completion sent twice is recorded once and answered alike.
+    retried_posts_take_effect_once(&stack, &client).await;
+
+    // Act 5: bad input through the real gateway is a 4xx with a JSON error, never a 5xx.
     let bad: Vec<(reqwest::RequestBuilder, u16)> = vec![
         (
             client
@@ -303,7 +308,7 @@ async fn lessons_flow_through_kafka_to_user_progress_exactly_once() {
         assert!(body["error"]["code"].is_string(), "{body}");
     }
 
-    // Act 5: personalisation with user-progress up, fallback with it stopped.
+    // Act 6: personalisation with user-progress up, fallback with it stopped.
     let (status, personal) = client.create_lesson(&tokens[1], json!({})).await;
     assert_eq!(
         (status, personal["personalised"].as_bool()),
@@ -339,6 +344,117 @@ async fn lessons_flow_through_kafka_to_user_progress_exactly_once() {
         },
     )
     .await;
+}
+
+/// Sends `request` on a fresh connection and closes it without reading the answer.
+async fn send_and_lose_the_answer(gateway: &str, request: String, done: impl Fn() -> bool) {
+    use tokio::io::AsyncWriteExt;
+    let address = gateway.trim_start_matches("http://");
+    let mut connection = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect to the gateway");
+    connection
+        .write_all(request.as_bytes())
+        .await
+        .expect("send the request");
+    // Close only once the work is done, so what is lost is the answer alone.
+    eventually(
+        "the first attempt to take effect",
+        Duration::from_secs(30),
+        || done().then_some(()),
+    )
+    .await;
+    drop(connection);
+}
+
+async fn retried_posts_take_effect_once(stack: &Stack, client: &Client) {
+    let learner = "learner-retry";
+    let token = stack.dev_token(learner);
+    let key = format!("retry-{}", uuid::Uuid::new_v4());
+    let body = r#"{"course":"arithmetic"}"#;
+    let lessons_of_learner = format!("SELECT count(*) FROM lessons WHERE learner_id = '{learner}'");
+    send_and_lose_the_answer(
+        &client.gateway,
+        format!(
+            "POST /api/v1/lessons HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer {token}\r\n\
+             Idempotency-Key: {key}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+        || count(stack, "course_agent", &lessons_of_learner) == 1,
+    )
+    .await;
+    let stored = stack
+        .postgres
+        .psql(
+            "course_agent",
+            &format!("SELECT id FROM lessons WHERE learner_id = '{learner}'"),
+        )
+        .expect("the stored lesson")
+        .trim()
+        .to_owned();
+    let retry = || {
+        client
+            .http
+            .post(format!("{}/api/v1/lessons", client.gateway))
+            .bearer_auth(&token)
+            .header("idempotency-key", &key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    for attempt in 1..=2 {
+        let r = retry().await.expect("gateway answers");
+        assert_eq!(r.status().as_u16(), 201, "retry {attempt}");
+        assert_eq!(r.headers()["idempotency-key"], key.as_str());
+        assert_eq!(
+            r.headers().get("idempotent-replayed").map(|v| v.as_bytes()),
+            Some(&b"true"[..]),
+            "retry {attempt} is answered from the stored lesson"
+        );
+        let lesson: Value = r.json().await.expect("json");
+        assert_eq!(
+            lesson["id"].as_str(),
+            Some(stored.as_str()),
+            "retry {attempt}"
+        );
+    }
+    eventually(
+        "the lesson to reach user-progress",
+        Duration::from_secs(60),
+        || recorded_lessons(stack).contains(&stored).then_some(()),
+    )
+    .await;
+    assert_eq!(count(stack, "course_agent", &lessons_of_learner), 1);
+    let progress = client.progress(&token).await;
+    assert_eq!(progress["lessons_received"], 1, "{progress}");
+
+    let complete = || {
+        client
+            .http
+            .post(format!(
+                "{}/api/v1/lessons/{stored}/completion",
+                client.gateway
+            ))
+            .bearer_auth(&token)
+            .json(&json!({"score": 0.7}))
+            .send()
+    };
+    let first = complete().await.expect("gateway answers");
+    assert_eq!(first.status().as_u16(), 200);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first: Value = first.json().await.expect("json");
+    let again = complete().await.expect("gateway answers");
+    assert_eq!(
+        again.status().as_u16(),
+        200,
+        "a repeated completion is not a 409"
+    );
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.expect("json"), first);
+    let progress = client.progress(&token).await;
+    assert_eq!(progress["lessons_completed"], 1, "{progress}");
+    assert_eq!(progress["topics"][0]["completions"], 1, "{progress}");
 }
 
 /// A poison event in the outbox — 2 MB, over the size Kafka takes — ahead of 200 good

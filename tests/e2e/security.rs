@@ -888,30 +888,37 @@ async fn refusals_stay_refusals_and_do_not_break_the_api_for_others() {
     let alice_lesson = create(&mut m, "alice gets a lesson → 201", &alice).await;
     let carol_lesson = create(&mut m, "carol gets a lesson → 201", &carol).await;
 
-    // Completions: alice completes her lesson, then again and again (409 each time).
+    // Completions: alice completes her lesson, repeats it (the stored answer, 200), then
+    // claims other scores again and again (409 each time).
     if let (Some(alice_lesson), Some(carol_lesson)) = (alice_lesson, carol_lesson) {
-        let complete = |token: &str, lesson: &str| {
+        let complete = |token: &str, lesson: &str, score: f64| {
             http.post(format!("{lessons}/{lesson}/completion"))
                 .bearer_auth(token)
-                .json(&json!({"score": 0.8}))
+                .json(&json!({"score": score}))
         };
         m.case(
             "alice completes her lesson → 200",
-            complete(&alice, &alice_lesson),
+            complete(&alice, &alice_lesson, 0.8),
+            is(200, ""),
+        )
+        .await;
+        m.case(
+            "alice repeats that completion → 200 (the stored result)",
+            complete(&alice, &alice_lesson, 0.8),
             is(200, ""),
         )
         .await;
         for i in 1..=6 {
             m.case(
-                &format!("alice completes it again #{i} → 409"),
-                complete(&alice, &alice_lesson),
+                &format!("alice completes it again with another score #{i} → 409"),
+                complete(&alice, &alice_lesson, 1.0),
                 is(409, "conflict"),
             )
             .await;
         }
         m.case(
             "carol completes her lesson right after alice's 409s → 200",
-            complete(&carol, &carol_lesson),
+            complete(&carol, &carol_lesson, 0.8),
             is(200, ""),
         )
         .await;

@@ -23,6 +23,17 @@ pub struct Published {
     pub traceparent: Option<String>,
 }
 
+/// A recorded invocation.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// Target app id.
+    pub app_id: String,
+    /// Method path.
+    pub method: String,
+    /// Headers the caller passed.
+    pub headers: HeaderMap,
+}
+
 type EventPredicate = dyn Fn(&serde_json::Value) -> bool + Send + Sync;
 
 /// Which events are rejected, and with what status in a single publish.
@@ -41,6 +52,7 @@ pub struct FakeSidecar {
     rejecting: Arc<Mutex<Rejecting>>,
     invoke: Arc<Mutex<Arc<InvokeHandler>>>,
     invoke_delay: Arc<Mutex<Duration>>,
+    invocations: Arc<Mutex<Vec<Invocation>>>,
 }
 
 impl Default for FakeSidecar {
@@ -51,6 +63,7 @@ impl Default for FakeSidecar {
             failing_publish: Arc::default(),
             rejecting: Arc::default(),
             invoke_delay: Arc::default(),
+            invocations: Arc::default(),
             invoke: Arc::new(Mutex::new(Arc::new(|_, _, _| {
                 Err(DaprError::Unreachable("no invoke handler set".into()))
             }))),
@@ -67,6 +80,14 @@ impl FakeSidecar {
     /// Events published so far.
     pub fn published(&self) -> Vec<Published> {
         self.published.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// Invocations so far, oldest first.
+    pub fn invocations(&self) -> Vec<Invocation> {
+        self.invocations
+            .lock()
+            .map(|i| i.clone())
+            .unwrap_or_default()
     }
 
     /// How many bulk publish calls were made.
@@ -138,9 +159,16 @@ impl DaprPort for FakeSidecar {
         _http_method: reqwest::Method,
         method: &'a str,
         body: Option<serde_json::Value>,
-        _headers: HeaderMap,
+        headers: HeaderMap,
         _timeout: Duration,
     ) -> BoxFuture<'a, Result<InvokeResponse, DaprError>> {
+        if let Ok(mut all) = self.invocations.lock() {
+            all.push(Invocation {
+                app_id: app_id.to_owned(),
+                method: method.to_owned(),
+                headers,
+            });
+        }
         let handler = self.invoke.lock().map(|h| Arc::clone(&h)).ok();
         let delay = self.invoke_delay.lock().map(|d| *d).unwrap_or_default();
         Box::pin(async move {

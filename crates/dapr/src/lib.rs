@@ -82,8 +82,21 @@ impl DaprError {
 pub struct InvokeResponse {
     /// HTTP status the target app (or daprd) answered.
     pub status: u16,
+    /// Response headers (daprd passes the app's on).
+    pub headers: HeaderMap,
     /// Response body.
     pub body: Vec<u8>,
+}
+
+impl InvokeResponse {
+    /// An answer with `status` and `body` as JSON, and no headers (for fakes and tests).
+    pub fn json(status: u16, body: &serde_json::Value) -> Self {
+        Self {
+            status,
+            headers: HeaderMap::new(),
+            body: serde_json::to_vec(body).unwrap_or_default(),
+        }
+    }
 }
 
 /// One event of a bulk publish.
@@ -285,13 +298,18 @@ impl DaprPort for HttpDapr {
                 .await
                 .map_err(|e| DaprError::Unreachable(e.to_string()))?;
             let status = refusals::real_status(response.status().as_u16(), response.headers());
+            let headers = response.headers().clone();
             let body = response
                 .bytes()
                 .await
                 .map_err(|e| DaprError::Unreachable(e.to_string()))?
                 .to_vec();
             tracing::Span::current().record("http.response.status_code", status);
-            Ok(InvokeResponse { status, body })
+            Ok(InvokeResponse {
+                status,
+                headers,
+                body,
+            })
         };
         Box::pin(tracing::Instrument::instrument(call, span))
     }

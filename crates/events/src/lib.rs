@@ -2,6 +2,7 @@
 //!
 //! Layout:
 //! - names: [`PUBSUB`], [`LESSON_TOPIC`], [`LESSON_DLQ_TOPIC`], app ids;
+//! - [`idempotency`]: the `Idempotency-Key` header that makes a retried POST safe;
 //! - [`event`]: the lesson event, its CloudEvent envelope and its versioned decoding
 //!   (unknown fields ignored, unknown major version rejected so it goes to dead letter);
 //! - [`api`]: request and response bodies of the public and internal HTTP APIs.
@@ -26,6 +27,40 @@ pub fn valid_learner_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// The `Idempotency-Key` header: one key per logical request, so that a POST retried
+/// (by a client, or by daprd after a lost response) is answered from what the first one
+/// stored instead of being done twice (ADR 0016).
+pub mod idempotency {
+    /// The header's name (lowercase, as HTTP/2 and `http` spell it).
+    pub const HEADER: &str = "idempotency-key";
+    /// Set to `true` on an answer that repeats a stored result.
+    pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+    /// The longest key accepted.
+    pub const MAX_LEN: usize = 255;
+
+    /// True for keys LearnFlow accepts: 1–255 visible ASCII characters (a UUID fits).
+    pub fn valid(key: &str) -> bool {
+        !key.is_empty() && key.len() <= MAX_LEN && key.bytes().all(|b| b.is_ascii_graphic())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::valid;
+
+        #[test]
+        fn keys_are_one_to_255_visible_ascii_characters() {
+            assert!(valid("0192f1c4-7a1b-7c3e-9d2f-8a6b5c4d3e2f"));
+            assert!(valid("a"));
+            assert!(valid(&"k".repeat(255)));
+            assert!(!valid(""));
+            assert!(!valid(&"k".repeat(256)));
+            assert!(!valid("two words"));
+            assert!(!valid("tab\there"));
+            assert!(!valid("é"));
+        }
+    }
 }
 
 /// Dapr app ids.

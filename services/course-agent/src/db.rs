@@ -16,31 +16,70 @@ use crate::metrics::db_time;
 /// Embedded migrations, applied at start-up.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
-/// Stores a lesson and its outbox event in one transaction.
+/// The `Idempotency-Key` a lesson request came with, and what it asked for.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey<'a> {
+    /// The key (scoped to the learner).
+    pub key: &'a str,
+    /// The request's own fields, stored so a key reused for another request is told apart.
+    pub requested: serde_json::Value,
+}
+
+/// What storing a lesson did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stored {
+    /// The lesson and its outbox event were stored.
+    New,
+    /// The learner's idempotency key was taken: nothing was stored; this is the lesson
+    /// stored first and what its request asked for.
+    Existing {
+        /// The lesson stored by the first request with this key.
+        lesson: Box<Lesson>,
+        /// What that request asked for.
+        requested: Option<serde_json::Value>,
+    },
+}
+
+/// Stores a lesson and its outbox event in one transaction — unless the learner's
+/// `idempotency` key is already taken, in which case nothing is stored and the lesson
+/// stored with it is returned. A concurrent request with the same key waits on the
+/// unique index until the first commits, so it too gets the first lesson.
 pub async fn insert_lesson_with_event(
     pool: &PgPool,
     lesson: &Lesson,
     event: &LessonEvent,
     traceparent: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    insert_lesson_tx(pool, lesson, event, traceparent)
+    idempotency: Option<&IdempotencyKey<'_>>,
+) -> Result<Stored, sqlx::Error> {
+    let stored = insert_lesson_tx(pool, lesson, event, traceparent, idempotency)
         .instrument(lf_db::transaction(SERVICE, "insert_lesson"))
-        .await
+        .await?;
+    match (stored, idempotency) {
+        (false, Some(key)) => stored_for_key(pool, &lesson.learner_id, key.key).await,
+        (false, None) => Err(sqlx::Error::Protocol(
+            "a lesson without an idempotency key conflicted".into(),
+        )),
+        (true, _) => Ok(Stored::New),
+    }
 }
 
+/// Whether the lesson was stored (false: its idempotency key was taken).
 async fn insert_lesson_tx(
     pool: &PgPool,
     lesson: &Lesson,
     event: &LessonEvent,
     traceparent: Option<&str>,
-) -> Result<(), sqlx::Error> {
+    idempotency: Option<&IdempotencyKey<'_>>,
+) -> Result<bool, sqlx::Error> {
     let started = Instant::now();
     let body = serde_json::to_value(lesson).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let cloud_event = event.to_cloud_event(traceparent);
     let mut tx = pool.begin().await?;
-    sqlx::query!(
-        "INSERT INTO lessons (id, learner_id, course, topic, difficulty, personalised, body, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    let inserted = sqlx::query!(
+        "INSERT INTO lessons (id, learner_id, course, topic, difficulty, personalised, body, created_at,
+                              idempotency_key, requested)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (learner_id, idempotency_key) DO NOTHING",
         lesson.id,
         lesson.learner_id,
         lesson.course,
@@ -49,10 +88,17 @@ async fn insert_lesson_tx(
         lesson.personalised,
         body,
         lesson.created_at,
+        idempotency.map(|k| k.key),
+        idempotency.map(|k| &k.requested),
     )
     .execute(&mut *tx)
     .instrument(statement(SERVICE, "INSERT", "lessons"))
-    .await?;
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
     sqlx::query!(
         "INSERT INTO outbox (event_id, partition_key, cloud_event, traceparent) VALUES ($1, $2, $3, $4)",
         event.event_id,
@@ -67,7 +113,26 @@ async fn insert_lesson_tx(
         .instrument(statement(SERVICE, "COMMIT", "lessons"))
         .await?;
     db_time("insert_lesson", started.elapsed());
-    Ok(())
+    Ok(true)
+}
+
+/// The lesson stored with a learner's idempotency key.
+async fn stored_for_key(pool: &PgPool, learner_id: &str, key: &str) -> Result<Stored, sqlx::Error> {
+    let started = Instant::now();
+    let row = sqlx::query!(
+        "SELECT body, requested FROM lessons WHERE learner_id = $1 AND idempotency_key = $2",
+        learner_id,
+        key
+    )
+    .fetch_one(pool)
+    .instrument(statement(SERVICE, "SELECT", "lessons"))
+    .await?;
+    db_time("lesson_by_idempotency_key", started.elapsed());
+    let lesson = serde_json::from_value(row.body).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    Ok(Stored::Existing {
+        lesson: Box::new(lesson),
+        requested: row.requested,
+    })
 }
 
 /// A stored lesson, if it exists.

@@ -16,6 +16,9 @@ pub const OUTBOX_PARKED_TOTAL: &str = "learnflow_outbox_parked_total";
 pub const PUBLISH_ATTEMPTS: &str = "learnflow_outbox_publish_total";
 /// Histogram of one relay publish call in seconds, by `mode`.
 pub const PUBLISH_DURATION: &str = "learnflow_outbox_publish_duration_seconds";
+/// Counter of requests answered from a stored result because their `Idempotency-Key`
+/// was seen before, by `operation`.
+pub const IDEMPOTENT_REPLAYS: &str = "learnflow_idempotent_replays_total";
 /// Counter of personalisation lookups, by `outcome` (`used`/`fallback`).
 pub const PERSONALISATION: &str = "learnflow_personalisation_total";
 
@@ -43,6 +46,11 @@ pub fn outbox(pending: i64, oldest_age: f64, parked: i64) {
 /// The relay parked `rows` rows.
 pub fn parked(rows: usize) {
     ::metrics::counter!(OUTBOX_PARKED_TOTAL).increment(rows as u64);
+}
+
+/// A request was answered from the result its idempotency key stored.
+pub fn idempotent_replay(operation: &'static str) {
+    ::metrics::counter!(IDEMPOTENT_REPLAYS, "operation" => operation).increment(1);
 }
 
 /// Personalisation was used or fell back.
@@ -85,6 +93,10 @@ pub fn describe() {
         PUBLISH_DURATION,
         ::metrics::Unit::Seconds,
         "Duration of one relay publish call to daprd, by mode."
+    );
+    ::metrics::describe_counter!(
+        IDEMPOTENT_REPLAYS,
+        "Requests answered from a stored result: their Idempotency-Key was seen before, by operation."
     );
     ::metrics::describe_counter!(
         PERSONALISATION,

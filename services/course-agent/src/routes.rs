@@ -1,6 +1,7 @@
 //! course-agent's internal API, reached only through its Dapr sidecar.
 //!
-//! - `POST /internal/lessons` — generate, store and announce a lesson (201);
+//! - `POST /internal/lessons` — generate, store and announce a lesson (201); with an
+//!   `Idempotency-Key`, a repeat answers the lesson stored first (201, `Idempotent-Replayed`);
 //! - `GET /internal/lessons/{id}` — a stored lesson (404 if unknown).
 
 use std::sync::Arc;
@@ -9,12 +10,12 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::routing::{get, post};
 use chrono::Utc;
 use lf_dapr::DaprPort;
 use lf_events::api::{GenerateLessonRequest, Lesson, TopicMastery};
-use lf_events::{LessonEvent, app_id, valid_learner_id};
+use lf_events::{LessonEvent, app_id, idempotency, valid_learner_id};
 use lf_http::error::FieldError;
 use lf_http::json::ApiJson;
 use sqlx::PgPool;
@@ -22,6 +23,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::curriculum::Curriculum;
+use crate::db::{IdempotencyKey, Stored};
 use crate::domain::personalise;
 use crate::error::ApiError;
 use crate::{db, metrics};
@@ -51,7 +53,8 @@ async fn create_lesson(
     State(state): State<AppState>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<GenerateLessonRequest>,
-) -> Result<(StatusCode, Json<Lesson>), ApiError> {
+) -> Result<(StatusCode, HeaderMap, Json<Lesson>), ApiError> {
+    let key = idempotency_key(&headers)?;
     if !valid_learner_id(&request.learner_id) {
         return Err(ApiError::Unprocessable {
             message: "invalid learner id".into(),
@@ -109,10 +112,58 @@ async fn create_lesson(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     });
-    db::insert_lesson_with_event(&state.pool, &lesson, &event, traceparent.as_deref()).await?;
-    state.relay_wake.notify_one();
-    metrics::lesson_generated(&lesson.course, lesson.personalised);
-    Ok((StatusCode::CREATED, Json(lesson)))
+    let key = key.map(|key| IdempotencyKey {
+        key,
+        requested: serde_json::json!({ "course": request.course, "topic": request.topic }),
+    });
+    let stored = db::insert_lesson_with_event(
+        &state.pool,
+        &lesson,
+        &event,
+        traceparent.as_deref(),
+        key.as_ref(),
+    )
+    .await?;
+    match stored {
+        Stored::New => {
+            state.relay_wake.notify_one();
+            metrics::lesson_generated(&lesson.course, lesson.personalised);
+            Ok((StatusCode::CREATED, HeaderMap::new(), Json(lesson)))
+        }
+        Stored::Existing {
+            lesson: first,
+            requested,
+        } if requested.as_ref() == key.as_ref().map(|k| &k.requested) => {
+            metrics::idempotent_replay("create_lesson");
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                HeaderName::from_static(idempotency::REPLAYED_HEADER),
+                HeaderValue::from_static("true"),
+            );
+            Ok((StatusCode::CREATED, headers, Json(*first)))
+        }
+        Stored::Existing { .. } => Err(ApiError::Unprocessable {
+            message: "this Idempotency-Key was used for a different request".into(),
+            details: vec![FieldError {
+                field: "Idempotency-Key".into(),
+                message: "already used with another course or topic; use a new key".into(),
+            }],
+        }),
+    }
+}
+
+/// The request's `Idempotency-Key`, if it has one; a malformed key is a 400.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get(idempotency::HEADER) else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key) if idempotency::valid(key) => Ok(Some(key)),
+        _ => Err(ApiError::BadRequest(format!(
+            "Idempotency-Key must be 1–{} visible ASCII characters",
+            idempotency::MAX_LEN
+        ))),
+    }
 }
 
 /// The learner's mastery from user-progress, or `None` when it cannot be had in time.

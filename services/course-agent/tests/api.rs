@@ -79,6 +79,34 @@ impl TestApp {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// POSTs `body` with `headers`; answers status, headers and JSON body.
+    async fn post_with(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Value,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("dapr-api-token", APP_TOKEN)
+            .json(&body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let r = request.send().await.expect("request");
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        (status, headers, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn count(&self, sql: &'static str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(&self.pool)
+            .await
+            .expect("count")
+    }
+
     async fn get(&self, path: &str) -> (u16, Value) {
         let r = self
             .http
@@ -100,10 +128,7 @@ impl TestApp {
 }
 
 fn mastery_answer(body: Value) -> Result<InvokeResponse, DaprError> {
-    Ok(InvokeResponse {
-        status: 200,
-        body: serde_json::to_vec(&body).expect("json"),
-    })
+    Ok(InvokeResponse::json(200, &body))
 }
 
 #[sqlx::test]
@@ -496,4 +521,114 @@ async fn only_the_sidecar_may_call(pool: PgPool) {
         .await
         .expect("request");
     assert_eq!(r.status().as_u16(), 401);
+}
+
+#[sqlx::test]
+async fn a_repeated_lesson_request_with_its_idempotency_key_answers_the_first_lesson(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let request = json!({"learner_id": "learner-key", "course": "arithmetic"});
+    let key = [("Idempotency-Key", "0192f1c4-7a1b-7c3e-9d2f-8a6b5c4d3e2f")];
+    let (status, headers, first) = app
+        .post_with("/internal/lessons", &key, request.clone())
+        .await;
+    assert_eq!(status, 201, "{first}");
+    assert!(headers.get("idempotent-replayed").is_none());
+    // As daprd retries a call whose answer was lost: the same request, the same key.
+    let (status, headers, again) = app
+        .post_with("/internal/lessons", &key, request.clone())
+        .await;
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(
+        again, first,
+        "the repeat answers the first lesson, body and all"
+    );
+    assert_eq!(
+        headers.get("idempotent-replayed").map(|v| v.as_bytes()),
+        Some(&b"true"[..])
+    );
+    assert_eq!(app.count("SELECT count(*) FROM lessons").await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM outbox").await, 1);
+
+    // The same key from another learner is another request.
+    let (status, _, theirs) = app
+        .post_with(
+            "/internal/lessons",
+            &key,
+            json!({"learner_id": "learner-other", "course": "arithmetic"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_ne!(theirs["id"], first["id"]);
+    // Without a key every request is a new lesson.
+    app.post("/internal/lessons", request.clone()).await;
+    app.post("/internal/lessons", request).await;
+    assert_eq!(app.count("SELECT count(*) FROM lessons").await, 4);
+    assert_eq!(app.count("SELECT count(*) FROM outbox").await, 4);
+}
+
+#[sqlx::test]
+async fn concurrent_repeats_of_one_key_store_one_lesson(pool: PgPool) {
+    let app = Arc::new(TestApp::spawn(pool).await);
+    let request =
+        json!({"learner_id": "learner-race", "course": "arithmetic", "topic": "addition"});
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let app = Arc::clone(&app);
+        let request = request.clone();
+        tasks.spawn(async move {
+            app.post_with(
+                "/internal/lessons",
+                &[("Idempotency-Key", "race-1")],
+                request,
+            )
+            .await
+        });
+    }
+    let mut ids = BTreeSet::new();
+    while let Some(answer) = tasks.join_next().await {
+        let (status, _, lesson) = answer.expect("task");
+        assert_eq!(status, 201, "{lesson}");
+        ids.insert(lesson["id"].as_str().expect("id").to_owned());
+    }
+    assert_eq!(
+        ids.len(),
+        1,
+        "every repeat answers the same lesson: {ids:?}"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM lessons").await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM outbox").await, 1);
+}
+
+#[sqlx::test]
+async fn an_idempotency_key_reused_for_another_request_or_malformed_is_refused(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let key = [("Idempotency-Key", "reused")];
+    let (status, _, _) = app
+        .post_with(
+            "/internal/lessons",
+            &key,
+            json!({"learner_id": "learner-r", "course": "arithmetic", "topic": "addition"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _, error) = app
+        .post_with(
+            "/internal/lessons",
+            &key,
+            json!({"learner_id": "learner-r", "course": "arithmetic", "topic": "subtraction"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{error}");
+    assert_eq!(error["error"]["details"][0]["field"], "Idempotency-Key");
+    let too_long = "k".repeat(256);
+    let (status, _, error) = app
+        .post_with(
+            "/internal/lessons",
+            &[("Idempotency-Key", too_long.as_str())],
+            json!({"learner_id": "learner-r", "course": "arithmetic"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{error}");
+    assert_eq!(error["error"]["code"], "bad_request");
+    assert_eq!(app.count("SELECT count(*) FROM lessons").await, 1);
 }

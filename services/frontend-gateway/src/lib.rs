@@ -191,6 +191,14 @@ fn cors(origins: &[String]) -> Result<CorsLayer, StartupError> {
         .allow_headers([
             axum::http::header::AUTHORIZATION,
             axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderName::from_static(lf_events::idempotency::HEADER),
+        ])
+        // A browser client reads the key back to retry with it.
+        .expose_headers([
+            axum::http::HeaderName::from_static(lf_events::idempotency::HEADER),
+            axum::http::HeaderName::from_static(lf_events::idempotency::REPLAYED_HEADER),
+            axum::http::header::LOCATION,
+            axum::http::header::RETRY_AFTER,
         ]))
 }
 

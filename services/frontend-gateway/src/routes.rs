@@ -4,7 +4,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use lf_events::api::{
@@ -12,6 +12,7 @@ use lf_events::api::{
     Progress, RecordCompletion,
 };
 use lf_events::app_id::{COURSE_AGENT, USER_PROGRESS};
+use lf_events::idempotency;
 use lf_http::error::FieldError;
 use lf_http::json::ApiJson;
 use reqwest::Method;
@@ -78,9 +79,54 @@ impl<S: Send + Sync> FromRequestParts<S> for LessonId {
     }
 }
 
+/// The request's `Idempotency-Key`, or a new one when it has none, so that daprd's retry
+/// of a call whose answer was lost is recognised upstream (a client that wants its own
+/// retries recognised sends a key, or reuses the one we answer with). A malformed key is
+/// a 400.
+struct IdempotencyKey(HeaderValue);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        match parts.headers.get(idempotency::HEADER) {
+            None => HeaderValue::from_str(&Uuid::now_v7().to_string())
+                .map(Self)
+                .map_err(|e| ApiError::Internal(e.to_string())),
+            Some(value) if value.to_str().is_ok_and(idempotency::valid) => Ok(Self(value.clone())),
+            Some(_) => Err(ApiError::BadRequest(format!(
+                "Idempotency-Key must be 1–{} visible ASCII characters",
+                idempotency::MAX_LEN
+            ))),
+        }
+    }
+}
+
+impl IdempotencyKey {
+    /// The headers that carry the key to an internal service.
+    fn upstream_headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(HeaderName::from_static(idempotency::HEADER), self.0.clone());
+        headers
+    }
+
+    /// The key for the client, and whether `answer` repeats an earlier result.
+    fn response_headers(&self, replayed: bool) -> HeaderMap {
+        let mut headers = self.upstream_headers();
+        if replayed {
+            headers.insert(
+                HeaderName::from_static(idempotency::REPLAYED_HEADER),
+                HeaderValue::from_static("true"),
+            );
+        }
+        headers
+    }
+}
+
 async fn create_lesson(
     State(upstream): State<Upstream>,
     learner: Learner,
+    key: IdempotencyKey,
     ApiJson(request): ApiJson<CreateLessonRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let mut errors = Vec::new();
@@ -96,12 +142,18 @@ async fn create_lesson(
     })
     .map_err(|e| ApiError::Internal(e.to_string()))?;
     let answer = upstream
-        .call(COURSE_AGENT, Method::POST, "internal/lessons", Some(body))
+        .call(
+            COURSE_AGENT,
+            Method::POST,
+            "internal/lessons",
+            Some(body),
+            key.upstream_headers(),
+        )
         .await?;
     match answer.status {
         201 => {
+            let mut headers = key.response_headers(answer.replayed);
             let lesson: Lesson = answer.decode(COURSE_AGENT)?;
-            let mut headers = HeaderMap::new();
             if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/lessons/{}", lesson.id)) {
                 headers.insert(header::LOCATION, location);
             }
@@ -124,6 +176,7 @@ async fn owned_lesson(
             Method::GET,
             &format!("internal/lessons/{id}"),
             None,
+            HeaderMap::new(),
         )
         .await?;
     match answer.status {
@@ -152,8 +205,9 @@ async fn complete_lesson(
     State(upstream): State<Upstream>,
     learner: Learner,
     LessonId(id): LessonId,
+    key: IdempotencyKey,
     ApiJson(request): ApiJson<CompletionRequest>,
-) -> Result<Json<CompletionRecorded>, ApiError> {
+) -> Result<(HeaderMap, Json<CompletionRecorded>), ApiError> {
     if !(0.0..=1.0).contains(&request.score) || request.score.is_nan() {
         return Err(ApiError::Validation(vec![FieldError {
             field: "score".into(),
@@ -175,12 +229,16 @@ async fn complete_lesson(
             Method::POST,
             "internal/completions",
             Some(body),
+            key.upstream_headers(),
         )
         .await?;
     match answer.status {
-        200 => answer.decode(USER_PROGRESS).map(Json),
+        200 => {
+            let headers = key.response_headers(answer.replayed);
+            answer.decode(USER_PROGRESS).map(|c| (headers, Json(c)))
+        }
         409 => Err(ApiError::Conflict(
-            "this lesson is already completed".into(),
+            "this lesson is already completed, with another score".into(),
         )),
         400 | 422 => Err(ApiError::Validation(answer.field_errors())),
         other => Err(ApiError::Internal(format!(
@@ -199,6 +257,7 @@ async fn progress(
             Method::GET,
             &format!("internal/progress/{}", learner.0),
             None,
+            HeaderMap::new(),
         )
         .await?;
     match answer.status {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use axum::http::HeaderMap;
 use lf_dapr::DaprPort;
+use lf_events::idempotency;
 use lf_http::error::FieldError;
 use serde::de::DeserializeOwned;
 
@@ -22,6 +23,9 @@ pub struct Upstream {
 pub struct Answer {
     /// HTTP status.
     pub status: u16,
+    /// Whether the service answered from the result an earlier request with the same
+    /// idempotency key stored (`Idempotent-Replayed: true`).
+    pub replayed: bool,
     /// Parsed JSON body (`Null` if none or not JSON).
     pub body: serde_json::Value,
 }
@@ -57,24 +61,19 @@ impl Upstream {
         Self { dapr, timeout }
     }
 
-    /// Calls `method` on `app_id`. Unreachable, timed out, circuit open or 5xx → 503.
+    /// Calls `method` on `app_id` with `headers`. Unreachable, timed out, circuit open or
+    /// 5xx → 503.
     pub async fn call(
         &self,
         app_id: &'static str,
         http_method: reqwest::Method,
         method: &str,
         body: Option<serde_json::Value>,
+        headers: HeaderMap,
     ) -> Result<Answer, ApiError> {
         let answer = self
             .dapr
-            .invoke(
-                app_id,
-                http_method,
-                method,
-                body,
-                HeaderMap::new(),
-                self.timeout,
-            )
+            .invoke(app_id, http_method, method, body, headers, self.timeout)
             .await
             .map_err(|e| ApiError::Unavailable {
                 service: app_id,
@@ -90,8 +89,13 @@ impl Upstream {
                 ),
             });
         }
+        let replayed = answer
+            .headers
+            .get(idempotency::REPLAYED_HEADER)
+            .is_some_and(|v| v == "true");
         Ok(Answer {
             status: answer.status,
+            replayed,
             body: serde_json::from_slice(&answer.body).unwrap_or(serde_json::Value::Null),
         })
     }

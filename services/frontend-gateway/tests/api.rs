@@ -30,10 +30,7 @@ fn lesson(id: &str, learner: &str) -> Value {
 }
 
 fn answer(status: u16, body: Value) -> Result<InvokeResponse, DaprError> {
-    Ok(InvokeResponse {
-        status,
-        body: serde_json::to_vec(&body).expect("json"),
-    })
+    Ok(InvokeResponse::json(status, &body))
 }
 
 const OWNED: &str = "0190a0a0-0000-7000-8000-000000000001";
@@ -48,6 +45,15 @@ impl TestApp {
                 if body.and_then(|b| b["course"].as_str()) == Some("alchemy") {
                     return answer(422, json!({"error": {"code": "validation_failed", "message": "x",
                         "details": [{"field": "course", "message": "unknown course"}]}}));
+                }
+                if body.and_then(|b| b["course"].as_str()) == Some("geometry") {
+                    // As course-agent answers a repeat of a key it has seen.
+                    let mut repeat = InvokeResponse::json(201, &lesson(OWNED, learner));
+                    repeat.headers.insert(
+                        "idempotent-replayed",
+                        reqwest::header::HeaderValue::from_static("true"),
+                    );
+                    return Ok(repeat);
                 }
                 answer(201, lesson(OWNED, learner))
             }
@@ -595,4 +601,113 @@ async fn one_learner_cannot_hold_every_slot() {
         600 - 32,
         "the rest are refused at once: {statuses:?}"
     );
+}
+
+/// POSTs `body` to `path` as learner-a with `headers`.
+async fn post_with(
+    app: &TestApp,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut request = app
+        .http
+        .post(format!("{}{path}", app.base))
+        .bearer_auth(learner_a())
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let r = request.send().await.expect("request");
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    (status, headers, r.json().await.unwrap_or(Value::Null))
+}
+
+/// The `Idempotency-Key` of the last call to `method`.
+fn key_sent_upstream(app: &TestApp, method: &str) -> Option<String> {
+    app.sidecar
+        .invocations()
+        .iter()
+        .rev()
+        .find(|i| i.method == method)
+        .and_then(|i| i.headers.get("idempotency-key"))
+        .map(|v| v.to_str().expect("ascii").to_owned())
+}
+
+#[tokio::test]
+async fn the_idempotency_key_travels_upstream_and_back() {
+    let app = TestApp::spawn(&[]).await;
+    let lessons = "/api/v1/lessons";
+    let course = r#"{"course":"arithmetic"}"#;
+
+    // The client's key goes to course-agent as it came, and back to the client.
+    let (status, headers, _) = post_with(
+        &app,
+        lessons,
+        &[("Idempotency-Key", "client-key-1")],
+        course,
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(headers["idempotency-key"], "client-key-1");
+    assert!(headers.get("idempotent-replayed").is_none());
+    assert_eq!(
+        key_sent_upstream(&app, "internal/lessons").as_deref(),
+        Some("client-key-1")
+    );
+
+    // Without one, the gateway makes one per request, so daprd's retries are recognised.
+    let (status, first, _) = post_with(&app, lessons, &[], course).await;
+    assert_eq!(status, 201);
+    let made = first["idempotency-key"].to_str().expect("ascii").to_owned();
+    assert!(uuid::Uuid::parse_str(&made).is_ok(), "{made}");
+    assert_eq!(
+        key_sent_upstream(&app, "internal/lessons"),
+        Some(made.clone())
+    );
+    let (_, second, _) = post_with(&app, lessons, &[], course).await;
+    assert_ne!(second["idempotency-key"].to_str().expect("ascii"), made);
+
+    // A repeat course-agent answered from its store is marked as one.
+    let (status, headers, _) = post_with(
+        &app,
+        lessons,
+        &[("Idempotency-Key", "again")],
+        r#"{"course":"geometry"}"#,
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(headers["idempotent-replayed"], "true");
+
+    // Completions carry the key too.
+    let completion = format!("/api/v1/lessons/{OWNED}/completion");
+    let (status, headers, _) = post_with(
+        &app,
+        &completion,
+        &[("Idempotency-Key", "done-1")],
+        r#"{"score":0.5}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["idempotency-key"], "done-1");
+    assert_eq!(
+        key_sent_upstream(&app, "internal/completions").as_deref(),
+        Some("done-1")
+    );
+
+    // A malformed key is a 400 JSON error, and nothing is called.
+    let calls = app.sidecar.invocations().len();
+    let too_long = "k".repeat(256);
+    for bad in ["two words", too_long.as_str()] {
+        let (status, _, error) =
+            post_with(&app, lessons, &[("Idempotency-Key", bad)], course).await;
+        assert_eq!(
+            (status, error["error"]["code"].as_str()),
+            (400, Some("bad_request")),
+            "{bad}"
+        );
+    }
+    assert_eq!(app.sidecar.invocations().len(), calls);
 }

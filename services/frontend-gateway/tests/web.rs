@@ -16,12 +16,11 @@ async fn spawn(extra_env: &[(&str, &str)]) -> String {
     sidecar.on_invoke(|app, method, _| match (app, method) {
         ("user-progress", m) if m.starts_with("internal/progress/") => {
             let learner = m.trim_start_matches("internal/progress/");
-            Ok(InvokeResponse {
-                status: 200,
-                body: serde_json::to_vec(&json!({"learner_id": learner, "lessons_received": 0,
-                    "lessons_completed": 0, "topics": []}))
-                .expect("json"),
-            })
+            Ok(InvokeResponse::json(
+                200,
+                &json!({"learner_id": learner, "lessons_received": 0,
+                    "lessons_completed": 0, "topics": []}),
+            ))
         }
         _ => Err(DaprError::Unreachable("unexpected call".into())),
     });

@@ -121,10 +121,20 @@ pub async fn progress(pool: &PgPool, learner_id: &str) -> Result<Progress, sqlx:
     })
 }
 
+/// A recorded completion: just now, or by an earlier identical request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Completion {
+    /// Recorded by this request.
+    New(CompletionRecorded),
+    /// The same completion (lesson and score) was recorded before; this is its result.
+    Replayed(CompletionRecorded),
+}
+
 /// Why a completion was not recorded.
 #[derive(Debug, thiserror::Error)]
 pub enum CompletionError {
-    /// This lesson's completion exists already.
+    /// This lesson's completion exists already, with another score (or from before
+    /// completions kept their result).
     #[error("already completed")]
     AlreadyCompleted,
     /// The database failed.
@@ -142,46 +152,37 @@ impl CompletionError {
     }
 }
 
-/// Records a completion and moves the topic's mastery, once per lesson. A run that
-/// PostgreSQL aborts on a conflict is run again (`lf_db::retry_conflicts`).
+/// Records a completion and moves the topic's mastery, once per lesson; a repeat with
+/// the same score gets the stored result. A run that PostgreSQL aborts on a conflict is
+/// run again (`lf_db::retry_conflicts`).
 pub async fn record_completion(
     pool: &PgPool,
     c: &RecordCompletion,
-) -> Result<CompletionRecorded, CompletionError> {
-    lf_db::retry_conflicts(
+) -> Result<Completion, CompletionError> {
+    let recorded = lf_db::retry_conflicts(
         SERVICE,
         "record_completion",
         CompletionError::database,
         || record_completion_tx(pool, c),
     )
-    .await
+    .await?;
+    match recorded {
+        Some(recorded) => Ok(Completion::New(recorded)),
+        None => stored_completion(pool, c).await,
+    }
 }
 
+/// The completion recorded, or `None` when the lesson's completion exists already.
 async fn record_completion_tx(
     pool: &PgPool,
     c: &RecordCompletion,
-) -> Result<CompletionRecorded, CompletionError> {
+) -> Result<Option<CompletionRecorded>, CompletionError> {
     let started = Instant::now();
     let mut tx = pool.begin().await?;
-    let inserted = sqlx::query!(
-        "INSERT INTO completions (lesson_id, learner_id, course, topic, score) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (lesson_id) DO NOTHING",
-        c.lesson_id,
-        c.learner_id,
-        c.course,
-        c.topic,
-        c.score,
-    )
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
-        tx.rollback().await?;
-        return Err(CompletionError::AlreadyCompleted);
-    }
     // Lock order: learner_progress, then topic_mastery — as `apply_lesson_event` does.
     // In the opposite order a completion and a lesson event of the same learner
-    // deadlock, and PostgreSQL aborts one of them.
+    // deadlock, and PostgreSQL aborts one of them. The learner's row also serialises
+    // the learner's completions, so each one's mastery_before is the previous one's after.
     sqlx::query!(
         "INSERT INTO learner_progress (learner_id, lessons_completed) VALUES ($1, 1)
          ON CONFLICT (learner_id) DO UPDATE
@@ -200,6 +201,26 @@ async fn record_completion_tx(
     .await?
     .unwrap_or(mastery::PRIOR);
     let after = mastery::update(before, c.score);
+    let inserted = sqlx::query!(
+        "INSERT INTO completions (lesson_id, learner_id, course, topic, score, mastery_before, mastery_after)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (lesson_id) DO NOTHING",
+        c.lesson_id,
+        c.learner_id,
+        c.course,
+        c.topic,
+        c.score,
+        before,
+        after,
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        // Completed before: undo the counter and leave mastery alone.
+        tx.rollback().await?;
+        return Ok(None);
+    }
     sqlx::query!(
         "INSERT INTO topic_mastery (learner_id, course, topic, mastery, completions) VALUES ($1, $2, $3, $4, 1)
          ON CONFLICT (learner_id, course, topic) DO UPDATE
@@ -213,9 +234,36 @@ async fn record_completion_tx(
     .await?;
     tx.commit().await?;
     db_time("record_completion", started.elapsed());
-    Ok(CompletionRecorded {
+    Ok(Some(CompletionRecorded {
         lesson_id: c.lesson_id,
         mastery_before: before,
         mastery_after: after,
-    })
+    }))
+}
+
+/// The stored result of the lesson's completion, if `c` repeats it exactly.
+async fn stored_completion(
+    pool: &PgPool,
+    c: &RecordCompletion,
+) -> Result<Completion, CompletionError> {
+    let started = Instant::now();
+    let stored = sqlx::query!(
+        "SELECT learner_id, score, mastery_before, mastery_after FROM completions WHERE lesson_id = $1",
+        c.lesson_id
+    )
+    .fetch_one(pool)
+    .instrument(statement(SERVICE, "SELECT", "completions"))
+    .await?;
+    db_time("stored_completion", started.elapsed());
+    let same_request = stored.learner_id == c.learner_id && stored.score == c.score;
+    match (same_request, stored.mastery_before, stored.mastery_after) {
+        (true, Some(mastery_before), Some(mastery_after)) => {
+            Ok(Completion::Replayed(CompletionRecorded {
+                lesson_id: c.lesson_id,
+                mastery_before,
+                mastery_after,
+            }))
+        }
+        _ => Err(CompletionError::AlreadyCompleted),
+    }
 }

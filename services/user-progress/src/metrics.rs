@@ -10,6 +10,9 @@ pub const EVENTS_CONSUMED: &str = "learnflow_events_consumed_total";
 pub const LESSON_TO_DB: &str = "learnflow_lesson_to_db_seconds";
 /// Counter of completions recorded.
 pub const COMPLETIONS: &str = "learnflow_completions_total";
+/// Counter of requests answered from a stored result (a repeated completion), by
+/// `operation` — the same name course-agent uses for its idempotent lesson requests.
+pub const IDEMPOTENT_REPLAYS: &str = "learnflow_idempotent_replays_total";
 
 /// An event was handled with `outcome` (and a drop `reason`).
 pub fn event_consumed(outcome: &'static str, reason: &'static str) {
@@ -24,6 +27,11 @@ pub fn lesson_to_db(latency: Duration) {
 /// A completion was recorded.
 pub fn completion() {
     ::metrics::counter!(COMPLETIONS).increment(1);
+}
+
+/// A request was answered from the result stored by an identical earlier one.
+pub fn idempotent_replay(operation: &'static str) {
+    ::metrics::counter!(IDEMPOTENT_REPLAYS, "operation" => operation).increment(1);
 }
 
 /// Times a database operation into `learnflow_db_query_duration_seconds`.
@@ -44,4 +52,8 @@ pub fn describe() {
         "Time from a lesson's creation in course-agent to its event persisted in user-progress."
     );
     ::metrics::describe_counter!(COMPLETIONS, "Lesson completions recorded.");
+    ::metrics::describe_counter!(
+        IDEMPOTENT_REPLAYS,
+        "Requests answered from a stored result: repeats of a recorded completion, by operation."
+    );
 }

@@ -4,7 +4,9 @@
 //!   `SUCCESS`, `RETRY` (database trouble) or `DROP` (an event it can never take),
 //!   and never 404, which Dapr would take as "drop";
 //! - `GET /internal/progress/{learner}` and `GET /internal/mastery/{learner}`;
-//! - `POST /internal/completions` — a completed lesson's score moves mastery.
+//! - `POST /internal/completions` — a completed lesson's score moves mastery, once: a
+//!   repeat with the same score answers the stored result (`Idempotent-Replayed`), one
+//!   with another score 409.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,17 +15,18 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::routing::{get, post};
 use chrono::Utc;
 use lf_events::api::{CompletionRecorded, Progress, RecordCompletion, TopicMastery};
-use lf_events::{decode_cloud_event, valid_learner_id};
+use lf_events::{decode_cloud_event, idempotency, valid_learner_id};
 use lf_http::error::FieldError;
 use lf_http::json::ApiJson;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tracing::Instrument;
 
-use crate::db::{self, Applied, CompletionError};
+use crate::db::{self, Applied, Completion, CompletionError};
 use crate::error::ApiError;
 use crate::metrics;
 
@@ -136,7 +139,7 @@ async fn mastery(
 async fn complete(
     State(state): State<AppState>,
     ApiJson(completion): ApiJson<RecordCompletion>,
-) -> Result<Json<CompletionRecorded>, ApiError> {
+) -> Result<(HeaderMap, Json<CompletionRecorded>), ApiError> {
     check_learner(&completion.learner_id)?;
     if !(0.0..=1.0).contains(&completion.score) {
         return Err(ApiError::Unprocessable(vec![FieldError {
@@ -145,9 +148,18 @@ async fn complete(
         }]));
     }
     match db::record_completion(&state.pool, &completion).await {
-        Ok(recorded) => {
+        Ok(Completion::New(recorded)) => {
             metrics::completion();
-            Ok(Json(recorded))
+            Ok((HeaderMap::new(), Json(recorded)))
+        }
+        Ok(Completion::Replayed(recorded)) => {
+            metrics::idempotent_replay("record_completion");
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                HeaderName::from_static(idempotency::REPLAYED_HEADER),
+                HeaderValue::from_static("true"),
+            );
+            Ok((headers, Json(recorded)))
         }
         Err(CompletionError::AlreadyCompleted) => Err(ApiError::AlreadyCompleted),
         Err(CompletionError::Database(e)) => Err(e.into()),

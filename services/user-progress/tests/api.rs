@@ -153,6 +153,24 @@ async fn a_database_failure_asks_dapr_to_retry(pool: PgPool) {
     assert_eq!((status, answer["status"].as_str()), (200, Some("RETRY")));
 }
 
+/// POSTs a completion; answers status, whether it was a replay, and the JSON body.
+async fn complete(app: &TestApp, completion: &Value) -> (u16, bool, Value) {
+    let r = app
+        .http
+        .post(format!("{}/internal/completions", app.base))
+        .header("dapr-api-token", APP_TOKEN)
+        .json(completion)
+        .send()
+        .await
+        .expect("request");
+    let status = r.status().as_u16();
+    let replayed = r
+        .headers()
+        .get("idempotent-replayed")
+        .is_some_and(|v| v == "true");
+    (status, replayed, r.json().await.unwrap_or(Value::Null))
+}
+
 #[sqlx::test]
 async fn completions_move_mastery_once_per_lesson(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
@@ -162,25 +180,21 @@ async fn completions_move_mastery_once_per_lesson(pool: PgPool) {
         "learner_id": "learner-3", "lesson_id": e.lesson_id, "course": "arithmetic",
         "topic": "addition", "score": 1.0
     });
-    let (status, recorded) = app
-        .call(
-            reqwest::Method::POST,
-            "/internal/completions",
-            Some(completion.clone()),
-        )
-        .await;
-    assert_eq!(status, 200, "{recorded}");
+    let (status, replayed, recorded) = complete(&app, &completion).await;
+    assert_eq!((status, replayed), (200, false), "{recorded}");
     assert!((recorded["mastery_before"].as_f64().expect("before") - 0.1).abs() < 1e-9);
     assert!(recorded["mastery_after"].as_f64().expect("after") > 0.4);
-    let (status, again) = app
-        .call(
-            reqwest::Method::POST,
-            "/internal/completions",
-            Some(completion),
-        )
-        .await;
+    // The same completion again — a retry after its answer was lost — gets the stored
+    // result, not a 409 for what it did itself, and moves nothing.
+    let (status, replayed, again) = complete(&app, &completion).await;
+    assert_eq!((status, replayed), (200, true), "{again}");
+    assert_eq!(again, recorded);
+    // Another score for a completed lesson is a conflict.
+    let mut other_score = completion.clone();
+    other_score["score"] = json!(0.5);
+    let (status, _, conflict) = complete(&app, &other_score).await;
     assert_eq!(
-        (status, again["error"]["code"].as_str()),
+        (status, conflict["error"]["code"].as_str()),
         (409, Some("already_completed"))
     );
 
@@ -189,6 +203,7 @@ async fn completions_move_mastery_once_per_lesson(pool: PgPool) {
         .await;
     assert_eq!(mastery[0]["completions"], 1);
     assert_eq!(mastery[0]["lessons"], 1);
+    assert_eq!(mastery[0]["mastery"], recorded["mastery_after"]);
     let (_, progress) = app
         .call(reqwest::Method::GET, "/internal/progress/learner-3", None)
         .await;
