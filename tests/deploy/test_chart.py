@@ -83,6 +83,7 @@ SCENARIOS = {
     "everything-on": [
         "--set", "keda.enabled=true",
         "--set", "loadgen.enabled=true",
+        "--set", "dlqReplay.enabled=true",
         "--set", "dapr.appHealthCheck.enabled=true",
         "--set", "tracing.otlpEndpoint=otel-collector.observability.svc.cluster.local:4318",
     ],
@@ -1300,6 +1301,35 @@ def test_load_generator_job(helm, defaults):
     main = (REPO / "crates" / "loadgen" / "src" / "main.rs").read_text()
     for f in [a for a in args if a.startswith("--")]:
         assert f'"{f}"' in main, f"learnflow-load has no {f} flag"
+
+
+def test_dead_letter_replay_job(helm, defaults):
+    assert not [j for j in of_kind(defaults, "Job")
+                if "dlq-replay" in j["metadata"]["name"]], "the replay is off by default"
+    docs = render(helm, *REQUIRED, "--set", "dlqReplay.enabled=true",
+                  "--set", "dlqReplay.since=24h", "--set", "dlqReplay.dryRun=true")
+    job = component(docs, "Job", "dlq-replay")
+    c = job["spec"]["template"]["spec"]["containers"][0]
+    monitor = app_container(component(docs, "Deployment", "kafka-monitor"))
+    assert c["image"] == monitor["image"], "learnflow-admin ships in the kafka-monitor image"
+    assert c["command"] == ["/usr/local/bin/learnflow-admin"]
+    args = c["args"]
+    flag = lambda f: args[args.index(f) + 1]  # noqa: E731
+    assert args[:2] == ["dlq", "replay"] and "--dry-run" in args
+    assert flag("--since") == "24h"
+    brokers = {e["name"]: e.get("value") for e in monitor["env"]}["LEARNFLOW_KAFKA__BROKERS"]
+    assert flag("--brokers") == brokers
+    # learnflow-admin's own flags (crates/admin/src/lib.rs).
+    admin = (REPO / "crates" / "admin" / "src" / "lib.rs").read_text()
+    for f in [a for a in args if a.startswith("--")]:
+        assert f'"{f}"' in admin, f"learnflow-admin has no {f} flag"
+    real = render(helm, *REQUIRED, "--set", "dlqReplay.enabled=true")
+    args = component(real, "Job", "dlq-replay")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--dry-run" not in args and "--since" not in args
+    # With network policies on, the Job may reach Kafka.
+    egress = [p for p in of_kind(docs, "NetworkPolicy") if p["metadata"]["name"].endswith("-kafka-egress")]
+    assert egress and "dlq-replay" in json.dumps(egress[0]["spec"]["podSelector"])
+    render_fails(helm, *REQUIRED, "--set", "dlqReplay.enabled=true", "--set", "dlqReplay.since=yesterday")
 
 
 def _notes(helm, tmp_path, *args, apis=CLUSTER_APIS):

@@ -533,10 +533,17 @@ def dockerfile_text() -> str:
     return re.sub(r"\\\n", " ", "\n".join(lines))
 
 
+BUILDER_ARM = r"([a-z][a-z-]*)\)\s+package=([\w-]+);\s+binary=([\w-]+)(?:;\s+also=([\w-]+))?\s*;;"
+
+
 def dockerfile_builds() -> dict[str, tuple[str, str]]:
     """SERVICE -> (cargo package, binary), from the builder's case statement."""
-    arms = re.findall(r"([a-z][a-z-]*)\)\s+package=([\w-]+);\s+binary=([\w-]+)\s*;;", dockerfile_text())
-    return {s: (p, b) for s, p, b in arms}
+    return {s: (p, b) for s, p, b, _ in re.findall(BUILDER_ARM, dockerfile_text())}
+
+
+def dockerfile_companions() -> dict[str, str]:
+    """SERVICE -> the tool its image also carries (`also=`: a package of that name and binary)."""
+    return {s: a for s, _, _, a in re.findall(BUILDER_ARM, dockerfile_text()) if a}
 
 
 def dockerfile_stages() -> dict[str, list[str]]:
@@ -574,7 +581,10 @@ def test_dockerfile_services_cover_every_binary_of_the_workspace():
     bins = workspace_binaries()
     for service, (package, binary) in builds.items():
         assert bins.get(binary) == package, f"SERVICE={service}: no binary {binary} in {package}"
-    shipped = {b for _, b in builds.values()}
+    companions = dockerfile_companions()
+    for service, tool in companions.items():
+        assert bins.get(tool) == tool, f"SERVICE={service}: no package {tool} with binary {tool}"
+    shipped = {b for _, b in builds.values()} | set(companions.values())
     missing = set(bins) - shipped - NOT_IMAGES
     assert not missing, f"binaries without an image: {sorted(missing)} (add a SERVICE)"
     assert NOT_IMAGES <= set(bins), "NOT_IMAGES names a binary that no longer exists"
@@ -592,6 +602,8 @@ def test_dockerfile_stages_run_each_binary_as_non_root_with_its_ports():
         text = "\n".join(body)
         assert f"COPY --from=builder /out/{binary} /usr/local/bin/{binary}" in text, service
         assert f'ENTRYPOINT ["/usr/local/bin/{binary}"]' in text, service
+        if tool := dockerfile_companions().get(service):
+            assert f"COPY --from=builder /out/{tool} /usr/local/bin/{tool}" in text, service
         if (REPO / "services" / service).is_dir():
             cfg = defaults(service)
             expose = re.search(r"^EXPOSE (.+)$", text, re.MULTILINE).group(1).split()

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use learnflow_e2e::{eventually, fetch_text, find_on_topic, metric_sum};
+use learnflow_e2e::{eventually, fetch_text, find_on_topic, metric_sum, produce_to_topic};
 use lf_testkit::stack::{Stack, StackOptions};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
@@ -185,7 +185,11 @@ async fn lessons_flow_through_kafka_to_user_progress_exactly_once() {
     })
     .await;
 
-    // Act 3: the same event published twice changes progress once.
+    // Act 3: `learnflow-admin dlq replay` sends back what user-progress takes now, and
+    // leaves what it would drop again.
+    dead_letters_are_replayed_only_when_valid(&stack, &client).await;
+
+    // Act 3b: the same event published twice changes progress once.
     let before = count(
         &stack,
         "user_progress",
@@ -344,6 +348,94 @@ async fn lessons_flow_through_kafka_to_user_progress_exactly_once() {
         },
     )
     .await;
+}
+
+/// Runs `learnflow-admin dlq replay` with `args`; its JSON report.
+fn admin_replay(stack: &Stack, args: &[&str]) -> Value {
+    let output = std::process::Command::new(lf_testkit::paths::workspace_binary("learnflow-admin"))
+        .args(["dlq", "replay", "--brokers", &stack.kafka.bootstrap()])
+        .args(args)
+        .output()
+        .expect("learnflow-admin runs (cargo build --workspace --bins)");
+    assert!(
+        output.status.success(),
+        "learnflow-admin {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("a JSON report")
+}
+
+async fn dead_letters_are_replayed_only_when_valid(stack: &Stack, client: &Client) {
+    let learner = "learner-dlq";
+    // Only what this act writes: the dead letter of act 2 is older (and was read already).
+    let since = chrono::Utc::now().to_rfc3339();
+    let lesson_id = uuid::Uuid::now_v7();
+    let event = lf_events::LessonEvent::new(
+        lesson_id,
+        learner.into(),
+        "arithmetic".into(),
+        "addition".into(),
+        2,
+        false,
+        chrono::Utc::now(),
+    );
+    let valid = serde_json::to_vec(&event.to_cloud_event(None)).expect("json");
+    let mut future: Value = serde_json::from_slice(&valid).expect("json");
+    future["data"]["schema_version"] = json!("9.0");
+    future["id"] = json!(uuid::Uuid::new_v4().to_string());
+    let garbage = format!("garbage-{} {{", uuid::Uuid::new_v4());
+    let bootstrap = stack.kafka.bootstrap();
+    for payload in [
+        valid.clone(),
+        serde_json::to_vec(&future).expect("json"),
+        garbage.clone().into_bytes(),
+    ] {
+        produce_to_topic(&bootstrap, "lesson-events-dlq", learner, &payload);
+    }
+    let on_topic = |marker: String| {
+        let bootstrap = bootstrap.clone();
+        tokio::task::spawn_blocking(move || {
+            find_on_topic(&bootstrap, "lesson-events", Duration::from_secs(5), |p| {
+                String::from_utf8_lossy(p).contains(&marker)
+            })
+            .is_some()
+        })
+    };
+    let counts = |report: &Value| {
+        (
+            report["read"].as_u64(),
+            report["republished"].as_u64(),
+            report["skipped"].as_u64(),
+        )
+    };
+
+    let dry = admin_replay(stack, &["--since", &since, "--dry-run"]);
+    assert_eq!(counts(&dry), (Some(3), Some(1), Some(2)), "{dry}");
+    assert!(
+        !on_topic(lesson_id.to_string()).await.expect("reader"),
+        "a dry run republishes nothing"
+    );
+
+    let replayed = admin_replay(stack, &["--since", &since]);
+    assert_eq!(counts(&replayed), (Some(3), Some(1), Some(2)), "{replayed}");
+    assert_eq!(
+        replayed["skipped_by_reason"]["unsupported_version"], 1,
+        "{replayed}"
+    );
+    assert_eq!(replayed["skipped_by_reason"]["malformed"], 1, "{replayed}");
+    let lesson = lesson_id.to_string();
+    eventually(
+        "the replayed event to reach user-progress",
+        Duration::from_secs(60),
+        || recorded_lessons(stack).contains(&lesson).then_some(()),
+    )
+    .await;
+    assert!(
+        !on_topic(garbage).await.expect("reader"),
+        "what user-progress would drop stays in the dead-letter topic"
+    );
+    let token = stack.dev_token(learner);
+    assert_eq!(client.progress(&token).await["lessons_received"], 1);
 }
 
 /// Sends `request` on a fresh connection and closes it without reading the answer.

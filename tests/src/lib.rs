@@ -144,6 +144,27 @@ pub fn find_on_topic(
     None
 }
 
+/// Writes `payload` to `topic` with a real Kafka producer, keyed by `key`; panics unless
+/// the broker confirms it.
+pub fn produce_to_topic(bootstrap: &str, topic: &str, key: &str, payload: &[u8]) {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", "all")
+        .set("log_level", "3")
+        .create()
+        .expect("a Kafka producer");
+    producer
+        .send(BaseRecord::to(topic).key(key).payload(payload))
+        .map_err(|(e, _)| e)
+        .expect("queue the message");
+    producer
+        .flush(Duration::from_secs(30))
+        .expect("Kafka confirms the message");
+}
+
 /// The body of `GET url` (a `/metrics` page, typically); panics if it cannot be read.
 pub async fn fetch_text(http: &reqwest::Client, url: &str) -> String {
     http.get(url)
