@@ -43,6 +43,9 @@ pub struct ChaosParams {
     /// How long user-progress stays stopped while everything else runs (longer than the
     /// old 90 s delivery retry budget); full suite only.
     pub progress_outage: Option<Duration>,
+    /// How long PostgreSQL stays stopped under load (longer than the old delivery retry
+    /// budget, too); full suite only.
+    pub postgres_outage: Option<Duration>,
 }
 
 impl ChaosParams {
@@ -59,6 +62,7 @@ impl ChaosParams {
             poison: 50,
             drain_timeout: Duration::from_secs(180),
             progress_outage: Some(Duration::from_secs(180)),
+            postgres_outage: Some(Duration::from_secs(180)),
         }
     }
 
@@ -75,6 +79,7 @@ impl ChaosParams {
             poison: 10,
             drain_timeout: Duration::from_secs(120),
             progress_outage: None,
+            postgres_outage: None,
         }
     }
 }
@@ -95,6 +100,9 @@ pub enum Fault {
     /// user-progress stopped for [`ChaosParams::progress_outage`] while course-agent keeps
     /// publishing: the events wait in Kafka and daprd tries to deliver them again and again.
     ProgressOutage,
+    /// PostgreSQL stopped for [`ChaosParams::postgres_outage`] under load: course-agent
+    /// refuses new lessons (503), user-progress answers RETRY to every delivery.
+    PostgresOutage,
     /// Publish a burst of malformed events onto the topic.
     PoisonBurst,
 }
@@ -109,6 +117,7 @@ impl Fault {
             Self::KillDaprd(s) => format!("kill -9 daprd of {s}"),
             Self::PostgresRestart => "PostgreSQL stopped, then started".into(),
             Self::ProgressOutage => "user-progress down for minutes".into(),
+            Self::PostgresOutage => "PostgreSQL down for minutes".into(),
             Self::PoisonBurst => "poison burst".into(),
         }
     }
@@ -133,12 +142,14 @@ impl Fault {
         ]
     }
 
-    /// The suite `params` asks for: [`Fault::all`], plus the long database outage when
-    /// it has one.
+    /// The suite `params` asks for: [`Fault::all`], plus the long outages when it has them.
     pub fn suite(params: &ChaosParams) -> Vec<Fault> {
         let mut faults = Self::all();
         if params.progress_outage.is_some() {
             faults.push(Self::ProgressOutage);
+        }
+        if params.postgres_outage.is_some() {
+            faults.push(Self::PostgresOutage);
         }
         faults
     }
@@ -489,6 +500,7 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
         Fault::KafkaFreeze => params.kafka_freeze,
         Fault::PoisonBurst => Duration::ZERO,
         Fault::ProgressOutage => params.progress_outage.unwrap_or(params.down),
+        Fault::PostgresOutage => params.postgres_outage.unwrap_or(params.down),
         _ => params.down,
     };
     let tokens = lf_loadgen::tokens(&stack.secrets.jwt_secret, params.learners);
@@ -557,7 +569,7 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
                 s.service.wait_ready().expect("service ready again");
             }
         }
-        Fault::PostgresRestart => {
+        Fault::PostgresRestart | Fault::PostgresOutage => {
             stack.postgres.process().stop(Duration::from_secs(20));
             tokio::time::sleep(fault_len).await;
             stack.postgres.restart().expect("postgres restarts");
