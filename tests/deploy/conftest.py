@@ -5,6 +5,7 @@ Run as: HELM=<helm> PROMTOOL=<promtool> LEARNFLOW_SCHEMAS=<dir> <venv>/bin/pytes
 """
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,11 @@ def load_yaml_docs(source) -> list:
     """Every non-empty YAML document of a file (Path) or a string."""
     text = source.read_text() if isinstance(source, Path) else source
     return [d for d in yaml.safe_load_all(text) if d is not None]
+
+
+def dev_mode_switches(text: str) -> list[str]:
+    """Where `text` turns the gateway's dev mode on (`POST /dev/token` mints any learner's token):
+    a `LEARNFLOW_DEV__*` entry, or a `[dev]` table with `enabled = true` in a config file."""
+    found = re.findall(r"LEARNFLOW_DEV__\w+", text)
+    found += re.findall(r"\[dev\][^\[]*?enabled\s*=\s*true", text)
+    return found

@@ -30,7 +30,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from conftest import REPO, load_yaml_docs
+from conftest import REPO, load_yaml_docs, dev_mode_switches
 
 CHART = REPO / "deploy" / "helm" / "learnflow"
 COMPOSE = REPO / "docker" / "compose.yaml"
@@ -260,6 +260,19 @@ def scenario(request, helm):
 @pytest.fixture(scope="module")
 def defaults(helm):
     return render(helm, *REQUIRED)
+
+
+def test_dev_mode_is_off_in_every_rendered_scenario(scenario):
+    name, docs = scenario
+    for doc in docs:
+        switches = dev_mode_switches(json.dumps(doc))
+        assert not switches, f"{name}: {doc['kind']} {doc['metadata']['name']} turns dev mode on: {switches}"
+
+
+def test_dev_mode_switches_are_recognised():
+    assert dev_mode_switches('{"name": "LEARNFLOW_DEV__ENABLED", "value": "true"}')
+    assert dev_mode_switches("[dev]\nenabled = true\n")
+    assert not dev_mode_switches("[dev]\nenabled = false\n[auth]\nenabled = true")
 
 
 # ------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 import compose_model as cm
-from conftest import REPO
+from conftest import REPO, dev_mode_switches
 
 DOCKER = REPO / "docker"
 LAYERS = ("compose.yaml", "compose.observability.yaml", "compose.load.yaml")
@@ -695,3 +695,14 @@ def test_probe_exits_0_only_on_2xx(tmp_path):
         server.shutdown()
     # A port nobody listens on (the server is gone) fails too.
     assert subprocess.run([str(probe), port, "/ok"], capture_output=True, timeout=30).returncode == 1
+
+
+def test_dev_mode_is_off_in_every_compose_file_and_image():
+    """No layer, alone or merged, and no image turns the gateway's dev mode on."""
+    for name in LAYERS:
+        assert not dev_mode_switches((DOCKER / name).read_text()), name
+    for service, svc in full()["services"].items():
+        env = svc.get("environment") or {}
+        entries = env if isinstance(env, dict) else dict(e.split("=", 1) for e in env)
+        assert not dev_mode_switches(" ".join(entries)), service
+    assert not dev_mode_switches(dockerfile_text())
