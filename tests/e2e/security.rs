@@ -23,6 +23,8 @@ use serde_json::{Value, json};
 
 /// The gateway's default body limit (`[limits] body_limit_bytes`).
 const BODY_LIMIT: usize = 16 * 1024;
+/// The one browser origin the matrix's gateway allows.
+const ALLOWED_ORIGIN: &str = "https://learn.example";
 
 /// What a case expects back.
 #[derive(Debug, Clone, Copy)]
@@ -250,7 +252,11 @@ static ONE_STACK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_edge_refuses_what_it_must_and_never_leaks_secrets() {
     let _one = ONE_STACK.lock().await;
-    let mut stack = Stack::start(&StackOptions::default()).expect("the native stack starts");
+    let mut stack = Stack::start(&StackOptions {
+        gateway_allowed_origins: vec![ALLOWED_ORIGIN.into()],
+        ..StackOptions::default()
+    })
+    .expect("the native stack starts");
     // No connection reuse: the gateway closes a connection whose oversize body it did not
     // read, and a pooled request on it would fail for the client's reasons, not the server's.
     let http = reqwest::Client::builder()
@@ -689,7 +695,7 @@ async fn the_edge_refuses_what_it_must_and_never_leaks_secrets() {
         .await;
     }
 
-    // ── CORS: no origin is allowed by default ───────────────────────────────────────
+    // ── CORS: only the configured origin is allowed ─────────────────────────────────
     if let Some(a) = m
         .case(
             "CORS preflight from a foreign origin → 200",
@@ -703,6 +709,37 @@ async fn the_edge_refuses_what_it_must_and_never_leaks_secrets() {
         m.check(
             "CORS: no access-control-allow-origin for a foreign origin",
             !a.headers.contains_key("access-control-allow-origin"),
+            || format!("headers: {:?}", a.headers),
+        );
+    }
+    // The positive control: without it the check above would pass for a gateway that
+    // never sends CORS headers at all.
+    if let Some(a) = m
+        .case(
+            "CORS preflight from the allowed origin → 200",
+            http.request(Method::OPTIONS, &lessons)
+                .header("origin", ALLOWED_ORIGIN)
+                .header("access-control-request-method", "POST")
+                .header(
+                    "access-control-request-headers",
+                    "authorization,content-type,idempotency-key",
+                ),
+            is(200, ""),
+        )
+        .await
+    {
+        let header = |name: &str| {
+            a.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_ascii_lowercase()
+        };
+        m.check(
+            "CORS: the allowed origin is answered with itself, POST and our headers",
+            header("access-control-allow-origin") == ALLOWED_ORIGIN
+                && header("access-control-allow-methods").contains("post")
+                && header("access-control-allow-headers").contains("idempotency-key"),
             || format!("headers: {:?}", a.headers),
         );
     }

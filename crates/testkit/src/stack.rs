@@ -69,6 +69,8 @@ pub struct StackOptions {
     /// Export traces at all; `false` runs the services without an OTLP exporter
     /// and daprd with sampling 0 (the benchmark's "telemetry off").
     pub tracing: bool,
+    /// Browser origins the gateway allows (CORS); empty = its default, none.
+    pub gateway_allowed_origins: Vec<String>,
 }
 
 impl Default for StackOptions {
@@ -79,6 +81,7 @@ impl Default for StackOptions {
             prefer_well_known_ports: false,
             sampling_rate: "1".into(),
             tracing: true,
+            gateway_allowed_origins: Vec::new(),
         }
     }
 }
@@ -441,6 +444,12 @@ fn service_env(
         ));
         // A dev stack: the learner page may sign in through `POST /dev/token`.
         env.push(("LEARNFLOW_DEV__ENABLED".into(), "true".into()));
+        if !options.gateway_allowed_origins.is_empty() {
+            env.push((
+                "LEARNFLOW_CORS__ALLOWED_ORIGINS".into(),
+                options.gateway_allowed_origins.join(","),
+            ));
+        }
     }
     env
 }
