@@ -762,7 +762,36 @@ async fn the_edge_refuses_what_it_must_and_never_leaks_secrets() {
             answers
         });
     }
+    // The neighbour asks while the burst is on, so a limiter keyed by anything broader
+    // than the learner (a shared bucket, the client address) would show here.
+    let burst_on = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let neighbour = {
+        let (http, url, bob, burst_on) = (
+            http.clone(),
+            limited_url.clone(),
+            bob.clone(),
+            burst_on.clone(),
+        );
+        tokio::spawn(async move {
+            let mut during = Vec::new();
+            while burst_on.load(std::sync::atomic::Ordering::Acquire) && during.len() < 100 {
+                let answer = send(http.get(url.as_str()).bearer_auth(&bob)).await;
+                if burst_on.load(std::sync::atomic::Ordering::Acquire) {
+                    during.push(answer.map(|a| a.status).unwrap_or(0));
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            during
+        })
+    };
     let answers: Vec<Answer> = tasks.join_all().await.into_iter().flatten().collect();
+    burst_on.store(false, std::sync::atomic::Ordering::Release);
+    let during = neighbour.await.unwrap_or_default();
+    m.check(
+        "rate limit: another learner is served during the burst (400 each time, never 429)",
+        during.len() >= 3 && during.iter().all(|s| *s == 400),
+        || format!("the neighbour's answers during the burst: {during:?}"),
+    );
     let throttled: Vec<&Answer> = answers.iter().filter(|a| a.status == 429).collect();
     m.check(
         "rate limit: a learner past the limit gets 429",
@@ -791,7 +820,7 @@ async fn the_edge_refuses_what_it_must_and_never_leaks_secrets() {
         m.check_error_body("rate limit: 429 body", first, Some("rate_limited"));
     }
     m.case(
-        "rate limit: another learner is not throttled meanwhile",
+        "rate limit: another learner is not throttled after it",
         http.get(limited_url.as_str()).bearer_auth(&bob),
         is(400, "bad_request"),
     )
