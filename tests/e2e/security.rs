@@ -832,8 +832,15 @@ async fn the_edge_refuses_what_it_must_and_never_leaks_secrets() {
         ("the Dapr API token", stack.secrets.dapr_api_token.clone()),
         ("the app API token", stack.secrets.app_api_token.clone()),
     ];
-    // The native PostgreSQL trusts loopback (no password); a URL with one is checked too.
-    if let Some(password) = url_password(&stack.postgres.url("postgres")) {
+    // The native PostgreSQL wants a password (made per run); the services' database URLs
+    // carry it, so it is one more thing no log may show.
+    let database_password = url_password(&stack.postgres.url("postgres"));
+    m.check(
+        "the services reach PostgreSQL with a password (so the scan below looks for one)",
+        database_password.as_deref() == Some(stack.postgres.password()),
+        || format!("the database URL's password: {database_password:?}"),
+    );
+    if let Some(password) = database_password {
         secrets.push(("the database password", password));
     }
     for t in &sent_tokens {

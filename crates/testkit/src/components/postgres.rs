@@ -1,4 +1,6 @@
-//! PostgreSQL from the Debian package: own data directory, own port, trust auth on loopback.
+//! PostgreSQL from the Debian package: own data directory, own port, password auth
+//! (scram-sha-256) with a password made per run, so that what a real deployment has to keep
+//! out of its logs exists here too.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -21,6 +23,7 @@ pub struct Postgres {
     process: ManagedProcess,
     port: u16,
     bin: PathBuf,
+    password: String,
 }
 
 impl Postgres {
@@ -53,6 +56,24 @@ impl Postgres {
                 }
             })?;
         }
+        let password = uuid::Uuid::new_v4().simple().to_string();
+        // initdb reads the superuser's password from a file; it is removed right after.
+        let password_file = dir.join("initdb-password");
+        std::fs::write(&password_file, &password).map_err(HarnessError::io(format!(
+            "writing {}",
+            password_file.display()
+        )))?;
+        if let Some(user) = as_root
+            .then(|| nix::unistd::User::from_name(SERVER_USER).ok().flatten())
+            .flatten()
+        {
+            nix::unistd::chown(&password_file, Some(user.uid), Some(user.gid)).map_err(|e| {
+                HarnessError::Command {
+                    what: format!("chown {}", password_file.display()),
+                    detail: e.to_string(),
+                }
+            })?;
+        }
         let mut initdb = Command::new("setpriv");
         if as_root {
             initdb.args([
@@ -70,14 +91,17 @@ impl Postgres {
                 "-U",
                 "postgres",
                 "-A",
-                "trust",
+                "scram-sha-256",
                 "-E",
                 "UTF8",
                 "--no-sync",
-                "-D",
             ])
+            .arg(format!("--pwfile={}", password_file.display()))
+            .arg("-D")
             .arg(&data);
-        run_command("initdb", &mut initdb)?;
+        let initialised = run_command("initdb", &mut initdb);
+        let _ = std::fs::remove_file(&password_file);
+        initialised?;
         let mut spec = ProcessSpec::new(
             "postgres",
             tools.postgres_bin.join("postgres"),
@@ -108,6 +132,7 @@ impl Postgres {
             port,
             bin: tools.postgres_bin.clone(),
             process,
+            password,
         })
     }
 
@@ -121,9 +146,17 @@ impl Postgres {
         self.process.pid()
     }
 
-    /// Connection URL for database `db` as the superuser.
+    /// Connection URL for database `db` as the superuser (its password included).
     pub fn url(&self, db: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+        format!(
+            "postgres://postgres:{}@127.0.0.1:{}/{db}",
+            self.password, self.port
+        )
+    }
+
+    /// The superuser's password (made for this run).
+    pub fn password(&self) -> &str {
+        &self.password
     }
 
     /// Runs SQL through `psql` against `db`; returns its unaligned output.
@@ -131,6 +164,7 @@ impl Postgres {
         run_command(
             "psql",
             Command::new(self.bin.join("psql"))
+                .env("PGPASSWORD", &self.password)
                 .args([
                     "-X",
                     "-q",
