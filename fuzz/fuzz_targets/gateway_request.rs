@@ -43,10 +43,7 @@ fn lesson(id: &str) -> Value {
 }
 
 fn answer(status: u16, body: &Value) -> Result<InvokeResponse, DaprError> {
-    Ok(InvokeResponse {
-        status,
-        body: serde_json::to_vec(body).unwrap_or_default(),
-    })
+    Ok(InvokeResponse::json(status, body))
 }
 
 /// The routes behind authentication (the Learner is put in place as `auth` would).
