@@ -411,6 +411,13 @@ async fn dead_letters_are_replayed_only_when_valid(stack: &Stack, client: &Clien
 
     let dry = admin_replay(stack, &["--since", &since, "--dry-run"]);
     assert_eq!(counts(&dry), (Some(3), Some(1), Some(2)), "{dry}");
+    // Without --since the whole topic is read: act 2's dead letter too.
+    let everything = admin_replay(stack, &["--dry-run"]);
+    assert_eq!(
+        counts(&everything),
+        (Some(4), Some(1), Some(3)),
+        "{everything}"
+    );
     assert!(
         !on_topic(lesson_id.to_string()).await.expect("reader"),
         "a dry run republishes nothing"

@@ -241,8 +241,9 @@ pub fn replay(replay: &Replay) -> Result<Report, ReplayError> {
         .set("log_level", "3")
         .create()
         .map_err(kafka("connecting a consumer"))?;
-    let ends = partition_ends(&consumer, &replay.source)?;
-    let starts = partition_starts(&consumer, &replay.source, &ends, replay.since)?;
+    let extents = partition_extents(&consumer, &replay.source)?;
+    let ends: BTreeMap<i32, i64> = extents.iter().map(|(p, (_, end))| (*p, *end)).collect();
+    let starts = partition_starts(&consumer, &replay.source, &extents, replay.since)?;
     let mut report = Report::new(replay);
     let mut unread: BTreeSet<i32> = starts.keys().copied().collect();
     if unread.is_empty() {
@@ -377,11 +378,12 @@ fn send(
     }
 }
 
-/// Each partition's end (the offset the next message will get), as the replay starts.
-fn partition_ends(
+/// Each partition's first offset and its end (the offset the next message will get), as
+/// the replay starts.
+fn partition_extents(
     consumer: &BaseConsumer<DefaultConsumerContext>,
     topic: &str,
-) -> Result<BTreeMap<i32, i64>, ReplayError> {
+) -> Result<BTreeMap<i32, (i64, i64)>, ReplayError> {
     let metadata = consumer
         .fetch_metadata(Some(topic), LOOKUP_TIMEOUT)
         .map_err(kafka(format!("reading the metadata of {topic}")))?;
@@ -399,8 +401,8 @@ fn partition_ends(
         .map(|partition| {
             consumer
                 .fetch_watermarks(topic, partition, LOOKUP_TIMEOUT)
-                .map(|(_, high)| (partition, high))
-                .map_err(kafka(format!("reading where {topic}/{partition} ends")))
+                .map(|watermarks| (partition, watermarks))
+                .map_err(kafka(format!("reading the offsets of {topic}/{partition}")))
         })
         .collect()
 }
@@ -410,22 +412,15 @@ fn partition_ends(
 fn partition_starts(
     consumer: &BaseConsumer<DefaultConsumerContext>,
     topic: &str,
-    ends: &BTreeMap<i32, i64>,
+    extents: &BTreeMap<i32, (i64, i64)>,
     since: Option<DateTime<Utc>>,
 ) -> Result<BTreeMap<i32, i64>, ReplayError> {
     let mut starts = BTreeMap::new();
     match since {
-        None => {
-            for partition in ends.keys() {
-                let (low, _) = consumer
-                    .fetch_watermarks(topic, *partition, LOOKUP_TIMEOUT)
-                    .map_err(kafka(format!("reading where {topic}/{partition} starts")))?;
-                starts.insert(*partition, low);
-            }
-        }
+        None => starts.extend(extents.iter().map(|(p, (first, _))| (*p, *first))),
         Some(since) => {
             let mut wanted = TopicPartitionList::new();
-            for partition in ends.keys() {
+            for partition in extents.keys() {
                 wanted
                     .add_partition_offset(
                         topic,
@@ -447,7 +442,7 @@ fn partition_starts(
             }
         }
     }
-    starts.retain(|partition, start| ends.get(partition).is_some_and(|end| *start < *end));
+    starts.retain(|partition, start| extents.get(partition).is_some_and(|(_, end)| *start < *end));
     Ok(starts)
 }
 
