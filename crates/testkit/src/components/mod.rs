@@ -8,6 +8,7 @@ pub mod prometheus;
 pub mod service;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,9 @@ use serde::{Deserialize, Serialize};
 use crate::paths::runs_dir;
 use crate::process::{pid_is_ours, stop_pid};
 use crate::{HarnessError, Result};
+
+/// Tells apart run directories made by one process.
+static RUN_SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
 /// A directory for one run of the stack: data, rendered configs and logs.
 ///
@@ -46,8 +50,16 @@ impl RunDir {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis())
             .unwrap_or(0);
-        let path = runs_dir().join(format!("{label}-{stamp}-{}", std::process::id()));
-        std::fs::create_dir_all(&path)
+        // Tests of one binary start stacks on parallel threads, often in the same
+        // millisecond: the counter keeps their names apart, and `create_dir` (not
+        // `create_dir_all`) refuses a directory that somebody else already made.
+        let sequence = RUN_SEQUENCE.fetch_add(1, Ordering::Relaxed);
+        let path = runs_dir().join(format!("{label}-{stamp}-{}-{sequence}", std::process::id()));
+        std::fs::create_dir_all(runs_dir()).map_err(HarnessError::io(format!(
+            "creating {}",
+            runs_dir().display()
+        )))?;
+        std::fs::create_dir(&path)
             .map_err(HarnessError::io(format!("creating {}", path.display())))?;
         let run = Self {
             path,
@@ -184,5 +196,22 @@ pub fn run_command(what: &str, cmd: &mut std::process::Command) -> Result<String
             what: what.to_owned(),
             detail: format!("{}: {}", out.status, text.trim()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RunDir;
+
+    #[test]
+    fn run_directories_made_at_once_by_one_process_are_distinct() {
+        // Many at once so that several share a millisecond, as parallel tests do.
+        let runs: Vec<RunDir> = (0..50)
+            .map(|_| RunDir::create("unit-distinct", false).expect("run directory"))
+            .collect();
+        let mut paths: Vec<_> = runs.iter().map(|run| run.path().to_owned()).collect();
+        paths.sort();
+        paths.dedup();
+        assert_eq!(paths.len(), runs.len(), "two runs shared a directory");
     }
 }
