@@ -46,6 +46,8 @@ pub struct ChaosParams {
     /// How long PostgreSQL stays stopped under load (longer than the old delivery retry
     /// budget, too); full suite only.
     pub postgres_outage: Option<Duration>,
+    /// How long the sidecars' name-resolution file stays locked against writers.
+    pub nameres_stall: Duration,
 }
 
 impl ChaosParams {
@@ -63,6 +65,7 @@ impl ChaosParams {
             drain_timeout: Duration::from_secs(180),
             progress_outage: Some(Duration::from_secs(180)),
             postgres_outage: Some(Duration::from_secs(180)),
+            nameres_stall: Duration::from_secs(8),
         }
     }
 
@@ -80,6 +83,7 @@ impl ChaosParams {
             drain_timeout: Duration::from_secs(120),
             progress_outage: None,
             postgres_outage: None,
+            nameres_stall: Duration::from_secs(8),
         }
     }
 }
@@ -105,6 +109,10 @@ pub enum Fault {
     PostgresOutage,
     /// Publish a burst of malformed events onto the topic.
     PoisonBurst,
+    /// The SQLite file the sidecars resolve each other through is locked against writers
+    /// for [`ChaosParams::nameres_stall`] (as a slow disk or a stuck writer would hold
+    /// it): no sidecar can renew its registration meanwhile.
+    NameResolutionStall,
 }
 
 impl Fault {
@@ -119,12 +127,18 @@ impl Fault {
             Self::ProgressOutage => "user-progress down for minutes".into(),
             Self::PostgresOutage => "PostgreSQL down for minutes".into(),
             Self::PoisonBurst => "poison burst".into(),
+            Self::NameResolutionStall => "name-resolution file locked".into(),
         }
     }
 
-    /// True for the faults during which the gateway must not answer 5xx.
+    /// True for the Kafka faults (daprd must retry publishing through them).
     pub fn is_kafka(&self) -> bool {
         matches!(self, Self::KafkaStop | Self::KafkaFreeze)
+    }
+
+    /// True for the faults during which the gateway must not answer 5xx.
+    pub fn answers_throughout(&self) -> bool {
+        self.is_kafka() || matches!(self, Self::NameResolutionStall)
     }
 
     /// The whole suite, in order.
@@ -139,6 +153,7 @@ impl Fault {
             Self::KillDaprd("user-progress"),
             Self::PostgresRestart,
             Self::PoisonBurst,
+            Self::NameResolutionStall,
         ]
     }
 
@@ -167,6 +182,8 @@ pub struct ScenarioReport {
     pub fault: String,
     /// Whether it was a Kafka fault.
     pub kafka_fault: bool,
+    /// Whether the gateway had to answer every request without a 5xx.
+    pub answers_throughout: bool,
     /// Offered load (lessons/s).
     pub rate: f64,
     /// How long the fault lasted.
@@ -443,6 +460,51 @@ fn dlq_total(kafka_monitor_text: &str) -> f64 {
     )
 }
 
+/// A writer's lock on the name-resolution SQLite file, held by a `python3` child (its
+/// standard `sqlite3` module: no SQLite in our own build just for this) until released.
+struct NameResolutionLock {
+    child: std::process::Child,
+}
+
+impl NameResolutionLock {
+    /// Takes the lock (`BEGIN EXCLUSIVE`: in WAL mode readers go on, writers wait).
+    fn take(db: &std::path::Path) -> Self {
+        use std::io::BufRead as _;
+        const SCRIPT: &str = "import sqlite3, sys\n\
+            c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)\n\
+            c.execute('BEGIN EXCLUSIVE')\n\
+            print('locked', flush=True)\n\
+            sys.stdin.read()\n\
+            c.execute('COMMIT')\n";
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", SCRIPT])
+            .arg(db)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs (it locks the name-resolution file)");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("piped stdout");
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read python3's answer");
+        assert_eq!(
+            line.trim(),
+            "locked",
+            "python3 locked {} (its answer: {line:?})",
+            db.display()
+        );
+        Self { child }
+    }
+
+    /// Commits the empty transaction (closing its standard input) and waits for the child.
+    fn release(mut self) {
+        drop(self.child.stdin.take());
+        let status = self.child.wait().expect("wait for python3");
+        assert!(status.success(), "python3 released the lock: {status}");
+    }
+}
+
 /// Waits until a lesson can be created again (breakers of the last scenario have
 /// closed), so each scenario starts from a healthy stack.
 async fn settle(stack: &Stack, http: &reqwest::Client) {
@@ -499,6 +561,7 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
         Fault::KafkaStop => params.kafka_stop,
         Fault::KafkaFreeze => params.kafka_freeze,
         Fault::PoisonBurst => Duration::ZERO,
+        Fault::NameResolutionStall => params.nameres_stall,
         Fault::ProgressOutage => params.progress_outage.unwrap_or(params.down),
         Fault::PostgresOutage => params.postgres_outage.unwrap_or(params.down),
         _ => params.down,
@@ -581,6 +644,11 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
             s.service.restart().expect("user-progress restarts");
         }
         Fault::PoisonBurst => poison(stack, &http, params.poison).await,
+        Fault::NameResolutionStall => {
+            let lock = NameResolutionLock::take(&stack.dapr_env.nameres_db);
+            tokio::time::sleep(fault_len).await;
+            lock.release();
+        }
     }
     let fault_end = Instant::now();
     let fault_end_wall = std::time::SystemTime::now();
@@ -697,6 +765,7 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
     ScenarioReport {
         fault: fault.name(),
         kafka_fault: fault.is_kafka(),
+        answers_throughout: fault.answers_throughout(),
         rate: params.rate,
         fault_secs: fault_len.as_secs_f64(),
         accepted: accepted.len(),
