@@ -406,7 +406,7 @@ def test_workloads_are_hardened(scenario):
             # Third-party images are pinned and pulled only when missing (imported images work).
             if app in uids:
                 assert c["imagePullPolicy"] == "IfNotPresent", where
-                assert re.fullmatch(r"[^:]+:[0-9][\w.-]*", c["image"]), f"{where}: {c['image']} is not pinned"
+                assert re.fullmatch(r"(?:[^/]+/)*[^/:]+:[0-9][\w.-]*", c["image"]), f"{where}: {c['image']} is not pinned"
     for d in deployments:
         c = app_container(d)
         where = d["metadata"]["name"]

@@ -204,6 +204,58 @@ fn a_cluster_from_source_serves_dns_metrics_dapr_and_learnflow_and_down_leaves_n
             "{app}: app + daprd not both ready: {line}"
         );
     }
+    // Every LearnFlow container (not the injected daprd) runs an image the node pulled
+    // from the cluster's registry: its digest names the registry (an imported image
+    // would have none).
+    let registry = lf_testkit::cluster::config::registry_host();
+    let containers = cluster
+        .kubectl_output(&[
+            "-n",
+            "learnflow",
+            "get",
+            "pods",
+            "-o",
+            "jsonpath={range .items[*]}{range .status.containerStatuses[*]}{.name} {.image} {.imageID}{\"\\n\"}{end}{end}",
+        ])
+        .expect("container statuses");
+    let mut pulled = 0;
+    for line in containers.lines().filter(|l| !l.starts_with("daprd ")) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [name, image, digest] = fields[..] else {
+            panic!("unexpected container status: {line:?}");
+        };
+        assert!(
+            image.starts_with(&format!("{registry}/"))
+                && digest.starts_with(&format!("{registry}/"))
+                && digest.contains("@sha256:"),
+            "{name}: {image} ({digest}) was not pulled from the registry {registry}"
+        );
+        pulled += 1;
+    }
+    assert!(pulled >= 5, "too few LearnFlow containers: {containers}");
+    let (status, catalog) = lf_testkit::wait::http_get(
+        lf_testkit::cluster::config::REGISTRY_PORT,
+        "/v2/_catalog",
+        Duration::from_secs(5),
+    )
+    .expect("the registry answers");
+    assert_eq!(status, 200, "registry catalog: {catalog}");
+    for repository in [
+        "learnflow/frontend-gateway",
+        "learnflow/course-agent",
+        "learnflow/user-progress",
+        "learnflow/kafka-monitor",
+        "apache/kafka",
+        "postgres",
+    ] {
+        assert!(
+            catalog.contains(&format!("\"{repository}\"")),
+            "{repository} not in the registry: {catalog}"
+        );
+    }
+    say(&format!(
+        "{pulled} LearnFlow containers run images pulled from the registry {registry}"
+    ));
     cluster
         .kubectl_output(&[
             "-n",

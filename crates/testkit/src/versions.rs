@@ -54,6 +54,9 @@ pub const KUBERNETES: &str = "v1.34.4";
 pub const COREDNS: &str = "v1.12.1";
 /// metrics-server, Go module `sigs.k8s.io/metrics-server`.
 pub const METRICS_SERVER: &str = "v0.8.0";
+/// The cluster's image registry: the Distribution registry, Go module
+/// `github.com/distribution/distribution/v3` (`./cmd/registry`).
+pub const REGISTRY: &str = "v3.1.2";
 /// The cluster's Prometheus: Go module `github.com/prometheus/prometheus` at the tag of
 /// the compose image's release (v3.13.1), built with Kubernetes service discovery only.
 pub const PROMETHEUS_MODULE: &str = "v0.313.1";

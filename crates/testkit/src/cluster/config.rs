@@ -51,8 +51,10 @@ pub const PROXY_METRICS_PORT: u16 = 10249;
 pub const CONTROLLER_MANAGER_PORT: u16 = 10257;
 /// kube-scheduler's secure port on loopback.
 pub const SCHEDULER_PORT: u16 = 10259;
+/// The image registry's port on loopback (off 5000, where a user's registry would listen).
+pub const REGISTRY_PORT: u16 = 15000;
 /// The loopback ports the cluster listens on, to check before starting.
-pub const LOOPBACK_PORTS: [(u16, &str); 7] = [
+pub const LOOPBACK_PORTS: [(u16, &str); 8] = [
     (ETCD_CLIENT_PORT, "etcd (client)"),
     (ETCD_PEER_PORT, "etcd (peer)"),
     (KUBELET_HEALTHZ_PORT, "kubelet healthz"),
@@ -60,7 +62,15 @@ pub const LOOPBACK_PORTS: [(u16, &str); 7] = [
     (PROXY_METRICS_PORT, "kube-proxy metrics"),
     (CONTROLLER_MANAGER_PORT, "kube-controller-manager"),
     (SCHEDULER_PORT, "kube-scheduler"),
+    (REGISTRY_PORT, "image registry"),
 ];
+
+/// The registry as image references name it (`<this>/learnflow/course-agent:dev`). The
+/// Docker Engine pushes to a 127.0.0.0/8 registry over plain HTTP without configuration,
+/// and the node's containerd pulls from it on the host's loopback.
+pub fn registry_host() -> String {
+    format!("127.0.0.1:{REGISTRY_PORT}")
+}
 
 /// Where `cargo xtask cluster up --detach` describes the running cluster.
 pub fn cluster_json() -> PathBuf {
@@ -98,6 +108,19 @@ impl Layout {
     /// What was imported into containerd, by reference and engine image id.
     pub fn imported_json(&self) -> PathBuf {
         self.containerd_root().join("learnflow-imported.json")
+    }
+    /// The registry's storage: like containerd's image store it survives `down`, so a
+    /// push after a rebuild sends only the layers that changed.
+    pub fn registry_data(&self) -> PathBuf {
+        self.root.join("registry")
+    }
+    /// The registry's configuration.
+    pub fn registry_config(&self) -> PathBuf {
+        self.run().join("registry.yml")
+    }
+    /// containerd's per-registry host settings (`<host:port>/hosts.toml`).
+    pub fn containerd_hosts_dir(&self) -> PathBuf {
+        self.run().join("containerd-hosts")
     }
     /// Sysctl values from before the first `up`, restored by `down`.
     pub fn sysctl_json(&self) -> PathBuf {
@@ -222,6 +245,10 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
     bin_dir = "{cni_bin}"
     conf_dir = "{cni_conf}"
     max_conf_num = 1
+
+  # Where it learns that the local registry speaks plain HTTP (registry_hosts_toml).
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "{hosts}"
 "#,
         root = layout.containerd_root().display(),
         state = layout.containerd_state().display(),
@@ -229,6 +256,43 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
         runc_root = layout.runc_root().display(),
         cni_bin = super::provision::CNI_BIN_DIR,
         cni_conf = layout.cni_conf_dir().display(),
+        hosts = layout.containerd_hosts_dir().display(),
+    )
+}
+
+/// containerd's settings for the local registry: plain HTTP on loopback. (Without them
+/// containerd 1.6 tries HTTPS and every pull fails with "server gave HTTP response to
+/// HTTPS client".)
+pub fn registry_hosts_toml() -> String {
+    let host = registry_host();
+    format!(
+        r#"server = "http://{host}"
+
+[host."http://{host}"]
+  capabilities = ["pull", "resolve"]
+"#
+    )
+}
+
+/// The registry's configuration: filesystem storage, loopback only, deletes allowed
+/// (so old dev tags can be cleaned), no auth (nothing but this machine reaches it).
+pub fn registry_yml(layout: &Layout) -> String {
+    format!(
+        r#"version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: {data}
+  delete:
+    enabled: true
+http:
+  addr: {host}
+"#,
+        data = layout.registry_data().display(),
+        host = registry_host(),
     )
 }
 

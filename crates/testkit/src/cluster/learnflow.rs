@@ -1,6 +1,6 @@
 //! LearnFlow on the cluster, installed as the README says: the images built with
 //! `docker/Dockerfile` (as compose builds them) and the stand-ins for the data stores are
-//! imported into the node's containerd, random dev secrets are written once by
+//! pushed to the cluster's registry, random dev secrets are written once by
 //! `deploy/helm/learnflow/dev-secrets.sh`, and the chart is installed with
 //! `values-dev.yaml`, `values-minikube.yaml` and `values-local.yaml` (`helm --wait`).
 //!
@@ -14,7 +14,6 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::config::Layout;
-use super::images;
 use super::node::kubectl_output;
 use crate::containers::{self, Engine};
 use crate::paths::{repo_root, target_dir};
@@ -50,7 +49,7 @@ pub struct LearnFlow {
     pub dev_token: String,
 }
 
-/// Builds and imports the images, then installs (or upgrades) the release and waits for it.
+/// Builds the images and pushes them to the local registry, then installs (or upgrades) the release and waits for it.
 pub fn install(layout: &Layout, say: &mut dyn FnMut(&str)) -> Result<LearnFlow> {
     let started = Instant::now();
     let engine = Engine::ensure(say)?;
@@ -69,9 +68,7 @@ pub fn install(layout: &Layout, say: &mut dyn FnMut(&str)) -> Result<LearnFlow> 
         references.push(reference);
     }
     references.extend(STORE_IMAGES.iter().map(|s| (*s).to_owned()));
-    let refs: Vec<&str> = references.iter().map(String::as_str).collect();
-    say(&format!("LearnFlow images: importing {}", refs.join(", ")));
-    images::import(&engine, layout, &refs)?;
+    push(&engine, &references, say)?;
     drop(engine);
 
     let secrets_file = target_dir().join("learnflow/minikube-secrets.yaml");
@@ -110,6 +107,25 @@ pub fn install(layout: &Layout, say: &mut dyn FnMut(&str)) -> Result<LearnFlow> 
         jwt_secret,
         dev_token,
     })
+}
+
+/// Tags each image for the cluster's registry and pushes it there: the chart pulls them
+/// as from any registry (`image.registry` in values-local.yaml). The registry keeps its
+/// layers across runs, so after a rebuild only the changed layers travel.
+pub fn push(engine: &Engine, references: &[String], say: &mut dyn FnMut(&str)) -> Result<()> {
+    let started = Instant::now();
+    let registry = super::config::registry_host();
+    for reference in references {
+        let target = format!("{registry}/{reference}");
+        engine.run("docker tag", &["tag", reference, &target])?;
+        engine.run("docker push", &["push", "--quiet", &target])?;
+    }
+    say(&format!(
+        "LearnFlow images: pushed {} to the registry {registry} in {:.0} s",
+        references.len(),
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
 }
 
 /// `helm upgrade --install` of the release with the README's values files for this

@@ -8,11 +8,12 @@
 //! - [`pki`]: the certificates and keys, made with openssl at the first start;
 //! - [`images`]: the images, built here `FROM scratch` and imported into the cluster's
 //!   own containerd;
-//! - [`node`]: the processes — etcd, containerd, API server, controller-manager,
-//!   scheduler, kubelet, kube-proxy — each started and waited for;
+//! - [`node`]: the processes — etcd, the image registry, containerd, API server,
+//!   controller-manager, scheduler, kubelet, kube-proxy — each started and waited for;
 //! - [`addons`]: CoreDNS, metrics-server and Dapr's control plane (Helm);
 //! - [`monitoring`]: the Prometheus operator and its CRDs, a Prometheus it runs, Jaeger;
-//! - [`learnflow`]: LearnFlow's images imported and its chart installed as the README says;
+//! - [`learnflow`]: LearnFlow's images pushed to the local registry and its chart installed
+//!   as the README says;
 //! - [`dns`]: a tiny DNS client to ask the cluster's DNS from the host;
 //! - [`teardown`]: `down` without leftovers, and the check that there are none;
 //! - [`Cluster`]: all of it as one handle; [`ClusterInfo`] the JSON that
@@ -159,6 +160,9 @@ impl Cluster {
         node::create_node_bridge()?;
         self.processes.push(node::start_etcd(&layout, detached)?);
         step(self, "etcd ready", say);
+        self.processes
+            .push(node::start_registry(&layout, detached)?);
+        step(self, "registry ready", say);
         self.processes
             .push(node::start_containerd(&layout, detached)?);
         let stale = teardown::purge_containers(&layout);
@@ -366,7 +370,7 @@ fn teardown_with(
             started.elapsed().as_secs_f64()
         ));
     }
-    let rest = ["kube-apiserver", "etcd", "containerd"];
+    let rest = ["kube-apiserver", "etcd", "containerd", "registry"];
     say(&format!("stopping {}", rest.join(", ")));
     stop(&rest);
     teardown::remove_cri_dirs(layout, &purged);

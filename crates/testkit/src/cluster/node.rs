@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::config::{
     self, APISERVER_PORT, CONTROLLER_MANAGER_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT,
     KUBELET_HEALTHZ_PORT, Layout, NODE_BRIDGE, NODE_IP, NODE_NAME, POD_CIDR, PROXY_HEALTHZ_PORT,
-    SCHEDULER_PORT, SERVICE_CIDR,
+    REGISTRY_PORT, SCHEDULER_PORT, SERVICE_CIDR,
 };
 use super::provision::{CNI_BIN_DIR, kubernetes_dir};
 use crate::process::{ManagedProcess, ProcessSpec};
@@ -55,6 +55,8 @@ pub fn write_run_files(layout: &Layout, sandbox_image: &str) -> Result<()> {
         layout.cni_ipam_dir(),
         layout.kubelet_root(),
         layout.pod_logs(),
+        layout.registry_data(),
+        layout.containerd_hosts_dir().join(config::registry_host()),
     ] {
         std::fs::create_dir_all(&dir)
             .map_err(HarnessError::io(format!("creating {}", dir.display())))?;
@@ -65,6 +67,14 @@ pub fn write_run_files(layout: &Layout, sandbox_image: &str) -> Result<()> {
         &layout.containerd_config(),
         &config::containerd_toml(layout, sandbox_image),
     )?;
+    config::write(
+        &layout
+            .containerd_hosts_dir()
+            .join(config::registry_host())
+            .join("hosts.toml"),
+        &config::registry_hosts_toml(),
+    )?;
+    config::write(&layout.registry_config(), &config::registry_yml(layout))?;
     config::write(
         &layout.cni_conf_dir().join("10-learnflow.conflist"),
         &config::cni_conflist(layout),
@@ -144,6 +154,20 @@ pub fn start_etcd(layout: &Layout, detached: bool) -> Result<ManagedProcess> {
     ]))?;
     until_ready(&mut process, Duration::from_secs(30), || {
         http_status_is(ETCD_CLIENT_PORT, "/health", 200)
+    })?;
+    Ok(process)
+}
+
+/// The image registry on loopback, where LearnFlow's images are pushed and the node pulls
+/// them from, as from any registry.
+pub fn start_registry(layout: &Layout, detached: bool) -> Result<ManagedProcess> {
+    let registry = super::provision::provisioned(&super::provision::registry_dir(), "registry")?;
+    let mut process = ManagedProcess::spawn(spec(layout, "registry", registry, detached).args([
+        "serve".to_owned(),
+        layout.registry_config().display().to_string(),
+    ]))?;
+    until_ready(&mut process, Duration::from_secs(30), || {
+        http_status_is(REGISTRY_PORT, "/v2/", 200)
     })?;
     Ok(process)
 }

@@ -3,7 +3,8 @@
 //!
 //! - [`ensure_kubernetes`]: the six Kubernetes binaries and the pause binary, from Go
 //!   module `k8s.io/kubernetes`;
-//! - [`ensure_coredns`] and [`ensure_metrics_server`]: one static binary each;
+//! - [`ensure_coredns`], [`ensure_metrics_server`] and [`ensure_registry`]: one static
+//!   binary each;
 //! - [`ensure_dapr_control_plane`]: Dapr's operator, injector, sentry, placement and
 //!   scheduler, and the `charts/dapr` chart, from the module daprd is built from;
 //! - [`ensure_prometheus_operator`]: the Prometheus operator, its config reloader and
@@ -47,6 +48,11 @@ pub fn coredns_dir() -> PathBuf {
 /// Directory of the provisioned metrics-server.
 pub fn metrics_server_dir() -> PathBuf {
     cache_dir().join(format!("metrics-server-{}", versions::METRICS_SERVER))
+}
+
+/// Directory of the provisioned image registry.
+pub fn registry_dir() -> PathBuf {
+    cache_dir().join(format!("registry-{}", versions::REGISTRY))
 }
 
 /// Directory of the provisioned Dapr control plane and its chart.
@@ -108,6 +114,7 @@ pub fn ensure_all(say: &mut dyn FnMut(&str)) -> Result<Vec<Outcome>> {
         ensure_kubernetes(say)?,
         ensure_coredns(say)?,
         ensure_metrics_server(say)?,
+        ensure_registry(say)?,
         provision::ensure_daprd(say)?,
         ensure_dapr_control_plane(say)?,
         provision::ensure_helm(say)?,
@@ -318,6 +325,24 @@ pub fn ensure_metrics_server(say: &mut dyn FnMut(&str)) -> Result<Outcome> {
         format!(
             "-s -w -X k8s.io/client-go/pkg/version.gitVersion={}",
             versions::METRICS_SERVER
+        ),
+        say,
+    )
+}
+
+/// The Distribution registry by `go install` (its go.mod has no replace directives).
+pub fn ensure_registry(say: &mut dyn FnMut(&str)) -> Result<Outcome> {
+    go_install(
+        "registry",
+        versions::REGISTRY,
+        &registry_dir(),
+        &format!(
+            "github.com/distribution/distribution/v3/cmd/registry@{}",
+            versions::REGISTRY
+        ),
+        format!(
+            "-s -w -X github.com/distribution/distribution/v3/version.version={}",
+            versions::REGISTRY
         ),
         say,
     )

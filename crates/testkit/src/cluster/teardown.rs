@@ -26,8 +26,9 @@ use super::images::ctr;
 use crate::{HarnessError, Result};
 
 /// The executables the cluster runs on the host, by file name.
-const OUR_EXECUTABLES: [&str; 8] = [
+const OUR_EXECUTABLES: [&str; 9] = [
     "etcd",
+    "registry",
     "containerd",
     "containerd-shim-runc-v2",
     "kube-apiserver",
