@@ -153,7 +153,8 @@ async fn schemathesis_finds_nothing_wrong_with_the_gateway() {
     );
     assert!(
         passed,
-        "schemathesis found problems (report above; JUnit in {}):\n{}",
+        "schemathesis found problems (report above; JUnit in {}):\n{}\n\
+         warnings and errors the stack logged (logs kept in {}):\n{}",
         artifacts.display(),
         report
             .lines()
@@ -163,7 +164,9 @@ async fn schemathesis_finds_nothing_wrong_with_the_gateway() {
             .into_iter()
             .rev()
             .collect::<Vec<_>>()
-            .join("\n")
+            .join("\n"),
+        stack.run_dir().display(),
+        learnflow_e2e::logs::digest(&stack.run_dir(), 8)
     );
     assert!(
         requests >= MIN_REQUESTS,

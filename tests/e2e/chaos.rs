@@ -102,9 +102,10 @@ async fn nothing_acknowledged_is_lost_or_duplicated_under_faults() {
             assert_eq!(
                 r.gateway_5xx(),
                 0,
-                "{}: the gateway answered 5xx {:?}",
+                "{}: the gateway answered 5xx {:?}; warnings and errors the stack logged:\n{}",
                 r.fault,
-                r.statuses
+                r.statuses,
+                learnflow_e2e::logs::digest(&stack.run_dir(), 8)
             );
         }
         if r.kafka_fault {

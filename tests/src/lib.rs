@@ -9,12 +9,13 @@
 //! through a gateway and waited for in the learner's progress (cluster suites);
 //! [`traces`], what one lesson's trace must look like in Jaeger; [`tokens`], the forged
 //! learner tokens the gateway must refuse; [`dashboards`], the dashboards' queries; [`rules_in_file`], the rule names Prometheus
-//! must load.
+//! must load; [`logs`], a stack's warnings and errors counted, for failure messages.
 //! These stand in for no Dapr, Kafka or PostgreSQL behaviour: those are real.
 
 pub mod bench;
 pub mod chaos;
 pub mod dashboards;
+pub mod logs;
 pub mod tokens;
 pub mod traces;
 
