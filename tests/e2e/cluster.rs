@@ -183,16 +183,20 @@ fn a_cluster_from_source_serves_dns_metrics_dapr_and_learnflow_and_down_leaves_n
 
     // 5. LearnFlow, installed by `up` with the chart.
     let learnflow = cluster.learnflow.clone().expect("LearnFlow installed");
-    let pods = cluster
-        .kubectl_output(&[
+    let learnflow_pods = |jsonpath: &str| {
+        cluster.kubectl_output(&[
             "-n",
             "learnflow",
             "get",
             "pods",
             "-o",
-            "jsonpath={range .items[*]}{.metadata.name} {.status.phase} {.status.containerStatuses[*].ready}{\"\\n\"}{end}",
+            &format!("jsonpath={jsonpath}"),
         ])
-        .expect("pods");
+    };
+    let pods = learnflow_pods(
+        "{range .items[*]}{.metadata.name} {.status.phase} {.status.containerStatuses[*].ready}{\"\\n\"}{end}",
+    )
+    .expect("pods");
     say(&format!("learnflow pods:\n{}", pods.trim_end()));
     for app in ["frontend-gateway", "course-agent", "user-progress"] {
         let line = pods
@@ -208,16 +212,10 @@ fn a_cluster_from_source_serves_dns_metrics_dapr_and_learnflow_and_down_leaves_n
     // from the cluster's registry: its digest names the registry (an imported image
     // would have none).
     let registry = lf_testkit::cluster::config::registry_host();
-    let containers = cluster
-        .kubectl_output(&[
-            "-n",
-            "learnflow",
-            "get",
-            "pods",
-            "-o",
-            "jsonpath={range .items[*]}{range .status.containerStatuses[*]}{.name} {.image} {.imageID}{\"\\n\"}{end}{end}",
-        ])
-        .expect("container statuses");
+    let containers = learnflow_pods(
+        "{range .items[*]}{range .status.containerStatuses[*]}{.name} {.image} {.imageID}{\"\\n\"}{end}{end}",
+    )
+    .expect("container statuses");
     let mut pulled = 0;
     for line in containers.lines().filter(|l| !l.starts_with("daprd ")) {
         let fields: Vec<&str> = line.split_whitespace().collect();

@@ -49,7 +49,8 @@ pub struct LearnFlow {
     pub dev_token: String,
 }
 
-/// Builds the images and pushes them to the local registry, then installs (or upgrades) the release and waits for it.
+/// Builds the images and pushes them to the local registry, then installs (or upgrades)
+/// the release and waits for it.
 pub fn install(layout: &Layout, say: &mut dyn FnMut(&str)) -> Result<LearnFlow> {
     let started = Instant::now();
     let engine = Engine::ensure(say)?;

@@ -56,7 +56,6 @@ pub fn write_run_files(layout: &Layout, sandbox_image: &str) -> Result<()> {
         layout.kubelet_root(),
         layout.pod_logs(),
         layout.registry_data(),
-        layout.containerd_hosts_dir().join(config::registry_host()),
     ] {
         std::fs::create_dir_all(&dir)
             .map_err(HarnessError::io(format!("creating {}", dir.display())))?;
