@@ -947,9 +947,18 @@ mod tests {
         }
 
         fn script(&self, mode: &str) {
+            self.script_for(mode, "gateway");
+        }
+
+        /// The script as the Dockerfile runs it for `package` (one profile).
+        fn script_for(&self, mode: &str, package: &str) {
             let output = Command::new("sh")
                 .arg(repo_root().join("docker/fresh-sources.sh"))
-                .args([mode, "target/learnflow-sources.sha256"])
+                .args([
+                    mode,
+                    &format!("target/sources/{package}.sha256"),
+                    "target/sources/last.sha256",
+                ])
                 .current_dir(&self.root)
                 .output()
                 .expect("sh");
@@ -1018,5 +1027,50 @@ mod tests {
         let fourth = std::time::SystemTime::now() - Duration::from_secs(1);
         tree.script("prepare");
         assert!(!tree.newer_than("src/http.rs", fourth), "recorded: fresh");
+    }
+
+    #[test]
+    fn an_edit_recorded_by_another_package_build_is_still_rebuilt_for_its_own() {
+        let tree = SourceTree::new();
+        tree.write("src/http.rs", "pub fn new() {}");
+        tree.write("src/agent.rs", "fn main() {}");
+        for package in ["gateway", "agent"] {
+            tree.script_for("prepare", package);
+            tree.script_for("record", package);
+        }
+        // skaffold dev: course-agent edited, then the gateway's image built first.
+        tree.write("src/agent.rs", "fn main() { println!(); }");
+        tree.age("src/agent.rs");
+        tree.script_for("prepare", "gateway");
+        tree.script_for("record", "gateway");
+        tree.age("src/agent.rs");
+        let since = std::time::SystemTime::now() - Duration::from_secs(1);
+        tree.script_for("prepare", "agent");
+        assert!(
+            tree.newer_than("src/agent.rs", since),
+            "the agent was last built before the edit: it must be rebuilt"
+        );
+        assert!(!tree.newer_than("src/http.rs", since), "nothing else changed");
+    }
+
+    #[test]
+    fn a_shared_crate_built_from_other_content_since_is_rebuilt() {
+        let tree = SourceTree::new();
+        tree.write("src/http.rs", "pub fn new() {}");
+        tree.script_for("prepare", "agent");
+        tree.script_for("record", "agent");
+        // Another checkout with a different shared crate builds the gateway in between ...
+        tree.write("src/http.rs", "pub fn old() {}");
+        tree.script_for("prepare", "gateway");
+        tree.script_for("record", "gateway");
+        // ... and this checkout builds the agent again with the content it last built.
+        tree.write("src/http.rs", "pub fn new() {}");
+        tree.age("src/http.rs");
+        let since = std::time::SystemTime::now() - Duration::from_secs(1);
+        tree.script_for("prepare", "agent");
+        assert!(
+            tree.newer_than("src/http.rs", since),
+            "the shared crate in target/ was compiled from the other content"
+        );
     }
 }
