@@ -16,10 +16,11 @@
 #                  multiplier x NORMAL_RATE, 0 = no load          [idle:120:0 normal:300:1 5x:300:5 20x:300:20 idle:900:0]
 #   LEARNERS       learners the load is spread over              [64]
 #   INTERVAL       seconds between samples                       [15, the HPA sync period]
-#   LOADGEN_IMAGE  learnflow/loadgen image; default: the gateway's image with its
-#                  repository swapped (skaffold tags all images alike)
+#   LOADGEN_IMAGE  learnflow/loadgen image; default: the release's, which the chart
+#                  records on the gateway Deployment (learnflow.dev/loadgen-image)
 #   OUT            CSV file                                      [target/learnflow/hpa-watch-<time>.csv]
-#   ALLOW_ANY_CONTEXT=1  run against a context other than minikube
+#   ALLOW_ANY_CONTEXT=1  run against a context other than minikube or learnflow (the
+#                  context of this machine's cluster, `cargo xtask cluster up`)
 #
 # Each loaded phase is one Kubernetes Job running learnflow-load against the gateway's
 # Service, with the JWT secret the gateway uses (read from its Secret by the kubelet, never
@@ -53,8 +54,8 @@ trap cleanup EXIT
 
 command -v kubectl >/dev/null || die "kubectl is not on PATH"
 context=$(kubectl config current-context 2>/dev/null) || die "no current kubectl context"
-if [[ "$context" != "minikube" && "${ALLOW_ANY_CONTEXT:-}" != "1" ]]; then
-  die "current context is '$context', not minikube (ALLOW_ANY_CONTEXT=1 to go ahead)"
+if [[ "$context" != "minikube" && "$context" != "learnflow" && "${ALLOW_ANY_CONTEXT:-}" != "1" ]]; then
+  die "current context is '$context', not minikube or learnflow (ALLOW_ANY_CONTEXT=1 to go ahead)"
 fi
 kubectl get --raw /apis/metrics.k8s.io/v1beta1 >/dev/null 2>&1 \
   || die "the metrics API is missing: minikube addons enable metrics-server"
@@ -69,9 +70,10 @@ secret_key=$(kc get deploy "$gateway" -o jsonpath="${container}.env[?(@.name==\"
 [[ -n "$secret_name" && -n "$secret_key" ]] || die "the gateway takes its JWT secret from no Secret"
 service=$(kc get svc -l "$selector" -o jsonpath='{.items[0].metadata.name}')
 port=$(kc get svc "$service" -o jsonpath='{.spec.ports[0].port}')
-gateway_image=$(kc get deploy "$gateway" -o jsonpath="${container}.image}")
-image=${LOADGEN_IMAGE:-${gateway_image/frontend-gateway/loadgen}}
-[[ "$image" != "$gateway_image" ]] || die "cannot derive the loadgen image from '$gateway_image': set LOADGEN_IMAGE"
+# The chart records its loadgen image (what skaffold built and pushed, by digest, or
+# loadgen.image) on the gateway's Deployment.
+image=${LOADGEN_IMAGE:-$(kc get deploy "$gateway" -o jsonpath='{.metadata.annotations.learnflow\.dev/loadgen-image}')}
+[[ -n "$image" ]] || die "the gateway Deployment has no learnflow.dev/loadgen-image annotation (chart too old?): set LOADGEN_IMAGE"
 
 mkdir -p "$(dirname "$OUT")"
 echo "time_utc,elapsed_s,phase,offered_rate,hpa,min,max,current_replicas,desired_replicas,cpu_utilization_pct,cpu_target_pct" > "$OUT"

@@ -622,7 +622,11 @@ def test_dockerfile_builds_offline_queries_with_the_pinned_toolchain():
         f"the builder must carry the toolchain rust-toolchain.toml pins ({channel})"
     )
     assert "SQLX_OFFLINE=true" in text and (REPO / ".sqlx").is_dir()
-    assert "cargo build --release --locked" in text
+    assert 'cargo build --profile "$CARGO_PROFILE" --locked' in text
+    # Release images by default; dev-image (skaffold's dev loop) only when asked for.
+    assert re.search(r"^ARG CARGO_PROFILE=release$", text, re.M)
+    profiles = tomllib.loads((REPO / "Cargo.toml").read_text())["profile"]
+    assert profiles["dev-image"]["inherits"] == "release"
     for cache in ("/usr/local/cargo/registry", "/usr/local/cargo/git", "/src/target"):
         assert "type=cache" in text and f"target={cache}" in text, cache
     # rdkafka: what the workspace enables decides what the builder must have.

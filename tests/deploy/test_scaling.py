@@ -308,7 +308,7 @@ case "$args" in
   *"get deploy -l"*) printf 'learnflow-frontend-gateway' ;;
   *"secretKeyRef.name"*) printf 'learnflow-app' ;;
   *"secretKeyRef.key"*) printf 'jwt-secret' ;;
-  *"get deploy learnflow-frontend-gateway"*".image}"*) printf 'learnflow/frontend-gateway:abc123' ;;
+  *"get deploy learnflow-frontend-gateway"*"loadgen-image}"*) printf '%s' "${FAKE_LOADGEN_IMAGE-registry.test/learnflow/loadgen:abc123@sha256:0f0f}" ;;
   *"get svc -l"*) printf 'learnflow-frontend-gateway' ;;
   *"get svc learnflow-frontend-gateway"*) printf '8080' ;;
   *"apply -f -"*) { cat; echo '---'; } >> "$FAKE_DIR/applied" ;;
@@ -359,7 +359,7 @@ def test_watch_script_drives_load_jobs_and_records_every_hpa(tmp_path):
         kubernetes_validate.validate(job, "1.30.0", strict=True)
         pod = job["spec"]["template"]["spec"]
         c = pod["containers"][0]
-        assert c["image"] == "learnflow/loadgen:abc123"
+        assert c["image"] == "registry.test/learnflow/loadgen:abc123@sha256:0f0f", "the release's loadgen image"
         assert c["args"][:4] == ["--gateway", "http://learnflow-frontend-gateway:8080",
                                  "--secret", "$(JWT_SECRET)"]
         assert c["args"][c["args"].index("--rate") + 1] == rate
@@ -383,3 +383,7 @@ def test_watch_script_refuses_other_contexts_and_missing_metrics(tmp_path):
     assert result.returncode != 0 and "not minikube" in result.stderr
     result, _ = run_watch(tmp_path, PHASES="normal:x:1")
     assert result.returncode != 0 and "bad phase" in result.stderr
+    result, _ = run_watch(tmp_path, FAKE_LOADGEN_IMAGE="")
+    assert result.returncode != 0 and "no learnflow.dev/loadgen-image" in result.stderr
+    result, _ = run_watch(tmp_path, FAKE_CONTEXT="learnflow", PHASES="idle:1:0")
+    assert result.returncode == 0, "the local cluster's context (cargo xtask cluster up) is allowed"

@@ -19,7 +19,12 @@
 //!    every dashboard query whose metrics exist returns data there;
 //! 7. the security matrix's token checks through the gateway Service: every forged
 //!    token → 401, another learner's lesson → 403;
-//! 8. `down` leaves no process, mount, cgroup, KUBE-*/CNI-* chain, bridge or CNI state,
+//! 8. the developer loop (ADR 0019): `skaffold run` of the `local` profile deploys from
+//!    the cluster's registry by digest; under `skaffold dev` a lesson flows through the
+//!    forwarded gateway port, and an edit to one course-agent source file rebuilds and
+//!    redeploys course-agent alone (the other pods untouched), its new code running;
+//!    the edit→ready time is printed;
+//! 9. `down` leaves no process, mount, cgroup, KUBE-*/CNI-* chain, bridge or CNI state,
 //!    checked with the harness's own list and, independently, with `ip link`,
 //!    `iptables -S` and /proc.
 //!
@@ -34,10 +39,13 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use learnflow_e2e::dashboards::{Query, load_dashboards, panel_queries, selectors, substitute};
+use learnflow_e2e::devloop::{Skaffold, Workspace};
 use lf_testkit::cluster::config::{
     API_SERVICE_IP, CNI_BRIDGE, DNS_SERVICE_IP, Layout, NODE_BRIDGE, NODE_NAME,
 };
-use lf_testkit::cluster::{Cluster, ClusterOptions, addons, dns, images, teardown};
+use lf_testkit::cluster::learnflow::LearnFlow;
+use lf_testkit::cluster::{Cluster, ClusterOptions, addons, dns, images, skaffold, teardown};
+use lf_testkit::containers::Engine;
 
 /// A progress line with the seconds since the test began.
 fn say(line: &str) {
@@ -645,7 +653,12 @@ fn a_cluster_from_source_serves_dns_metrics_dapr_and_learnflow_and_down_leaves_n
         ));
     });
 
-    // 8. Down, then look for anything left.
+    // 8. The developer loop: skaffold run and skaffold dev (the `local` profile) from a
+    // scratch copy of this checkout, a lesson through skaffold's port-forward, and one
+    // edited service rebuilt and redeployed alone.
+    skaffold_run_and_dev(&cluster, &learnflow, &runtime);
+
+    // 9. Down, then look for anything left.
     let layout: Layout = cluster.layout().clone();
     let down = Instant::now();
     cluster.down(&mut say).expect("down");
@@ -681,4 +694,217 @@ fn a_cluster_from_source_serves_dns_metrics_dapr_and_learnflow_and_down_leaves_n
         "passed in {:.0} s",
         started.elapsed().as_secs_f64()
     ));
+}
+
+/// The deployments skaffold builds images for, by component label.
+const APPS: [&str; 4] = [
+    "frontend-gateway",
+    "course-agent",
+    "user-progress",
+    "kafka-monitor",
+];
+
+/// Step 8: `skaffold run`, then `skaffold dev` with one edit, as a developer runs them.
+fn skaffold_run_and_dev(
+    cluster: &Cluster,
+    learnflow: &LearnFlow,
+    runtime: &tokio::runtime::Runtime,
+) {
+    let repo = lf_testkit::paths::repo_root();
+    let secrets = learnflow
+        .secrets_file
+        .strip_prefix(&repo)
+        .expect("the dev secrets live under target/")
+        .to_str()
+        .expect("utf-8 path")
+        .to_owned();
+    // The copy keeps the secrets the release was installed with: new ones would not
+    // match the password the in-cluster PostgreSQL was initialised with.
+    let workspace = Workspace::copy_of(&repo, &[&secrets]);
+    let engine = Engine::ensure(&mut say).expect("a Docker Engine");
+    let kubeconfig = cluster.layout().admin_kubeconfig();
+    let skaffold_cmd = |args: &[&str]| {
+        let mut cmd = skaffold::command(&workspace.root, &kubeconfig, engine.host())
+            .expect("skaffold command");
+        cmd.args(args);
+        cmd
+    };
+    let logs = cluster.layout().logs();
+
+    // skaffold run: build (cache hits: the harness built the same sources), push, deploy.
+    let run_started = Instant::now();
+    let run_log = logs.join("skaffold-run.log");
+    let out = skaffold_cmd(&["run"]).output().expect("skaffold run");
+    std::fs::write(&run_log, [&out.stdout[..], &out.stderr[..]].concat()).expect("log");
+    assert!(
+        out.status.success(),
+        "skaffold run failed ({}); log: {}\n{}",
+        out.status,
+        run_log.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let images = cluster
+        .kubectl_output(&[
+            "-n",
+            "learnflow",
+            "get",
+            "deployments",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.labels.app\\.kubernetes\\.io/component}={.spec.template.spec.containers[0].image}{\"\\n\"}{end}",
+        ])
+        .expect("deployments");
+    let registry = lf_testkit::cluster::config::registry_host();
+    for app in APPS {
+        let image = images
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{app}=")))
+            .unwrap_or_else(|| panic!("no {app} deployment:\n{images}"));
+        assert!(
+            image.starts_with(&format!("{registry}/learnflow/{app}:"))
+                && image.contains("@sha256:"),
+            "{app} runs {image}, not skaffold's build from {registry} by digest"
+        );
+    }
+    say(&format!(
+        "skaffold run: built, pushed and deployed in {:.0} s (images by digest from {registry})",
+        run_started.elapsed().as_secs_f64()
+    ));
+
+    // skaffold dev: the same deploy, then watching; the gateway on the forwarded port.
+    let mut dev = Skaffold::start(
+        skaffold_cmd(&["dev", "--port-forward=user", "--cleanup=false"]),
+        logs.join("skaffold-dev.log"),
+    );
+    dev.wait_for("Watching for changes", 0, Duration::from_secs(600));
+    let forwarded = format!("http://127.0.0.1:{}", skaffold::GATEWAY_FORWARD_PORT);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let learner = format!("devloop-{}", uuid::Uuid::new_v4().simple());
+    let token = lf_testkit::token::mint(&learnflow.jwt_secret, &learner, 3600);
+    let took = runtime.block_on(learnflow_e2e::lesson_reaches_progress(
+        &http, &forwarded, &token,
+    ));
+    say(&format!(
+        "skaffold dev: a lesson through the forwarded port {forwarded} shown in progress after {:.1} s",
+        took.as_secs_f64()
+    ));
+
+    // One edit to course-agent: only its image is rebuilt and only its pod replaced.
+    let pods_of = |app: &str| -> Vec<String> {
+        cluster
+            .kubectl_output(&[
+                "-n",
+                "learnflow",
+                "get",
+                "pods",
+                "-l",
+                &format!("app.kubernetes.io/component={app}"),
+                "-o",
+                "jsonpath={range .items[*]}{.metadata.uid} {.metadata.deletionTimestamp}{\"\\n\"}{end}",
+            ])
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.split_whitespace().count() == 1)
+            .map(str::to_owned)
+            .collect()
+    };
+    let before: Vec<(&str, Vec<String>)> = APPS.iter().map(|a| (*a, pods_of(a))).collect();
+    let nonce = format!("devloop-edit-{}", uuid::Uuid::new_v4().simple());
+    let main_rs = workspace.root.join("services/course-agent/src/main.rs");
+    let source = std::fs::read_to_string(&main_rs).expect("main.rs");
+    let anchor = "    app.run_until_stopped";
+    assert!(
+        source.contains(anchor),
+        "course-agent's main.rs changed shape"
+    );
+    let edited = source.replacen(
+        anchor,
+        &format!("    tracing::info!(\"{nonce}\");\n{anchor}"),
+        1,
+    );
+    let mark = dev.output().len();
+    let edit_at = Instant::now();
+    std::fs::write(&main_rs, edited).expect("edit");
+    let new_pod = eventually(
+        "skaffold dev: the edited course-agent ready",
+        Duration::from_secs(600),
+        || {
+            let output = dev.output();
+            // skaffold's words for a failed build or rollout (probe failures during a
+            // rollout are tolerated until the deadline).
+            if ["due to build error", "deployment(s) failed"]
+                .iter()
+                .any(|failure| output[mark..].contains(failure))
+            {
+                return Err(format!(
+                    "skaffold dev reported a failure:\n{}",
+                    &output[mark..]
+                ));
+            }
+            let names = cluster
+                .kubectl_output(&[
+                    "-n",
+                    "learnflow",
+                    "get",
+                    "pods",
+                    "-l",
+                    "app.kubernetes.io/component=course-agent",
+                    "-o",
+                    "jsonpath={range .items[*]}{.metadata.name} {.status.containerStatuses[*].ready}{\"\\n\"}{end}",
+                ])
+                .map_err(|e| e.to_string())?;
+            for line in names.lines() {
+                let mut fields = line.split_whitespace();
+                let name = fields.next().unwrap_or_default();
+                if fields.collect::<Vec<_>>() != ["true", "true"] {
+                    continue;
+                }
+                let log = cluster
+                    .kubectl_output(&["-n", "learnflow", "logs", name, "-c", "course-agent"])
+                    .unwrap_or_default();
+                if log.contains(&nonce) {
+                    return Ok(name.to_owned());
+                }
+            }
+            Err("no ready course-agent pod runs the edit yet".into())
+        },
+    );
+    let edit_to_ready = edit_at.elapsed();
+    let after_edit = dev.output()[mark..].to_owned();
+    let rebuilt: Vec<&str> = after_edit
+        .lines()
+        .filter(|l| l.starts_with("Building ["))
+        .collect();
+    assert_eq!(
+        rebuilt,
+        [format!("Building [{registry}/learnflow/course-agent]...").as_str()],
+        "one edit to course-agent rebuilds course-agent alone"
+    );
+    for (app, pods) in &before {
+        if *app != "course-agent" {
+            assert_eq!(
+                &pods_of(app),
+                pods,
+                "{app}'s pods were replaced by a course-agent edit"
+            );
+        }
+    }
+    say(&format!(
+        "skaffold dev: course-agent edited → rebuilt alone → {new_pod} ready running the edit in {:.0} s (edit→ready)",
+        edit_to_ready.as_secs_f64()
+    ));
+    let again = format!("{learner}-after-edit");
+    let token = lf_testkit::token::mint(&learnflow.jwt_secret, &again, 3600);
+    runtime.block_on(learnflow_e2e::lesson_reaches_progress(
+        &http, &forwarded, &token,
+    ));
+    let status = dev.interrupt(Duration::from_secs(60));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "skaffold dev did not stop cleanly on SIGINT ({status:?})"
+    );
+    drop(engine);
+    say("skaffold dev: a lesson after the edit, then stopped like Ctrl-C");
 }

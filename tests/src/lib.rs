@@ -9,12 +9,14 @@
 //! through a gateway and waited for in the learner's progress (cluster suites);
 //! [`traces`], what one lesson's trace must look like in Jaeger; [`tokens`], the forged
 //! learner tokens the gateway must refuse; [`dashboards`], the dashboards' queries; [`rules_in_file`], the rule names Prometheus
-//! must load; [`logs`], a stack's warnings and errors counted, for failure messages.
+//! must load; [`logs`], a stack's warnings and errors counted, for failure messages;
+//! [`devloop`], a scratch copy of the checkout and a running `skaffold dev` (cluster suite).
 //! These stand in for no Dapr, Kafka or PostgreSQL behaviour: those are real.
 
 pub mod bench;
 pub mod chaos;
 pub mod dashboards;
+pub mod devloop;
 pub mod logs;
 pub mod tokens;
 pub mod traces;

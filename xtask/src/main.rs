@@ -11,6 +11,7 @@ mod containers;
 mod deploy_check;
 mod deps;
 mod fuzz;
+mod skaffold;
 mod sqlx;
 mod stack;
 mod suite;
@@ -42,6 +43,9 @@ commands:
                     metrics-server, Dapr's control plane, LearnFlow); root (ADR 0013).
                     `test` is the full cluster suite: the reduced one `test` runs, then the
                     HPAs under the chart's load Job, drain against the PDBs, scale-down
+  skaffold <args>   skaffold against the running cluster (`cluster up --detach`): its
+                    `local` profile builds, pushes to the cluster's registry and deploys;
+                    e.g. `skaffold run --port-forward`, `skaffold dev --port-forward`
   compose-test      the compose suite: images built here, compose up, the flow, a trace,
                     targets, the load layer, app crashes under load, down (run by `test`)
   bench             the benchmark (release build); writes docs/benchmarks.md
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         Some("chaos") => chaos::run(),
         Some("bench") => bench::run(),
         Some("cluster") => cluster::run(&args[1..]),
+        Some("skaffold") => skaffold::run(&args[1..]),
         Some("engine") => containers::engine(&args[1..]),
         Some("compose-test") => containers::compose_test(),
         Some("-h" | "--help" | "help") => {

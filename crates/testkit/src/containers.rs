@@ -1050,7 +1050,10 @@ mod tests {
             tree.newer_than("src/agent.rs", since),
             "the agent was last built before the edit: it must be rebuilt"
         );
-        assert!(!tree.newer_than("src/http.rs", since), "nothing else changed");
+        assert!(
+            !tree.newer_than("src/http.rs", since),
+            "nothing else changed"
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! for `cargo xtask cluster up|down|status` and the cluster test.
 //!
 //! - [`provision`]: the pinned binaries (Kubernetes, pause, CoreDNS, metrics-server,
-//!   Dapr's control plane, the Prometheus operator, Prometheus), Dapr's chart and the
+//!   Dapr's control plane, the Prometheus operator, Prometheus, skaffold), Dapr's chart and the
 //!   operator's CRDs, built into the cache; the Debian packages;
 //! - [`config`]: the state directory, addresses and ports, and every configuration file;
 //! - [`pki`]: the certificates and keys, made with openssl at the first start;
@@ -14,6 +14,8 @@
 //! - [`monitoring`]: the Prometheus operator and its CRDs, a Prometheus it runs, Jaeger;
 //! - [`learnflow`]: LearnFlow's images pushed to the local registry and its chart installed
 //!   as the README says;
+//! - [`skaffold`]: the developer loop (`cargo xtask skaffold`): skaffold with the
+//!   cluster's kubeconfig, helm, kubectl and an engine;
 //! - [`dns`]: a tiny DNS client to ask the cluster's DNS from the host;
 //! - [`teardown`]: `down` without leftovers, and the check that there are none;
 //! - [`Cluster`]: all of it as one handle; [`ClusterInfo`] the JSON that
@@ -30,6 +32,7 @@ pub mod monitoring;
 pub mod node;
 pub mod pki;
 pub mod provision;
+pub mod skaffold;
 pub mod teardown;
 
 use std::collections::BTreeMap;

@@ -11,6 +11,8 @@
 //!   its CRDs, from `github.com/prometheus-operator/prometheus-operator`;
 //! - [`ensure_prometheus`]: Prometheus with Kubernetes service discovery, from
 //!   `github.com/prometheus/prometheus` (Debian's lacks it);
+//! - [`ensure_skaffold`]: skaffold, for the developer loop against the cluster
+//!   (`cargo xtask skaffold`), from `github.com/GoogleContainerTools/skaffold/v2`;
 //! - [`debian_needs`]: the Debian packages the node needs (etcd, containerd, CNI plugins …).
 
 use std::path::{Path, PathBuf};
@@ -53,6 +55,11 @@ pub fn metrics_server_dir() -> PathBuf {
 /// Directory of the provisioned image registry.
 pub fn registry_dir() -> PathBuf {
     cache_dir().join(format!("registry-{}", versions::REGISTRY))
+}
+
+/// Directory of the provisioned skaffold.
+pub fn skaffold_dir() -> PathBuf {
+    cache_dir().join(format!("skaffold-{}", versions::SKAFFOLD_MODULE))
 }
 
 /// Directory of the provisioned Dapr control plane and its chart.
@@ -126,6 +133,8 @@ pub fn ensure_all(say: &mut dyn FnMut(&str)) -> Result<Vec<Outcome>> {
         provision::ensure_kafka(say)?,
         // Every cluster image is built with `docker buildx build --load`.
         crate::containers::ensure_plugins(say)?,
+        // The developer loop against the cluster (`cargo xtask skaffold`).
+        ensure_skaffold(say)?,
     ])
 }
 
@@ -345,6 +354,39 @@ pub fn ensure_registry(say: &mut dyn FnMut(&str)) -> Result<Outcome> {
             versions::REGISTRY
         ),
         say,
+    )
+}
+
+/// skaffold from `./cmd/skaffold` of its module, built inside a copy of it: its go.mod
+/// has replace directives, which `go install module@version` refuses.
+pub fn ensure_skaffold(say: &mut dyn FnMut(&str)) -> Result<Outcome> {
+    let version = versions::SKAFFOLD_MODULE;
+    build_in_module_copy(
+        "skaffold",
+        version,
+        &skaffold_dir(),
+        "github.com/GoogleContainerTools/skaffold/v2",
+        version,
+        say,
+        |copy, dir, say| {
+            let mut cmd = Command::new(copy.go);
+            cmd.current_dir(copy.src)
+                .env("CGO_ENABLED", "0")
+                .env("GOFLAGS", "-mod=mod -buildvcs=false")
+                .args(["build", "-trimpath", "-ldflags"])
+                .arg(format!(
+                    "-s -w -X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version={version}"
+                ))
+                .arg("-o")
+                .arg(dir.join("skaffold"))
+                .arg("./cmd/skaffold");
+            provision::run_with_heartbeat(
+                "skaffold: go build ./cmd/skaffold",
+                &mut cmd,
+                "skaffold-build",
+                say,
+            )
+        },
     )
 }
 

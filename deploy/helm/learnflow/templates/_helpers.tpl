@@ -387,6 +387,10 @@ metadata:
   name: {{ include "learnflow.componentName" . }}
   labels:
     {{- include "learnflow.componentLabels" . | nindent 4 }}
+  {{- with .annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
 spec:
   {{- if not (include "learnflow.replicasOwned" .) }}
   replicas: {{ $c.replicas }}
