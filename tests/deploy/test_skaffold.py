@@ -448,3 +448,18 @@ def test_local_profile_renders_every_built_image_with_the_loadgen(config, helm, 
     assert out.returncode == 0, out.stderr
     ours = {i.split(":sk-")[0] for i in images_in(load_yaml_docs(out.stdout)) if "/learnflow/" in i}
     assert ours == built
+
+
+def test_dev_image_profile_builds_every_image_with_the_dev_image_cargo_profile(config):
+    """The cargo profile is part of each build command: skaffold's image cache keys on the
+    command, so dev-image and release builds of the same sources never stand in for each
+    other."""
+    base = {a["image"]: a["custom"]["buildCommand"] for a in config["build"]["artifacts"]}
+    applied = with_profiles(config, ["local", "dev-image"])
+    for a in applied["build"]["artifacts"]:
+        image = a["image"].removeprefix(f"{LOCAL_REGISTRY}/")
+        assert a["custom"]["buildCommand"] == f"{base[image]} dev-image", image
+    profiles = tomllib.loads((REPO / "Cargo.toml").read_text())["profile"]
+    assert "dev-image" in profiles
+    script = (REPO / BUILD_SCRIPT).read_text()
+    assert 'cargo_profile="${2:-release}"' in script and '"CARGO_PROFILE=$cargo_profile"' in script
