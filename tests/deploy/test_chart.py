@@ -1268,7 +1268,8 @@ def test_minikube_recipe_is_pinned():
         assert "bitnami" not in text.lower()
         assert f"dapr init -k --runtime-version {pinned_version('DAPR')} --wait" in text
         assert "--cni=calico" in text
-        assert re.search(r"minikube start .*--kubernetes-version=v1\.\d+\.\d+", text)
+        assert f"minikube start --kubernetes-version={pinned_version('MINIKUBE_KUBERNETES')} " in text
+        assert f"minikube {pinned_version('MINIKUBE')}" in text
     for line in header.splitlines():
         if "helm install" in line or "helm upgrade" in line:
             assert re.search(r"--version \d+\.\d+\.\d+", line), line

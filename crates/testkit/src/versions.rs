@@ -60,5 +60,9 @@ pub const REGISTRY: &str = "v3.1.2";
 /// The cluster's Prometheus: Go module `github.com/prometheus/prometheus` at the tag of
 /// the compose image's release (v3.13.1), built with Kubernetes service discovery only.
 pub const PROMETHEUS_MODULE: &str = "v0.313.1";
+/// minikube, for the README's "skaffold on minikube" recipe (not run here: ADR 0020).
+pub const MINIKUBE: &str = "v1.37.0";
+/// The newest Kubernetes [`MINIKUBE`] supports; a newer one makes it ask GitHub for it.
+pub const MINIKUBE_KUBERNETES: &str = "v1.34.0";
 /// The Prometheus release [`PROMETHEUS_MODULE`] is (the operator picks flags by it).
 pub const PROMETHEUS: &str = "v3.13.1";
