@@ -1,7 +1,7 @@
 //! JSON schemas for the offline deploy checks (`tests/deploy`), provisioned from pinned Go
 //! modules into the cache (ADR 0011).
 //!
-//! The Dapr, KEDA and prometheus-operator CRD manifests are converted into one JSON schema
+//! The Dapr, KEDA, prometheus-operator and Flux CRD manifests are converted into one JSON schema
 //! per version (`crds/<group>/<kind>_<version>.json`) by `tests/deploy/crd_schema.py`, run
 //! with the tools venv's Python; the compose and skaffold schemas are copied as their
 //! projects publish them. The directory is keyed by the pins and the converter, so changing
@@ -74,6 +74,18 @@ fn sources() -> Vec<Source> {
                 "example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml",
                 "example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml",
             ],
+            files: &[],
+        },
+        Source {
+            module: "github.com/fluxcd/helm-controller",
+            version: versions::FLUX_HELM_CONTROLLER_MODULE.into(),
+            crds: &["config/crd/bases/helm.toolkit.fluxcd.io_helmreleases.yaml"],
+            files: &[],
+        },
+        Source {
+            module: "github.com/fluxcd/source-controller",
+            version: versions::FLUX_SOURCE_CONTROLLER_MODULE.into(),
+            crds: &["config/crd/bases/source.toolkit.fluxcd.io_ocirepositories.yaml"],
             files: &[],
         },
         Source {

@@ -27,6 +27,12 @@ pub const KEDA_MODULE: &str = "v2.21.0";
 /// `github.com/prometheus-operator/prometheus-operator`; the cluster builds its operator
 /// and config reloader from the same tag.
 pub const PROMETHEUS_OPERATOR_MODULE: &str = "v0.89.0";
+/// Flux's helm-controller (`HelmRelease` CRD), Go module `github.com/fluxcd/helm-controller`
+/// (v1.4.3: the newest the proxy serves here; v1.5.0 is refused).
+pub const FLUX_HELM_CONTROLLER_MODULE: &str = "v1.4.3";
+/// Flux's source-controller (`OCIRepository` CRD), Go module
+/// `github.com/fluxcd/source-controller`: the v1.7 line helm-controller v1.4.3 goes with.
+pub const FLUX_SOURCE_CONTROLLER_MODULE: &str = "v1.7.3";
 /// The compose specification's JSON schema, embedded in Go module
 /// `github.com/compose-spec/compose-go/v2` (v2.17.0 needs Go 1.26.11).
 pub const COMPOSE_GO_MODULE: &str = "v2.16.2";
