@@ -704,6 +704,13 @@ const APPS: [&str; 4] = [
     "kafka-monitor",
 ];
 
+/// Whether skaffold's forward of the gateway takes connections.
+fn forwarded_port_answers() -> Result<(), String> {
+    std::net::TcpStream::connect(("127.0.0.1", skaffold::GATEWAY_FORWARD_PORT))
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
 /// Step 8: `skaffold run`, then `skaffold dev` with one edit, as a developer runs them.
 fn skaffold_run_and_dev(
     cluster: &Cluster,
@@ -776,6 +783,11 @@ fn skaffold_run_and_dev(
         logs.join("skaffold-dev.log"),
     );
     dev.wait_for("Watching for changes", 0, Duration::from_secs(600));
+    eventually(
+        "skaffold dev: the forwarded port answers",
+        Duration::from_secs(60),
+        forwarded_port_answers,
+    );
     let forwarded = format!("http://127.0.0.1:{}", skaffold::GATEWAY_FORWARD_PORT);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -895,6 +907,14 @@ fn skaffold_run_and_dev(
         "skaffold dev: course-agent edited → rebuilt alone → {new_pod} ready running the edit in {:.0} s (edit→ready)",
         edit_to_ready.as_secs_f64()
     ));
+    // skaffold forwards the gateway again after each redeploy: wait for the iteration to
+    // finish and the port to take connections before the next lesson.
+    dev.wait_for("Watching for changes", mark, Duration::from_secs(120));
+    eventually(
+        "skaffold dev: the forwarded port answers again",
+        Duration::from_secs(60),
+        forwarded_port_answers,
+    );
     let again = format!("{learner}-after-edit");
     let token = lf_testkit::token::mint(&learnflow.jwt_secret, &again, 3600);
     runtime.block_on(learnflow_e2e::lesson_reaches_progress(
