@@ -1134,10 +1134,17 @@ async fn slowloris_neither_starves_a_learner_nor_exhausts_the_gateway_memory() {
         "[slowloris] learner answered {:?} in {took:?}; gateway RSS {baseline:.1} MiB before, peak {peak:.1} MiB",
         answer.as_ref().map(reqwest::Response::status)
     );
-    let status = answer
-        .map(|r| r.status().as_u16())
-        .unwrap_or_else(|e| panic!("the learner got no answer within 1 s ({took:?}): {e}"));
-    assert_eq!(status, 201, "the learner's lesson under the flood");
+    let answer =
+        answer.unwrap_or_else(|e| panic!("the learner got no answer within 1 s ({took:?}): {e}"));
+    let status = answer.status().as_u16();
+    if status != 201 {
+        // Seen once in a full `cargo xtask test` (a 503 in 406 ms), never alone: name the cause.
+        let body = answer.text().await.unwrap_or_default();
+        panic!(
+            "the learner's lesson under the flood: {status} {body}\nwarnings and errors the stack logged:\n{}",
+            learnflow_e2e::logs::digest(&stack.run_dir(), 8)
+        );
+    }
     assert!(
         peak < 128.0,
         "the gateway's RSS peaked at {peak:.1} MiB under {SLOWLORIS} slow connections: \
