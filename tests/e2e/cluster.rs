@@ -19,14 +19,20 @@
 //!    every dashboard query whose metrics exist returns data there;
 //! 7. the security matrix's token checks through the gateway Service: every forged
 //!    token → 401, another learner's lesson → 403;
-//! 8. the developer loop (ADR 0019): `skaffold run` of the `local` profile deploys from
+//! 8. NetworkPolicies enforced (ADR 0022): `learnflow-netpol` ran from before the
+//!    install, so every path above (gateway → sidecars → services → Kafka → PostgreSQL,
+//!    Prometheus → metrics ports, daprd → Dapr's control plane) worked under the chart's
+//!    policies; a pod in another namespace reaches the gateway's API port but times out
+//!    on course-agent, user-progress, their sidecars, Kafka and PostgreSQL; a policy
+//!    added for it opens exactly its port within seconds, and removing it closes it again;
+//! 9. the developer loop (ADR 0019): `skaffold run` of the `local` profile deploys from
 //!    the cluster's registry by digest; under `skaffold dev` a lesson flows through the
 //!    forwarded gateway port, and an edit to one course-agent source file rebuilds and
 //!    redeploys course-agent alone (the other pods untouched), its new code running;
 //!    the edit→ready time is printed;
-//! 9. `down` leaves no process, mount, cgroup, KUBE-*/CNI-* chain, bridge or CNI state,
-//!    checked with the harness's own list and, independently, with `ip link`,
-//!    `iptables -S` and /proc.
+//! 10. `down` leaves no process, mount, cgroup, KUBE-*/CNI-*/LF-NETPOL* chain, bridge or
+//!     CNI state, checked with the harness's own list and, independently, with `ip link`,
+//!     `iptables -S` and /proc.
 //!
 //! Root only; the first run builds Kubernetes, CoreDNS, metrics-server, Dapr's control
 //! plane, the Prometheus operator and Prometheus from source (about 14 minutes here,
@@ -653,12 +659,17 @@ fn a_cluster_from_source_serves_dns_metrics_dapr_and_learnflow_and_down_leaves_n
         ));
     });
 
-    // 8. The developer loop: skaffold run and skaffold dev (the `local` profile) from a
+    // 8. NetworkPolicies, enforced by learnflow-netpol since before LearnFlow was
+    // installed: every path above worked under them; from another namespace the internal
+    // services, their sidecars and the data stores cannot be reached.
+    network_policies_enforced(&cluster);
+
+    // 9. The developer loop: skaffold run and skaffold dev (the `local` profile) from a
     // scratch copy of this checkout, a lesson through skaffold's port-forward, and one
     // edited service rebuilt and redeployed alone.
     skaffold_run_and_dev(&cluster, &learnflow, &runtime);
 
-    // 9. Down, then look for anything left.
+    // 10. Down, then look for anything left.
     let layout: Layout = cluster.layout().clone();
     let down = Instant::now();
     cluster.down(&mut say).expect("down");
@@ -677,7 +688,7 @@ fn a_cluster_from_source_serves_dns_metrics_dapr_and_learnflow_and_down_leaves_n
             let rules = output(binary, &["-w", "-t", table, "-S"]);
             let ours: Vec<&str> = rules
                 .lines()
-                .filter(|l| l.contains("KUBE-") || l.contains("CNI-"))
+                .filter(|l| l.contains("KUBE-") || l.contains("CNI-") || l.contains("LF-NETPOL"))
                 .collect();
             assert!(ours.is_empty(), "{binary} -t {table}: {ours:?}");
         }
@@ -696,6 +707,290 @@ fn a_cluster_from_source_serves_dns_metrics_dapr_and_learnflow_and_down_leaves_n
     ));
 }
 
+const PROBE_NAMESPACE: &str = "netpol-probe";
+
+const PROBE_POD: &str = r#"apiVersion: v1
+kind: Namespace
+metadata:
+  name: netpol-probe
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: probe
+  namespace: netpol-probe
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: probe
+    image: {{IMAGE}}
+    imagePullPolicy: IfNotPresent
+    command: ["sleep", "infinity"]
+"#;
+
+/// Opens the probe namespace to one port of course-agent (the positive control).
+const PROBE_ALLOWED: &str = r#"apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: netpol-probe-allowed
+  namespace: learnflow
+spec:
+  podSelector:
+    matchLabels:
+      app.kubernetes.io/component: course-agent
+  policyTypes: [Ingress]
+  ingress:
+  - from:
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: netpol-probe
+    ports:
+    - port: {{PORT}}
+      protocol: TCP
+"#;
+
+/// What a TCP connection attempt from the probe pod met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// Connected.
+    Open,
+    /// Refused at once (nothing listening: the packet got there).
+    Refused,
+    /// No answer within 3 s: dropped on the way, as the enforcer drops.
+    TimedOut,
+}
+
+/// Tries every `ip:port` from the probe pod at once, in one exec (bash's /dev/tcp; the
+/// postgres image is Debian with bash and coreutils' timeout, whose status 124 means
+/// timed out).
+fn reach_from_probe(cluster: &Cluster, targets: &[(String, String)]) -> Vec<(String, Reach)> {
+    let list: Vec<&str> = targets.iter().map(|(_, t)| t.as_str()).collect();
+    let script = format!(
+        "for t in {}; do (timeout 3 bash -c \"exec 3<>/dev/tcp/${{t%:*}}/${{t#*:}}\" 2>/dev/null; echo \"$t $?\") & done; wait",
+        list.join(" ")
+    );
+    let out = cluster
+        .kubectl_output(&[
+            "-n",
+            PROBE_NAMESPACE,
+            "exec",
+            "probe",
+            "--",
+            "bash",
+            "-c",
+            &script,
+        ])
+        .expect("exec in the probe pod");
+    targets
+        .iter()
+        .map(|(name, target)| {
+            let status = out
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{target} ")))
+                .unwrap_or_else(|| panic!("no result for {target}:\n{out}"));
+            let reach = match status.trim() {
+                "0" => Reach::Open,
+                "124" => Reach::TimedOut,
+                _ => Reach::Refused,
+            };
+            (format!("{name} {target}"), reach)
+        })
+        .collect()
+}
+
+/// Step 8: the chart's NetworkPolicies under the enforcer.
+fn network_policies_enforced(cluster: &Cluster) {
+    let status_file = cluster.layout().run().join("netpol-status.json");
+    let status: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&status_file).expect("the enforcer's status"))
+            .expect("status JSON");
+    let isolated = status["ingress_isolated"].to_string();
+    for app in [
+        "frontend-gateway",
+        "course-agent",
+        "user-progress",
+        "kafka",
+        "postgresql",
+    ] {
+        assert!(
+            isolated.contains(&format!("learnflow/learnflow-{app}")),
+            "the enforcer does not isolate {app}: {status}"
+        );
+    }
+
+    let pods: serde_json::Value = serde_json::from_str(
+        &cluster
+            .kubectl_output(&["-n", "learnflow", "get", "pods", "-o", "json"])
+            .expect("pods"),
+    )
+    .expect("pods JSON");
+    let mut targets = Vec::new();
+    let mut gateway = None;
+    let mut course_agent_port = None;
+    let mut store_image = None;
+    for pod in pods["items"].as_array().into_iter().flatten() {
+        let component = pod["metadata"]["labels"]["app.kubernetes.io/component"]
+            .as_str()
+            .unwrap_or_default();
+        let Some(ip) = pod["status"]["podIP"].as_str() else {
+            continue;
+        };
+        if pod["status"]["phase"] != "Running" {
+            continue;
+        }
+        for container in pod["spec"]["containers"].as_array().into_iter().flatten() {
+            let name = container["name"].as_str().unwrap_or_default();
+            if component == "postgresql" {
+                store_image = container["image"].as_str().map(str::to_owned);
+            }
+            for port in container["ports"].as_array().into_iter().flatten() {
+                let number = port["containerPort"].as_u64().expect("port number");
+                let target = (format!("{component}/{name}"), format!("{ip}:{number}"));
+                match (component, name, port["name"].as_str()) {
+                    ("frontend-gateway", "frontend-gateway", Some("http")) => {
+                        gateway = Some(target);
+                    }
+                    ("course-agent", "course-agent", Some("http")) => {
+                        course_agent_port = Some(number);
+                        targets.push(target);
+                    }
+                    ("course-agent" | "user-progress" | "kafka" | "postgresql", _, _) => {
+                        targets.push(target);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    let gateway = gateway.expect("the gateway's http port");
+    let course_agent_port = course_agent_port.expect("course-agent's http port");
+    for wanted in [
+        "course-agent/daprd",
+        "user-progress/daprd",
+        "user-progress/user-progress",
+        "kafka/",
+        "postgresql/",
+    ] {
+        assert!(
+            targets.iter().any(|(name, _)| name.starts_with(wanted)),
+            "no {wanted} port found among {targets:?}"
+        );
+    }
+
+    let image = store_image.expect("the PostgreSQL image");
+    addons::apply(cluster.layout(), &PROBE_POD.replace("{{IMAGE}}", &image)).expect("probe pod");
+    cluster
+        .kubectl_output(&[
+            "-n",
+            PROBE_NAMESPACE,
+            "wait",
+            "--for=condition=Ready",
+            "pod/probe",
+            "--timeout=120s",
+        ])
+        .expect("the probe pod is Ready");
+
+    // The control first: the probe has a network, and the gateway's API port is open to all.
+    let control = reach_from_probe(cluster, std::slice::from_ref(&gateway));
+    assert_eq!(
+        control[0].1,
+        Reach::Open,
+        "from another namespace: {control:?}"
+    );
+    let denied = reach_from_probe(cluster, &targets);
+    let through: Vec<&(String, Reach)> = denied
+        .iter()
+        .filter(|(_, r)| *r != Reach::TimedOut)
+        .collect();
+    assert!(
+        through.is_empty(),
+        "from another namespace, not dropped: {through:?}"
+    );
+    say(&format!(
+        "from namespace {PROBE_NAMESPACE}: gateway API open; {} ports of course-agent, user-progress, their sidecars, Kafka and PostgreSQL dropped",
+        denied.len()
+    ));
+
+    // A policy for the probe opens exactly course-agent's API port, then closes it again.
+    let allowed = PROBE_ALLOWED.replace("{{PORT}}", &course_agent_port.to_string());
+    addons::apply(cluster.layout(), &allowed).expect("apply the probe's policy");
+    let opened = eventually(
+        "a policy for the probe opens course-agent's API port",
+        Duration::from_secs(30),
+        || {
+            let now = reach_from_probe(cluster, &targets);
+            let open: Vec<&String> = now
+                .iter()
+                .filter(|(_, r)| *r != Reach::TimedOut)
+                .map(|(n, _)| n)
+                .collect();
+            if open
+                .iter()
+                .any(|n| n.ends_with(&format!(":{course_agent_port}")))
+            {
+                Ok(now)
+            } else {
+                Err(format!("still dropped: {now:?}"))
+            }
+        },
+    );
+    let also_open: Vec<&(String, Reach)> = opened
+        .iter()
+        .filter(|(n, r)| {
+            *r != Reach::TimedOut
+                && !(n.starts_with("course-agent/course-agent")
+                    && n.ends_with(&format!(":{course_agent_port}")))
+        })
+        .collect();
+    assert!(
+        also_open.is_empty(),
+        "the probe's policy opened more than its port: {also_open:?}"
+    );
+    cluster
+        .kubectl_output(&[
+            "-n",
+            "learnflow",
+            "delete",
+            "networkpolicy",
+            "netpol-probe-allowed",
+        ])
+        .expect("delete the probe's policy");
+    eventually(
+        "deleting the policy closes the port again",
+        Duration::from_secs(30),
+        || {
+            let now = reach_from_probe(cluster, &targets);
+            if now.iter().all(|(_, r)| *r == Reach::TimedOut) {
+                Ok(())
+            } else {
+                Err(format!("not all dropped: {now:?}"))
+            }
+        },
+    );
+    cluster
+        .kubectl_output(&["delete", "namespace", PROBE_NAMESPACE, "--wait=false"])
+        .expect("delete the probe namespace");
+    // What enforcing cost so far: the enforcer's CPU time and its kubectl children's.
+    if let Some(pid) = cluster.info().pids.get("learnflow-netpol") {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // After the command name's ')': state is field 0, then utime 11, stime 12,
+        // cutime 13, cstime 14, starttime 19 (clock ticks, 100 per second here).
+        let fields: Vec<f64> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(|v| v.parse().unwrap_or(0.0))
+            .collect();
+        if fields.len() > 19 {
+            let cpu = (fields[11] + fields[12] + fields[13] + fields[14]) / 100.0;
+            say(&format!(
+                "learnflow-netpol so far: {cpu:.1} s CPU, its kubectl reads and watches included"
+            ));
+        }
+    }
+}
+
 /// The deployments skaffold builds images for, by component label.
 const APPS: [&str; 4] = [
     "frontend-gateway",
@@ -711,7 +1006,7 @@ fn forwarded_port_answers() -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// Step 8: `skaffold run`, then `skaffold dev` with one edit, as a developer runs them.
+/// Step 9: `skaffold run`, then `skaffold dev` with one edit, as a developer runs them.
 fn skaffold_run_and_dev(
     cluster: &Cluster,
     learnflow: &LearnFlow,

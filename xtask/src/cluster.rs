@@ -1,10 +1,11 @@
-//! `cargo xtask cluster up [--detach] | down | status`: a real single-node Kubernetes
+//! `cargo xtask cluster up [--detach] [--no-network-policies] | down | status`: a real single-node Kubernetes
 //! cluster built from source, with CoreDNS, metrics-server, Dapr's control plane, the
 //! Prometheus operator with a Prometheus, Jaeger, and LearnFlow (`lf_testkit::cluster`,
 //! ADR 0013).
 //!
-//! `up` provisions what is missing, starts everything and prints how to reach it; without
-//! `--detach` it runs until Ctrl-C and then takes the cluster down. `--detach` returns once
+//! `up` builds the NetworkPolicy enforcer (`learnflow-netpol`, ADR 0022; left out with
+//! `--no-network-policies`), provisions what is missing, starts everything and prints how
+//! to reach it; without `--detach` it runs until Ctrl-C and then takes the cluster down. `--detach` returns once
 //! everything is ready and writes `target/learnflow/cluster.json`; `down` stops it and
 //! removes whatever it made; `status` prints node and pod readiness; `test` runs the full
 //! cluster suite: `tests/e2e/cluster.rs` (also run by `cargo xtask test`) and
@@ -14,11 +15,15 @@ use lf_testkit::cluster::config::cluster_json;
 use lf_testkit::cluster::{self, Cluster, ClusterOptions};
 use nix::sys::signal::{SigSet, Signal};
 
-const USAGE: &str = "usage: cargo xtask cluster up [--detach] | down | status | test";
+const USAGE: &str =
+    "usage: cargo xtask cluster up [--detach] [--no-network-policies] | down | status | test";
 
 pub fn run(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
-        Some("up") => up(args.iter().any(|a| a == "--detach")),
+        Some("up") => up(
+            args.iter().any(|a| a == "--detach"),
+            !args.iter().any(|a| a == "--no-network-policies"),
+        ),
         Some("down") => cluster::down_detached(&mut crate::say).map_err(|e| e.to_string()),
         Some("test") => full_suite(),
         Some("status") => {
@@ -29,9 +34,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
 }
 
-fn up(detach: bool) -> Result<(), String> {
+fn up(detach: bool, network_policies: bool) -> Result<(), String> {
+    if network_policies {
+        build_enforcer()?;
+    }
     let options = ClusterOptions {
         detached: detach,
+        network_policies,
         ..ClusterOptions::default()
     };
     let cluster = Cluster::up(&options, &mut crate::say).map_err(|e| e.to_string())?;
@@ -110,4 +119,20 @@ fn full_suite() -> Result<(), String> {
         started.elapsed().as_secs_f64()
     ));
     Ok(())
+}
+
+/// Builds `learnflow-netpol` in the profile the harness runs binaries from.
+fn build_enforcer() -> Result<(), String> {
+    let mut args = vec![
+        "build",
+        "--package",
+        "lf-netpol",
+        "--bin",
+        "learnflow-netpol",
+    ];
+    let profile = std::env::var("LEARNFLOW_PROFILE").unwrap_or_else(|_| "debug".into());
+    if profile != "debug" {
+        args.extend(["--profile", profile.as_str()]);
+    }
+    crate::test::cargo(&args)
 }

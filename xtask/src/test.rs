@@ -56,7 +56,7 @@ fn cargo_bin() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
-fn cargo(args: &[&str]) -> Result<(), String> {
+pub(crate) fn cargo(args: &[&str]) -> Result<(), String> {
     crate::say(&format!("cargo {}", args.join(" ")));
     let status = Command::new(cargo_bin())
         .current_dir(repo_root())

@@ -9,7 +9,8 @@
 //! - [`images`]: the images, built here `FROM scratch` and imported into the cluster's
 //!   own containerd;
 //! - [`node`]: the processes — etcd, the image registry, containerd, API server,
-//!   controller-manager, scheduler, kubelet, kube-proxy — each started and waited for;
+//!   controller-manager, scheduler, kubelet, kube-proxy, the NetworkPolicy enforcer
+//!   (`learnflow-netpol`, ADR 0022) — each started and waited for;
 //! - [`addons`]: CoreDNS, metrics-server and Dapr's control plane (Helm);
 //! - [`monitoring`]: the Prometheus operator and its CRDs, a Prometheus it runs, Jaeger;
 //! - [`learnflow`]: LearnFlow's images pushed to the local registry and its chart installed
@@ -57,6 +58,8 @@ pub struct ClusterOptions {
     pub learnflow: bool,
     /// Install the Prometheus operator, a Prometheus and Jaeger.
     pub monitoring: bool,
+    /// Enforce NetworkPolicies with `learnflow-netpol` (ADR 0022).
+    pub network_policies: bool,
 }
 
 impl Default for ClusterOptions {
@@ -66,6 +69,7 @@ impl Default for ClusterOptions {
             dapr: true,
             learnflow: true,
             monitoring: true,
+            network_policies: true,
         }
     }
 }
@@ -196,6 +200,10 @@ impl Cluster {
         self.processes.push(node::start_kubelet(&layout, detached)?);
         self.processes
             .push(node::start_kube_proxy(&layout, detached)?);
+        if self.options.network_policies {
+            self.processes
+                .push(node::start_network_policy_enforcer(&layout, detached)?);
+        }
         node::wait_node_ready(&layout, Duration::from_secs(120))?;
         step(self, "node Ready", say);
         addons::install_coredns(&layout)?;

@@ -365,6 +365,48 @@ pub fn start_kube_proxy(layout: &Layout, detached: bool) -> Result<ManagedProces
     Ok(process)
 }
 
+/// The NetworkPolicy enforcer (`learnflow-netpol`, ADR 0022): the bridge CNI enforces no
+/// policy, so this keeps iptables rules on the node equal to what the policies allow.
+/// Started after kube-proxy, so its jump goes ahead of kube-proxy's in `FORWARD`; ready
+/// once it has applied its first rules.
+pub fn start_network_policy_enforcer(layout: &Layout, detached: bool) -> Result<ManagedProcess> {
+    let binary = crate::paths::workspace_binary("learnflow-netpol");
+    if !binary.is_file() {
+        return Err(HarnessError::Command {
+            what: "starting the NetworkPolicy enforcer".into(),
+            detail: format!(
+                "{} is not built; run `cargo build -p lf-netpol` (cargo xtask cluster up and cargo xtask test build it)",
+                binary.display()
+            ),
+        });
+    }
+    let status = layout.run().join("netpol-status.json");
+    let _ = std::fs::remove_file(&status);
+    let mut process = ManagedProcess::spawn(
+        spec(layout, "learnflow-netpol", binary, detached)
+            .args([
+                "--kubectl".to_owned(),
+                kube_binary("kubectl")?.display().to_string(),
+                "--kubeconfig".into(),
+                layout.admin_kubeconfig().display().to_string(),
+                "--status-file".into(),
+                status.display().to_string(),
+            ])
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            ),
+    )?;
+    until_ready(&mut process, Duration::from_secs(60), || {
+        if status.is_file() {
+            Ok(())
+        } else {
+            Err("no rules applied yet".into())
+        }
+    })?;
+    Ok(process)
+}
+
 /// Waits until the node reports Ready.
 pub fn wait_node_ready(layout: &Layout, timeout: Duration) -> Result<()> {
     let started = Instant::now();

@@ -4,7 +4,7 @@
 //!   cluster's containerd while it still runs;
 //! - [`sweep`]: after the processes stopped — stragglers (shims, container processes)
 //!   killed, mounts under the state directory unmounted, `kubepods` cgroups removed,
-//!   KUBE-* and CNI-* iptables chains (and the rules jumping to them) deleted in both
+//!   KUBE-*, CNI-* and LF-NETPOL* iptables chains (and the rules jumping to them) deleted in both
 //!   families, the bridges and their veths deleted, our entries in /var/lib/cni and
 //!   /var/log/containers removed, and the sysctls the kubelet changed restored;
 //! - [`leftovers`]: what of all that is still there (empty after a clean `down`).
@@ -26,7 +26,7 @@ use super::images::ctr;
 use crate::{HarnessError, Result};
 
 /// The executables the cluster runs on the host, by file name.
-const OUR_EXECUTABLES: [&str; 9] = [
+const OUR_EXECUTABLES: [&str; 10] = [
     "etcd",
     "registry",
     "containerd",
@@ -36,6 +36,7 @@ const OUR_EXECUTABLES: [&str; 9] = [
     "kube-scheduler",
     "kubelet",
     "kube-proxy",
+    "learnflow-netpol",
 ];
 
 /// The sysctls the kubelet and kube-proxy may change, restored by `down`.
@@ -337,7 +338,7 @@ fn remove_kubepods_cgroups() {
 const TABLES: [&str; 4] = ["filter", "nat", "mangle", "raw"];
 
 fn is_ours(chain: &str) -> bool {
-    chain.starts_with("KUBE-") || chain.starts_with("CNI-")
+    chain.starts_with("KUBE-") || chain.starts_with("CNI-") || chain.starts_with("LF-NETPOL")
 }
 
 /// Splits an `iptables -S` line into arguments, honouring its double quotes.
