@@ -29,8 +29,9 @@ from conftest import REPO, dev_mode_switches
 DOCKER = REPO / "docker"
 LAYERS = ("compose.yaml", "compose.observability.yaml", "compose.load.yaml")
 DOCKERFILE = DOCKER / "Dockerfile"
-# Binaries of the workspace that are developer or test tools, not images.
-NOT_IMAGES = {"xtask", "learnflow-slowloris"}
+# Binaries of the workspace that are developer or test tools, not images: the task runner,
+# a test client, the local cluster's NetworkPolicy enforcer (on the node, ADR 0022).
+NOT_IMAGES = {"xtask", "learnflow-slowloris", "learnflow-netpol"}
 # What a test run pretends docker/.env holds (values a scanner cannot mistake for real ones).
 TEST_ENV = {
     "LEARNFLOW_POSTGRES_PASSWORD": "test0postgres0password",

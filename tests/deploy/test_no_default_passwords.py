@@ -340,7 +340,8 @@ def test_chart_keeps_given_secrets_in_secret_objects(helm, tmp_path):
             node = override
             for key in path[:-1]:
                 node = node.setdefault(key, {})
-            node[path[-1]] = f"{SENTINEL}{n}"
+            # Long enough for every length rule (the JWT secret needs 32 bytes).
+            node[path[-1]] = f"{SENTINEL}{n}-".ljust(40, "0")
         sentinels = tmp_path / f"{chart.name}-secrets.yaml"
         sentinels.write_text(yaml.safe_dump(override))
         rendered, errors = 0, []

@@ -225,7 +225,8 @@ def rendered_hpas(helm: str, *profiles: str) -> dict[str, dict]:
     for p in profiles:
         cmd += ["-f", str(scaling.CHART / p)]
     for key in CHART_SECRETS:
-        cmd += ["--set", f"secrets.{key}=test-{key.lower()}"]
+        # 32 bytes at least: the schema refuses a shorter JWT secret.
+        cmd += ["--set", f"secrets.{key}=" + f"test-{key.lower()}".ljust(40, "0")]
     for setting in CHART_STORES:
         cmd += ["--set", setting]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)

@@ -31,7 +31,7 @@ IMAGES = {
 }
 # What a user on another cluster supplies themselves (their own values file).
 USER_VALUES = [
-    "--set", "secrets.databasePassword=db-5f1d", "--set", "secrets.jwtSecret=jwt-8c2a",
+    "--set", "secrets.databasePassword=db-5f1d", "--set", "secrets.jwtSecret=jwt-8c2a-user-supplied-32-bytes-min",
     "--set", "secrets.daprApiToken=dapr-71be", "--set", "secrets.appApiToken=app-03c9",
     "--set", "kafka.brokers=kafka.example.internal:9092", "--set", "postgresql.host=pg.example.internal",
 ]

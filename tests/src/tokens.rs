@@ -43,6 +43,30 @@ pub fn forged(secret: &str, learner: &str) -> Vec<(&'static str, String)> {
             "token whose subject is not a learner id",
             token::mint(secret, "../../internal/progress/x", 3600),
         ),
+        (
+            "token whose subject is only dots",
+            token::mint(secret, "..", 3600),
+        ),
+        (
+            "token not valid yet (nbf in an hour)",
+            signed_token(
+                secret,
+                Algorithm::HS256,
+                &json!({"sub": learner, "exp": now() + 7200, "nbf": now() + 3600, "iss": token::ISSUER, "aud": token::AUDIENCE}),
+            ),
+        ),
+        (
+            "token living 30 days (over the 24 h cap)",
+            token::mint(secret, learner, 30 * 24 * 3600),
+        ),
+        (
+            "token issued 2 days ago, still unexpired (over the 24 h cap)",
+            signed_token(
+                secret,
+                Algorithm::HS256,
+                &json!({"sub": learner, "exp": now() + 3600, "iat": now() - 2 * 24 * 3600, "iss": token::ISSUER, "aud": token::AUDIENCE}),
+            ),
+        ),
         ("garbage token", "not.a.jwt".to_owned()),
     ]
 }

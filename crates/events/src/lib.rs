@@ -19,14 +19,20 @@ pub const LESSON_TOPIC: &str = "lesson-events";
 /// Dead-letter topic for lesson events user-progress cannot take.
 pub const LESSON_DLQ_TOPIC: &str = "lesson-events-dlq";
 
-/// True for learner ids LearnFlow accepts: 1–128 characters of `A-Z a-z 0-9 . _ -`.
-/// The gateway enforces it on token subjects, so ids are safe in URL paths and Kafka keys.
+/// The learner id rule, as API errors state it.
+pub const LEARNER_ID_RULE: &str =
+    "1–128 characters of letters, digits, '.', '_' or '-', not only dots";
+
+/// True for learner ids LearnFlow accepts: 1–128 characters of `A-Z a-z 0-9 . _ -`, not
+/// only dots. The gateway enforces it on token subjects, so ids are safe in URL paths and
+/// Kafka keys: `.` and `..` would be path segments an HTTP client normalises away.
 pub fn valid_learner_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= event::MAX_LEARNER_ID_LEN
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && !id.bytes().all(|b| b == b'.')
 }
 
 /// The `Idempotency-Key` header: one key per logical request, so that a POST retried
@@ -85,5 +91,9 @@ mod tests {
         assert!(!valid_learner_id("a b"));
         assert!(!valid_learner_id(&"x".repeat(129)));
         assert!(valid_learner_id(&"x".repeat(128)));
+        for dots in [".", "..", "..."] {
+            assert!(!valid_learner_id(dots), "{dots}");
+        }
+        assert!(valid_learner_id(".a."));
     }
 }

@@ -60,7 +60,7 @@ async fn create_lesson(
             message: "invalid learner id".into(),
             details: vec![FieldError {
                 field: "learner_id".into(),
-                message: "1–128 characters of letters, digits, '.', '_' or '-'".into(),
+                message: lf_events::LEARNER_ID_RULE.into(),
             }],
         });
     }

@@ -1,8 +1,10 @@
 //! Learner identity from a bearer token (JWT, HS256).
 //!
-//! [`authenticate`] verifies signature, expiry, issuer and audience, checks that
-//! the subject is a valid learner id, and puts the [`Learner`] into the request's
-//! extensions; anything else is a 401 with a JSON error.
+//! [`authenticate`] verifies signature, expiry, not-before, issuer and audience, refuses
+//! tokens that live longer than `[auth] max_token_lifetime_secs`, checks that the subject
+//! is a valid learner id, and puts the [`Learner`] into the request's extensions; anything
+//! else is a 401 with a JSON error. [`Verifier::new`] refuses secrets shorter than
+//! [`MIN_SECRET_BYTES`].
 
 use std::sync::Arc;
 
@@ -25,6 +27,12 @@ pub struct Claims {
     pub sub: String,
     /// Expiry (seconds since the epoch).
     pub exp: u64,
+    /// Not valid before (seconds since the epoch), when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    /// Issued at (seconds since the epoch), when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
     /// Issuer.
     pub iss: String,
     /// Audience.
@@ -46,27 +54,56 @@ impl Learner {
     }
 }
 
+/// The shortest HS256 secret accepted: 256 bits, the hash's size (RFC 7518 §3.2).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Seconds of clock skew tolerated on `exp` and `nbf`.
+const LEEWAY_SECS: u64 = 5;
+
+/// Why no verifier can be made from the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// No secret is configured.
+    #[error("no learner-token secret: set LEARNFLOW_AUTH__JWT_SECRET (or [auth] jwt_secret)")]
+    Missing,
+    /// The secret is too short to resist guessing.
+    #[error(
+        "the learner-token secret (LEARNFLOW_AUTH__JWT_SECRET) has {0} bytes; at least {MIN_SECRET_BYTES} are required (e.g. `openssl rand -hex 32`)"
+    )]
+    TooShort(usize),
+}
+
+/// Checks the configured secret: present and at least [`MIN_SECRET_BYTES`] long.
+pub fn check_secret(config: &AuthConfig) -> Result<&[u8], SecretError> {
+    let secret = config.jwt_secret.expose_secret().as_bytes();
+    match secret.len() {
+        0 => Err(SecretError::Missing),
+        n if n < MIN_SECRET_BYTES => Err(SecretError::TooShort(n)),
+        _ => Ok(secret),
+    }
+}
+
 /// Verifies tokens.
 pub struct Verifier {
     key: DecodingKey,
     validation: Validation,
+    max_lifetime_secs: u64,
 }
 
 impl Verifier {
-    /// A verifier for `config`; `None` if no secret is configured.
-    pub fn new(config: &AuthConfig) -> Option<Self> {
-        let secret = config.jwt_secret.expose_secret();
-        if secret.is_empty() {
-            return None;
-        }
+    /// A verifier for `config`, or why its secret cannot be used.
+    pub fn new(config: &AuthConfig) -> Result<Self, SecretError> {
+        let secret = check_secret(config)?;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[&config.issuer]);
         validation.set_audience(&[&config.audience]);
         validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
-        validation.leeway = 5;
-        Some(Self {
-            key: DecodingKey::from_secret(secret.as_bytes()),
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECS;
+        Ok(Self {
+            key: DecodingKey::from_secret(secret),
             validation,
+            max_lifetime_secs: config.max_token_lifetime_secs,
         })
     }
 
@@ -76,6 +113,7 @@ impl Verifier {
             use jsonwebtoken::errors::ErrorKind;
             ApiError::Unauthenticated(match e.kind() {
                 ErrorKind::ExpiredSignature => "the token has expired".into(),
+                ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)".into(),
                 ErrorKind::InvalidSignature => "the token's signature is not valid".into(),
                 ErrorKind::InvalidAudience => "the token is not for this API (audience)".into(),
                 ErrorKind::InvalidIssuer => "the token's issuer is not trusted".into(),
@@ -83,6 +121,16 @@ impl Verifier {
                 _ => "the bearer token is malformed".into(),
             })
         })?;
+        // A stolen long-lived token stays useful for long: refuse any that would live
+        // longer than the cap from now, or from when it says it was issued.
+        let now = jsonwebtoken::get_current_timestamp();
+        let lifetime_from = data.claims.iat.unwrap_or(now).min(now);
+        if data.claims.exp.saturating_sub(lifetime_from) > self.max_lifetime_secs + LEEWAY_SECS {
+            return Err(ApiError::Unauthenticated(format!(
+                "the token lives longer than the {} s this API accepts",
+                self.max_lifetime_secs
+            )));
+        }
         if !lf_events::valid_learner_id(&data.claims.sub) {
             return Err(ApiError::Unauthenticated(
                 "the token's subject is not a valid learner id".into(),

@@ -82,6 +82,8 @@ pub struct AuthConfig {
     pub issuer: String,
     /// Expected audience.
     pub audience: String,
+    /// The longest a token may live, from now or from its `iat` (seconds).
+    pub max_token_lifetime_secs: u64,
 }
 
 impl Config {

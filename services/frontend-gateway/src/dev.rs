@@ -16,7 +16,6 @@ use axum::{Json, extract::State};
 use jsonwebtoken::{EncodingKey, Header, encode};
 use lf_http::error::FieldError;
 use lf_http::json::ApiJson;
-use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Claims;
@@ -52,22 +51,17 @@ struct Minter {
     audience: String,
 }
 
-/// The dev routes; `None` if no secret is configured.
-pub fn routes(config: &AuthConfig) -> Option<Router> {
-    let secret = config.jwt_secret.expose_secret();
-    if secret.is_empty() {
-        return None;
-    }
+/// The dev routes, or why the secret cannot be used.
+pub fn routes(config: &AuthConfig) -> Result<Router, crate::auth::SecretError> {
+    let secret = crate::auth::check_secret(config)?;
     let minter = Minter {
-        key: EncodingKey::from_secret(secret.as_bytes()),
+        key: EncodingKey::from_secret(secret),
         issuer: config.issuer.clone(),
         audience: config.audience.clone(),
     };
-    Some(
-        Router::new()
-            .route("/dev/token", post(mint))
-            .with_state(minter),
-    )
+    Ok(Router::new()
+        .route("/dev/token", post(mint))
+        .with_state(minter))
 }
 
 async fn mint(
@@ -77,7 +71,7 @@ async fn mint(
     if !lf_events::valid_learner_id(&request.learner) {
         return Err(ApiError::Validation(vec![FieldError {
             field: "learner".into(),
-            message: "1–128 characters of letters, digits, '.', '_' or '-'".into(),
+            message: lf_events::LEARNER_ID_RULE.into(),
         }]));
     }
     let now = SystemTime::now()
@@ -87,6 +81,8 @@ async fn mint(
     let claims = Claims {
         sub: request.learner.clone(),
         exp: now + DEV_TOKEN_TTL_SECS,
+        nbf: None,
+        iat: Some(now),
         iss: minter.issuer,
         aud: minter.audience,
     };

@@ -63,9 +63,9 @@ pub struct Deps {
 /// Why the gateway cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    /// No JWT secret is configured.
-    #[error("no learner-token secret: set LEARNFLOW_AUTH__JWT_SECRET (or [auth] jwt_secret)")]
-    NoJwtSecret,
+    /// The JWT secret is missing or too short.
+    #[error(transparent)]
+    JwtSecret(#[from] auth::SecretError),
     /// A CORS origin is not a valid header value.
     #[error("invalid CORS origin {0:?}")]
     BadCorsOrigin(String),
@@ -80,8 +80,7 @@ pub struct App {
 impl App {
     /// Wires routes, the edge stack and listeners.
     pub fn build(config: &Config, deps: Deps) -> Result<Self, StartupError> {
-        let verifier =
-            Arc::new(auth::Verifier::new(&config.auth).ok_or(StartupError::NoJwtSecret)?);
+        let verifier = Arc::new(auth::Verifier::new(&config.auth)?);
         let limiter = ratelimit::limiter(config.limits.rate_per_second, config.limits.rate_burst);
         let upstream =
             upstream::Upstream::new(deps.dapr, Duration::from_millis(config.upstream.timeout_ms));
@@ -108,7 +107,7 @@ impl App {
             .merge(routes::public_routes())
             .merge(web::routes());
         if config.dev.enabled {
-            api = api.merge(dev::routes(&config.auth).ok_or(StartupError::NoJwtSecret)?);
+            api = api.merge(dev::routes(&config.auth)?);
             tracing::warn!("dev mode: POST /dev/token mints learner tokens for anyone");
         }
         let api = api

@@ -11,7 +11,7 @@ use lf_dapr::{DaprError, InvokeResponse};
 use lf_testkit::token;
 use serde_json::{Value, json};
 
-const SECRET: &str = "test-secret-test-secret";
+const SECRET: &str = "test-secret-test-secret-test-secret";
 
 struct TestApp {
     base: String,
@@ -156,6 +156,40 @@ async fn the_happy_paths() {
     }
 }
 
+fn now() -> u64 {
+    jsonwebtoken::get_current_timestamp()
+}
+
+/// A token with exactly these claims, signed with the gateway's secret.
+fn signed(claims: &serde_json::Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .expect("token encodes")
+}
+
+#[tokio::test]
+async fn tokens_inside_the_rules_are_accepted() {
+    let app = TestApp::spawn(&[]).await;
+    // The control for the refusals below: a token using nbf and iat correctly, and one
+    // living exactly the cap.
+    let cases = [
+        signed(&serde_json::json!({
+            "sub": "learner-a", "exp": now() + 600, "nbf": now() - 10, "iat": now() - 10,
+            "iss": token::ISSUER, "aud": token::AUDIENCE})),
+        token::mint(SECRET, "learner-a", 24 * 3600),
+        token::mint(SECRET, ".a.", 600),
+    ];
+    for token in cases {
+        let (s, _, b) = app
+            .send(reqwest::Method::GET, "/api/v1/progress", Some(&token), None)
+            .await;
+        assert_ne!(s, 401, "{b}");
+    }
+}
+
 #[tokio::test]
 async fn tokens_are_checked() {
     let app = TestApp::spawn(&[]).await;
@@ -190,6 +224,24 @@ async fn tokens_are_checked() {
         (
             Some(token::mint(SECRET, "../etc/passwd", 600)),
             "bad subject",
+        ),
+        (Some(token::mint(SECRET, "..", 600)), "subject only dots"),
+        (Some(token::mint(SECRET, ".", 600)), "subject one dot"),
+        (
+            Some(token::mint(SECRET, "learner-a", 2 * 24 * 3600)),
+            "lives two days, over the 24 h cap",
+        ),
+        (
+            Some(signed(&serde_json::json!({
+                "sub": "learner-a", "exp": now() + 600, "nbf": now() + 300,
+                "iss": token::ISSUER, "aud": token::AUDIENCE}))),
+            "not valid yet",
+        ),
+        (
+            Some(signed(&serde_json::json!({
+                "sub": "learner-a", "exp": now() + 600, "iat": now() - 2 * 24 * 3600,
+                "iss": token::ISSUER, "aud": token::AUDIENCE}))),
+            "issued two days ago",
         ),
     ];
     for (token, why) in cases {
@@ -490,6 +542,31 @@ async fn no_secret_no_start() {
     };
     let err = App::build(&config, deps).expect_err("refuses to start");
     assert!(err.to_string().contains("LEARNFLOW_AUTH__JWT_SECRET"));
+}
+
+#[tokio::test]
+async fn a_short_secret_no_start() {
+    let config = Config::load(
+        Vec::new(),
+        vec![("LEARNFLOW_AUTH__JWT_SECRET".to_owned(), "x".repeat(31))],
+    )
+    .expect("config");
+    let deps = Deps {
+        api_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind"),
+        admin_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind"),
+        dapr: Arc::new(FakeSidecar::new()),
+    };
+    let err = App::build(&config, deps)
+        .expect_err("refuses to start")
+        .to_string();
+    assert!(
+        err.contains("has 31 bytes") && err.contains("at least 32"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use lf_dapr::{DaprError, InvokeResponse};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
-const SECRET: &str = "web-test-secret-web-test-secret";
+const SECRET: &str = "web-test-secret-web-test-secret-web";
 
 /// Starts a gateway with `extra_env` and returns its base URL.
 async fn spawn(extra_env: &[(&str, &str)]) -> String {

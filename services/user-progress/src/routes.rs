@@ -115,7 +115,7 @@ fn check_learner(learner: &str) -> Result<(), ApiError> {
     } else {
         Err(ApiError::Unprocessable(vec![FieldError {
             field: "learner".into(),
-            message: "1–128 characters of letters, digits, '.', '_' or '-'".into(),
+            message: lf_events::LEARNER_ID_RULE.into(),
         }]))
     }
 }
