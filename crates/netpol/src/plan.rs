@@ -249,10 +249,7 @@ fn allow_rule(
                     }
                 }
                 (Target::Any, _, _) => push(allows, PeerMatch::Any, port, endpoint.pod),
-                (Target::Block(block), Direction::Ingress, _) => {
-                    push(allows, PeerMatch::Block(*block), port, endpoint.pod);
-                }
-                (Target::Block(block), Direction::Egress, false) => {
+                (Target::Block(block), _, _) => {
                     push(allows, PeerMatch::Block(*block), port, endpoint.pod);
                 }
                 (Target::Pod(peer), Direction::Ingress, _) => {

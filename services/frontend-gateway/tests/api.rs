@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use frontend_gateway::{App, Config, Deps};
+use frontend_gateway::{App, Config};
 use lf_dapr::fake::FakeSidecar;
 use lf_dapr::{DaprError, InvokeResponse};
 use lf_testkit::token;
@@ -531,16 +531,8 @@ async fn load_is_shed_with_503_and_retry_after() {
 #[tokio::test]
 async fn no_secret_no_start() {
     let config = Config::load(Vec::new(), Vec::<(String, String)>::new()).expect("config");
-    let deps = Deps {
-        api_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind"),
-        admin_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind"),
-        dapr: Arc::new(FakeSidecar::new()),
-    };
-    let err = App::build(&config, deps).expect_err("refuses to start");
+    let err =
+        App::build(&config, common::deps(FakeSidecar::new()).await).expect_err("refuses to start");
     assert!(err.to_string().contains("LEARNFLOW_AUTH__JWT_SECRET"));
 }
 
@@ -551,16 +543,7 @@ async fn a_short_secret_no_start() {
         vec![("LEARNFLOW_AUTH__JWT_SECRET".to_owned(), "x".repeat(31))],
     )
     .expect("config");
-    let deps = Deps {
-        api_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind"),
-        admin_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind"),
-        dapr: Arc::new(FakeSidecar::new()),
-    };
-    let err = App::build(&config, deps)
+    let err = App::build(&config, common::deps(FakeSidecar::new()).await)
         .expect_err("refuses to start")
         .to_string();
     assert!(

@@ -5,6 +5,19 @@ use std::sync::Arc;
 use frontend_gateway::{App, Config, Deps};
 use lf_dapr::fake::FakeSidecar;
 
+/// What `App::build` takes: free loopback ports and `sidecar`.
+pub async fn deps(sidecar: FakeSidecar) -> Deps {
+    Deps {
+        api_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind"),
+        admin_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind"),
+        dapr: Arc::new(sidecar),
+    }
+}
+
 /// Starts a gateway that checks tokens against `secret`, configured by `extra_env`, in front
 /// of `sidecar`; returns its API base URL.
 pub async fn spawn_gateway(
@@ -34,16 +47,7 @@ pub async fn spawn_gateway_with_admin(
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
     let config = Config::load(Vec::new(), env).expect("config");
-    let deps = Deps {
-        api_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind"),
-        admin_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind"),
-        dapr: Arc::new(sidecar),
-    };
-    let app = App::build(&config, deps).expect("app");
+    let app = App::build(&config, deps(sidecar).await).expect("app");
     let base = format!("http://{}", app.api_addr().expect("addr"));
     let admin = format!("http://{}", app.admin_addr().expect("admin addr"));
     tokio::spawn(app.run_until_stopped(std::future::pending()));
