@@ -98,6 +98,13 @@ async fn nothing_acknowledged_is_lost_or_duplicated_under_faults() {
             r.fault
         );
         assert!(r.crashed.is_empty(), "{}: crashed {:?}", r.fault, r.crashed);
+        assert!(
+            r.progress_reachable,
+            "{}: a learner's progress was not readable through the gateway afterwards; \
+             warnings and errors the stack logged:\n{}",
+            r.fault,
+            learnflow_e2e::logs::digest(&stack.run_dir(), 8)
+        );
         if r.answers_throughout {
             assert_eq!(
                 r.gateway_5xx(),

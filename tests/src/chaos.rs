@@ -48,6 +48,9 @@ pub struct ChaosParams {
     pub postgres_outage: Option<Duration>,
     /// How long the sidecars' name-resolution file stays locked against writers.
     pub nameres_stall: Duration,
+    /// How long the file stays locked while a sidecar starts: longer than the resolver's
+    /// default busy timeout (800 ms), shorter than ours (10 s, ADR 0018).
+    pub nameres_start_lock: Duration,
 }
 
 impl ChaosParams {
@@ -66,6 +69,7 @@ impl ChaosParams {
             progress_outage: Some(Duration::from_secs(180)),
             postgres_outage: Some(Duration::from_secs(180)),
             nameres_stall: Duration::from_secs(8),
+            nameres_start_lock: Duration::from_secs(4),
         }
     }
 
@@ -84,6 +88,7 @@ impl ChaosParams {
             progress_outage: None,
             postgres_outage: None,
             nameres_stall: Duration::from_secs(8),
+            nameres_start_lock: Duration::from_secs(4),
         }
     }
 }
@@ -113,6 +118,10 @@ pub enum Fault {
     /// for [`ChaosParams::nameres_stall`] (as a slow disk or a stuck writer would hold
     /// it): no sidecar can renew its registration meanwhile.
     NameResolutionStall,
+    /// user-progress's daprd stopped, then started while the name-resolution file is
+    /// locked for [`ChaosParams::nameres_start_lock`]: its resolver's migrations must
+    /// wait for the file, not give up and leave the app unregistered.
+    SidecarStartsWhileFileLocked,
 }
 
 impl Fault {
@@ -128,6 +137,9 @@ impl Fault {
             Self::PostgresOutage => "PostgreSQL down for minutes".into(),
             Self::PoisonBurst => "poison burst".into(),
             Self::NameResolutionStall => "name-resolution file locked".into(),
+            Self::SidecarStartsWhileFileLocked => {
+                "daprd of user-progress started while the name-resolution file is locked".into()
+            }
         }
     }
 
@@ -154,6 +166,7 @@ impl Fault {
             Self::PostgresRestart,
             Self::PoisonBurst,
             Self::NameResolutionStall,
+            Self::SidecarStartsWhileFileLocked,
         ]
     }
 
@@ -219,7 +232,14 @@ pub struct ScenarioReport {
     /// Events that reached the dead-letter topic during the scenario: the poison burst's
     /// and nothing else (a transient failure must never dead-letter a valid event).
     pub dead_lettered: f64,
+    /// Whether, after the drain, a learner's progress could be read through the gateway
+    /// (gateway → user-progress through both sidecars and name resolution) within
+    /// [`REACHABLE_WITHIN`].
+    pub progress_reachable: bool,
 }
+
+/// How long after the drain a learner's progress must be readable again.
+pub const REACHABLE_WITHIN: Duration = Duration::from_secs(30);
 
 impl ScenarioReport {
     /// Gateway answers that were 5xx or none.
@@ -562,6 +582,7 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
         Fault::KafkaFreeze => params.kafka_freeze,
         Fault::PoisonBurst => Duration::ZERO,
         Fault::NameResolutionStall => params.nameres_stall,
+        Fault::SidecarStartsWhileFileLocked => params.nameres_start_lock,
         Fault::ProgressOutage => params.progress_outage.unwrap_or(params.down),
         Fault::PostgresOutage => params.postgres_outage.unwrap_or(params.down),
         _ => params.down,
@@ -648,6 +669,20 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
             let lock = NameResolutionLock::take(&stack.dapr_env.nameres_db);
             tokio::time::sleep(fault_len).await;
             lock.release();
+        }
+        Fault::SidecarStartsWhileFileLocked => {
+            let nameres_db = stack.dapr_env.nameres_db.clone();
+            let s = stack.service("user-progress").expect("user-progress");
+            let d = s.daprd.as_mut().expect("daprd");
+            // Stopped before the lock, so that its deregistration is not what waits.
+            d.process().stop(Duration::from_secs(10));
+            let lock = NameResolutionLock::take(&nameres_db);
+            d.respawn().expect("daprd of user-progress starts");
+            tokio::time::sleep(fault_len).await;
+            lock.release();
+            d.wait_ready()
+                .expect("daprd of user-progress ready, its name resolver included");
+            s.service.wait_ready().expect("user-progress ready again");
         }
     }
     let fault_end = Instant::now();
@@ -760,6 +795,7 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    let progress_reachable = progress_readable(stack, &http).await;
     let max_backlog = max_backlog.lock().map(|m| *m).unwrap_or(0.0);
     let breaker_states_seen = states_seen.lock().map(|s| s.clone()).unwrap_or_default();
     ScenarioReport {
@@ -782,7 +818,28 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
         breaker_states_seen,
         crashed: crashed_processes(stack),
         dead_lettered,
+        progress_reachable,
     }
+}
+
+/// Whether `GET /api/v1/progress` answers 200 within [`REACHABLE_WITHIN`].
+async fn progress_readable(stack: &Stack, http: &reqwest::Client) -> bool {
+    let token = lf_testkit::token::mint(&stack.secrets.jwt_secret, "chaos-probe", 3600);
+    let started = Instant::now();
+    while started.elapsed() < REACHABLE_WITHIN {
+        let read = http
+            .get(format!("{}/api/v1/progress", stack.gateway_url()))
+            .bearer_auth(&token)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().as_u16() == 200);
+        if read {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    false
 }
 
 /// The markdown report (`docs/resilience.md`).
@@ -810,11 +867,11 @@ pub fn markdown(reports: &[ScenarioReport], params: &ChaosParams, mode: &str) ->
     );
     let _ = writeln!(
         out,
-        "| scenario | fault (s) | accepted | delivered | lost | applied twice | unknown | committed, not acknowledged | dead-lettered | max outbox backlog | recovery (s) | gateway answers | retries by daprd | breaker transitions | crashed |"
+        "| scenario | fault (s) | accepted | delivered | lost | applied twice | unknown | committed, not acknowledged | dead-lettered | max outbox backlog | recovery (s) | gateway answers | retries by daprd | breaker transitions | crashed | progress readable after |"
     );
     let _ = writeln!(
         out,
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for r in reports {
         let statuses = r
@@ -848,7 +905,7 @@ pub fn markdown(reports: &[ScenarioReport], params: &ChaosParams, mode: &str) ->
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.fault,
             r.fault_secs,
             r.accepted,
@@ -870,6 +927,7 @@ pub fn markdown(reports: &[ScenarioReport], params: &ChaosParams, mode: &str) ->
             } else {
                 r.crashed.join(", ")
             },
+            if r.progress_reachable { "yes" } else { "no" },
         );
     }
     let _ = writeln!(
@@ -885,7 +943,10 @@ pub fn markdown(reports: &[ScenarioReport], params: &ChaosParams, mode: &str) ->
          lesson acknowledged before that moment (0 when nothing was held up); every scenario also \
          waited until all acknowledged lessons were recorded and the outbox was empty. Gateway \
          503s while course-agent, its daprd or PostgreSQL are down are lessons that were refused \
-         (with Retry-After), not lost; during Kafka faults the gateway must answer no 5xx at all."
+         (with Retry-After), not lost; during Kafka faults the gateway must answer no 5xx at all. \
+         Progress readable after: a learner's progress (gateway → user-progress, through both \
+         sidecars and name resolution) answered 200 within {} s of the drain.",
+        REACHABLE_WITHIN.as_secs()
     );
     out
 }

@@ -4,11 +4,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::RunDir;
-use crate::Result;
 use crate::paths::repo_root;
 use crate::process::{ManagedProcess, ProcessSpec};
 use crate::tools::Toolchain;
 use crate::wait::{free_port, http_status_is, until_ready};
+use crate::{HarnessError, Result};
 
 /// Environment the Dapr YAML in `deploy/dapr/` reads (`envRef` in components,
 /// `${...}` in the Configuration).
@@ -59,6 +59,8 @@ pub struct Daprd {
     process: ManagedProcess,
     app_id: String,
     ports: DaprPorts,
+    /// Length of its (appended) log when this run of it started: readiness reads on from here.
+    log_from: u64,
 }
 
 impl Daprd {
@@ -134,21 +136,38 @@ impl Daprd {
         .env("APP_API_TOKEN", env.app_token.clone());
         spec.cwd = Some(dir.clone());
         spec.detached = run.detached();
+        let log_from = log_len(&spec.log);
         let process = ManagedProcess::spawn(spec)?;
         run.track(process.pid())?;
         Ok(Self {
             process,
             app_id: app_id.to_owned(),
             ports,
+            log_from,
         })
     }
 
-    /// Waits for `/v1.0/healthz` to answer 204.
+    /// Waits for `/v1.0/healthz` to answer 204, then refuses a sidecar that logged a
+    /// component it could not initialise since it started. daprd 1.18 logs a failed name
+    /// resolver and goes on: healthy, but never registered, so no other sidecar can reach
+    /// its app (CI saw this once, with every call to user-progress a 503 for a whole run).
     pub fn wait_ready(&mut self) -> Result<()> {
         let http = self.ports.http;
+        let started = std::time::Instant::now();
         until_ready(&mut self.process, Duration::from_secs(60), || {
             http_status_is(http, "/v1.0/healthz", 204)
-        })
+        })?;
+        let log = self.process.log_path().to_owned();
+        match component_failure(&read_from(&log, self.log_from)) {
+            None => Ok(()),
+            Some(line) => Err(HarnessError::NotReady {
+                component: self.process.name().to_owned(),
+                waited: started.elapsed(),
+                reason: format!("it could not initialise a component: {line}"),
+                tail: self.process.log_tail(40),
+                log,
+            }),
+        }
     }
 
     /// Its app id.
@@ -178,7 +197,56 @@ impl Daprd {
 
     /// Restarts it (same ports) and waits until healthy.
     pub fn restart(&mut self) -> Result<()> {
-        self.process.restart(Duration::from_secs(10))?;
+        self.respawn()?;
         self.wait_ready()
+    }
+
+    /// Stops it and starts it again (same ports) without waiting: [`Daprd::wait_ready`] next.
+    pub fn respawn(&mut self) -> Result<()> {
+        self.process.stop(Duration::from_secs(10));
+        self.log_from = log_len(self.process.log_path());
+        self.process.restart(Duration::from_secs(10))
+    }
+}
+
+fn log_len(path: &std::path::Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+fn read_from(path: &std::path::Path, offset: u64) -> String {
+    use std::io::{Read as _, Seek as _};
+    let mut text = String::new();
+    if let Ok(mut file) = std::fs::File::open(path)
+        && file.seek(std::io::SeekFrom::Start(offset)).is_ok()
+    {
+        let mut bytes = Vec::new();
+        let _ = file.read_to_end(&mut bytes);
+        text = String::from_utf8_lossy(&bytes).into_owned();
+    }
+    text
+}
+
+/// The first line of a daprd log reporting a component that failed to initialise.
+fn component_failure(log: &str) -> Option<&str> {
+    log.lines()
+        .find(|line| line.contains("INIT_COMPONENT_FAILURE"))
+        .map(str::trim)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::component_failure;
+
+    #[test]
+    fn a_component_that_failed_to_initialise_is_found_in_the_log() {
+        let healthy = r#"{"level":"info","msg":"Initialized name resolution to sqlite","scope":"dapr.runtime"}
+{"level":"info","msg":"Component loaded: kafka-pubsub (pubsub.kafka/v1)","scope":"dapr.runtime"}"#;
+        assert_eq!(component_failure(healthy), None);
+        let failed = format!(
+            "{healthy}\n{}\n",
+            r#"{"level":"error","msg":"[INIT_COMPONENT_FAILURE]: initialization error occurred for nr (sqlite/v1): failed to perform migrations: failed to begin transaction: database is locked","scope":"dapr.runtime"}"#
+        );
+        let line = component_failure(&failed).expect("the failure is found");
+        assert!(line.contains("nr (sqlite/v1)"), "{line}");
     }
 }
