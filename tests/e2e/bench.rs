@@ -393,19 +393,32 @@ fn median_step(runs: Vec<Step>) -> Option<Step> {
     median_index(&accepted).and_then(|i| runs.into_iter().nth(i))
 }
 
-/// Waits until a lesson can be created again and user-progress has caught up.
+/// How long the stack may take to accept lessons again and empty its outbox after a phase.
+const RECOVERY_BOUND: Duration = Duration::from_secs(120);
+
+/// Waits until a lesson can be created again and user-progress has caught up; a stack that
+/// does not recover within [`RECOVERY_BOUND`] fails the bench with the stack's warnings
+/// (every later phase would measure nothing but refusals).
 async fn recover(stack: &Stack, token: &str) {
     let http = reqwest::Client::new();
     let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(120) {
-        let ok = http
+    loop {
+        let answer = http
             .post(format!("{}/api/v1/lessons", stack.gateway_url()))
             .bearer_auth(token)
             .header("content-type", "application/json")
             .body("{}")
+            .timeout(Duration::from_secs(10))
             .send()
-            .await
-            .is_ok_and(|r| r.status().as_u16() == 201);
+            .await;
+        let (created, last_answer) = match answer {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let body = r.text().await.unwrap_or_default();
+                (status == 201, format!("{status} {body}"))
+            }
+            Err(e) => (false, e.to_string()),
+        };
         let backlog: i64 = stack
             .postgres
             .psql(
@@ -415,9 +428,19 @@ async fn recover(stack: &Stack, token: &str) {
             .ok()
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(i64::MAX);
-        if ok && backlog == 0 {
+        if created && backlog == 0 {
+            eprintln!(
+                "[bench] recovered in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
             break;
         }
+        assert!(
+            started.elapsed() < RECOVERY_BOUND,
+            "the stack did not recover within {RECOVERY_BOUND:?}: last lesson answer {last_answer:?}, \
+             outbox backlog {backlog}; warnings and errors the stack logged:\n{}",
+            learnflow_e2e::logs::digest(&stack.run_dir(), 8)
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -620,6 +643,12 @@ async fn benchmark() {
             )
             .await;
             eprintln!("[bench] run {run} half rate {half:?}");
+            assert!(
+                half.accepted > 0.0,
+                "half-rate run {run} accepted no lesson (a stack that has not recovered); \
+                 warnings and errors the stack logged:\n{}",
+                learnflow_e2e::logs::digest(&stack.run_dir(), 8)
+            );
             let peaks = phase.finish();
             if half.sustained {
                 keep_peaks(&mut sustained_peaks, peaks.clone());
@@ -675,6 +704,11 @@ async fn benchmark() {
         statuses: gw.statuses.clone(),
     });
     eprintln!("[bench] gateway open loop {:?}", report.gateway_open);
+    assert!(
+        gw.statuses.get(&201).copied().unwrap_or(0) > 0,
+        "the gateway's open-loop phase got no 201: {:?}",
+        gw.statuses
+    );
     let peaks = phase.finish();
     report.memory_phases.push((
         format!("{} open connections", params.gateway_concurrency),

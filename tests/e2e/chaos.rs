@@ -115,6 +115,26 @@ async fn nothing_acknowledged_is_lost_or_duplicated_under_faults() {
                 learnflow_e2e::logs::digest(&stack.run_dir(), 8)
             );
         }
+        if let Some(after) = r.refusals_after_surge_secs {
+            let surge_refused: u64 = r
+                .surge_statuses
+                .iter()
+                .filter(|(s, _)| **s != 201)
+                .map(|(_, n)| n)
+                .sum();
+            assert!(
+                surge_refused > 0,
+                "{}: the surge overloaded the stack (some of it refused): {:?}",
+                r.fault,
+                r.surge_statuses
+            );
+            assert!(
+                after <= learnflow_e2e::chaos::REFUSALS_END_WITHIN.as_secs_f64(),
+                "{}: normal load still refused {after:.1} s after the surge; warnings and errors the stack logged:\n{}",
+                r.fault,
+                learnflow_e2e::logs::digest(&stack.run_dir(), 8)
+            );
+        }
         if r.kafka_fault {
             assert!(
                 r.retries.get("Pubsub_kafka-pubsub").copied().unwrap_or(0.0) > 0.0,

@@ -51,7 +51,22 @@ pub struct ChaosParams {
     /// How long the file stays locked while a sidecar starts: longer than the resolver's
     /// default busy timeout (800 ms), shorter than ours (10 s, ADR 0018).
     pub nameres_start_lock: Duration,
+    /// The overload surge: lessons/s offered on top of [`ChaosParams::rate`], and for how long.
+    pub surge_rate: f64,
+    /// How long the surge lasts.
+    pub surge: Duration,
 }
+
+/// After a surge, the normal load must be answered 201 again within this: no request sent
+/// later than this after the surge's end may be refused.
+pub const REFUSALS_END_WITHIN: Duration = Duration::from_secs(15);
+
+/// Normal load kept on after the surge: long enough to see the refusals end.
+const AFTER_SURGE: Duration = Duration::from_secs(30);
+
+/// Learners the surge is spread over: enough that the per-learner limits (50/s, 32 in
+/// flight) are not what refuses it.
+const SURGE_LEARNERS: usize = 64;
 
 impl ChaosParams {
     /// The full suite (`cargo xtask chaos`).
@@ -70,6 +85,9 @@ impl ChaosParams {
             postgres_outage: Some(Duration::from_secs(180)),
             nameres_stall: Duration::from_secs(8),
             nameres_start_lock: Duration::from_secs(4),
+            // Twice the highest sustained rate of docs/benchmarks.md (350/s, release build).
+            surge_rate: 700.0,
+            surge: Duration::from_secs(30),
         }
     }
 
@@ -89,6 +107,8 @@ impl ChaosParams {
             postgres_outage: None,
             nameres_stall: Duration::from_secs(8),
             nameres_start_lock: Duration::from_secs(4),
+            surge_rate: 700.0,
+            surge: Duration::from_secs(15),
         }
     }
 }
@@ -122,6 +142,10 @@ pub enum Fault {
     /// locked for [`ChaosParams::nameres_start_lock`]: its resolver's migrations must
     /// wait for the file, not give up and leave the app unregistered.
     SidecarStartsWhileFileLocked,
+    /// [`ChaosParams::surge_rate`] more lessons/s for [`ChaosParams::surge`], beyond what
+    /// the stack can take, then the normal load again: refusals during the surge are
+    /// fine, afterwards every lesson must be accepted again within [`REFUSALS_END_WITHIN`].
+    Overload,
 }
 
 impl Fault {
@@ -140,6 +164,7 @@ impl Fault {
             Self::SidecarStartsWhileFileLocked => {
                 "daprd of user-progress started while the name-resolution file is locked".into()
             }
+            Self::Overload => "overload surge, then normal load".into(),
         }
     }
 
@@ -167,6 +192,7 @@ impl Fault {
             Self::PoisonBurst,
             Self::NameResolutionStall,
             Self::SidecarStartsWhileFileLocked,
+            Self::Overload,
         ]
     }
 
@@ -236,6 +262,11 @@ pub struct ScenarioReport {
     /// (gateway → user-progress through both sidecars and name resolution) within
     /// [`REACHABLE_WITHIN`].
     pub progress_reachable: bool,
+    /// The surge's answers by status (overload only).
+    pub surge_statuses: BTreeMap<u16, u64>,
+    /// Overload only: from the surge's end to the last refused request of the normal
+    /// load (0 when none was refused after it ended).
+    pub refusals_after_surge_secs: Option<f64>,
 }
 
 /// How long after the drain a learner's progress must be readable again.
@@ -583,17 +614,23 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
         Fault::PoisonBurst => Duration::ZERO,
         Fault::NameResolutionStall => params.nameres_stall,
         Fault::SidecarStartsWhileFileLocked => params.nameres_start_lock,
+        Fault::Overload => params.surge,
         Fault::ProgressOutage => params.progress_outage.unwrap_or(params.down),
         Fault::PostgresOutage => params.postgres_outage.unwrap_or(params.down),
         _ => params.down,
     };
     let tokens = lf_loadgen::tokens(&stack.secrets.jwt_secret, params.learners);
+    let tail = match fault {
+        Fault::Overload => AFTER_SURGE,
+        _ => params.tail,
+    };
     let load_started = std::time::SystemTime::now();
+    let load_clock = Instant::now();
     let load = tokio::spawn(lf_loadgen::run(LoadSpec {
         gateway: stack.gateway_url(),
         tokens,
         mode: Mode::FixedRate(params.rate),
-        duration: params.warmup + fault_len + params.tail,
+        duration: params.warmup + fault_len + tail,
         timeout: Duration::from_secs(15),
         progress_every: None,
     }));
@@ -624,6 +661,7 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
     };
 
     tokio::time::sleep(params.warmup).await;
+    let mut surge = None;
     match fault {
         Fault::KafkaStop => {
             stack.kafka.process().stop(Duration::from_secs(20));
@@ -684,15 +722,34 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
                 .expect("daprd of user-progress ready, its name resolver included");
             s.service.wait_ready().expect("user-progress ready again");
         }
+        Fault::Overload => {
+            let surge_started = Instant::now();
+            let surged = lf_loadgen::run(LoadSpec {
+                gateway: stack.gateway_url(),
+                tokens: lf_loadgen::tokens(&stack.secrets.jwt_secret, SURGE_LEARNERS),
+                mode: Mode::FixedRate(params.surge_rate),
+                duration: params.surge,
+                timeout: Duration::from_secs(15),
+                progress_every: None,
+            })
+            .await;
+            surge = Some((surge_started + params.surge, surged));
+        }
     }
     let fault_end = Instant::now();
     let fault_end_wall = std::time::SystemTime::now();
     let report = load.await.expect("load task");
+    // Measured from when the surge stopped sending (its last answers came later).
+    let refusals_after_surge_secs = surge.as_ref().map(|(surge_end, _)| {
+        let end = surge_end.saturating_duration_since(load_clock);
+        refusals_after(&report.refused, end).as_secs_f64()
+    });
 
     // Wait until everything acknowledged is recorded and the outbox is empty.
     let accepted: BTreeSet<String> = report
         .accepted
         .iter()
+        .chain(surge.iter().flat_map(|(_, s)| s.accepted.iter()))
         .map(|a| a.lesson_id.clone())
         .collect();
     let mut drained = false;
@@ -819,7 +876,19 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
         crashed: crashed_processes(stack),
         dead_lettered,
         progress_reachable,
+        surge_statuses: surge.map(|(_, s)| s.statuses).unwrap_or_default(),
+        refusals_after_surge_secs,
     }
+}
+
+/// From `end` to the last refused request sent after it (zero when none was).
+pub fn refusals_after(refused: &[lf_loadgen::Refused], end: Duration) -> Duration {
+    refused
+        .iter()
+        .filter(|r| r.due_at > end)
+        .map(|r| r.due_at - end)
+        .max()
+        .unwrap_or_default()
 }
 
 /// Whether `GET /api/v1/progress` answers 200 within [`REACHABLE_WITHIN`].
@@ -840,6 +909,23 @@ async fn progress_readable(stack: &Stack, http: &reqwest::Client) -> bool {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     false
+}
+
+fn status_text(statuses: &BTreeMap<u16, u64>) -> String {
+    statuses
+        .iter()
+        .map(|(s, n)| {
+            format!(
+                "{}: {n}",
+                if *s == 0 {
+                    "none".to_owned()
+                } else {
+                    s.to_string()
+                }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The markdown report (`docs/resilience.md`).
@@ -874,21 +960,14 @@ pub fn markdown(reports: &[ScenarioReport], params: &ChaosParams, mode: &str) ->
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for r in reports {
-        let statuses = r
-            .statuses
-            .iter()
-            .map(|(s, n)| {
-                format!(
-                    "{}: {n}",
-                    if *s == 0 {
-                        "none".to_owned()
-                    } else {
-                        s.to_string()
-                    }
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+        let mut statuses = status_text(&r.statuses);
+        if let Some(after) = r.refusals_after_surge_secs {
+            let _ = write!(
+                statuses,
+                "; the surge's own: {}; last refusal {after:.1} s after the surge",
+                status_text(&r.surge_statuses)
+            );
+        }
         let retries = if r.retries.is_empty() {
             "—".to_owned()
         } else {
@@ -948,12 +1027,40 @@ pub fn markdown(reports: &[ScenarioReport], params: &ChaosParams, mode: &str) ->
          sidecars and name resolution) answered 200 within {} s of the drain.",
         REACHABLE_WITHIN.as_secs()
     );
+    let _ = writeln!(
+        out,
+        "\nOverload: {} lessons/s more (twice the highest sustained rate of docs/benchmarks.md) \
+         for {} s over {SURGE_LEARNERS} learners, then the normal load for {} s; no normal \
+         request sent later than {} s after the surge may be refused.",
+        params.surge_rate,
+        params.surge.as_secs(),
+        AFTER_SURGE.as_secs(),
+        REFUSALS_END_WITHIN.as_secs()
+    );
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_are_timed_from_the_surge_end() {
+        let at = |status, secs| lf_loadgen::Refused {
+            status,
+            due_at: Duration::from_secs(secs),
+        };
+        let end = Duration::from_secs(40);
+        // Refused during the surge only: recovered at once.
+        assert_eq!(
+            refusals_after(&[at(503, 20), at(0, 39)], end),
+            Duration::ZERO
+        );
+        // A normal request sent 22 s after the surge still refused: over the bound.
+        let late = refusals_after(&[at(503, 20), at(503, 45), at(429, 62)], end);
+        assert_eq!(late, Duration::from_secs(22));
+        assert!(late > REFUSALS_END_WITHIN);
+    }
 
     fn ids(list: &[&str]) -> BTreeSet<String> {
         list.iter().map(|s| (*s).to_owned()).collect()

@@ -2,7 +2,8 @@
 //! and people driving a cluster.
 //!
 //! Layout: [`LoadSpec`] says what to send; [`run`] sends it and returns a [`Report`]
-//! with every status, the ids of accepted lessons, and an HDR latency histogram.
+//! with every status, the ids of accepted lessons, when each refused request was sent
+//! ([`Refused`]), and an HDR latency histogram.
 //! Two modes:
 //! - [`Mode::FixedRate`] — open loop: request *i* is due at `start + i / rate` and is
 //!   sent then whether or not earlier ones have answered; latency is measured from
@@ -64,6 +65,15 @@ pub struct Accepted {
     pub answered_at: Duration,
 }
 
+/// One request not answered 201.
+#[derive(Debug, Clone, Copy)]
+pub struct Refused {
+    /// Its HTTP status, 0 when no answer came.
+    pub status: u16,
+    /// When it was due (sent), from the start of the run.
+    pub due_at: Duration,
+}
+
 /// What happened.
 #[derive(Debug)]
 pub struct Report {
@@ -73,6 +83,8 @@ pub struct Report {
     pub statuses: BTreeMap<u16, u64>,
     /// Lessons the gateway acknowledged (201).
     pub accepted: Vec<Accepted>,
+    /// Every request that was not acknowledged, with when it was sent.
+    pub refused: Vec<Refused>,
     /// Latency of every answered request, in microseconds.
     pub latency_us: Histogram<u64>,
     /// Wall time of the run (until the last answer).
@@ -104,6 +116,7 @@ impl Report {
 struct Shared {
     statuses: BTreeMap<u16, u64>,
     accepted: Vec<Accepted>,
+    refused: Vec<Refused>,
     latencies: Vec<u64>,
 }
 
@@ -144,12 +157,16 @@ async fn one(
     let latency = due.elapsed().as_micros() as u64;
     if let Ok(mut s) = shared.lock() {
         *s.statuses.entry(status).or_default() += 1;
-        if let Some(lesson_id) = id {
-            s.accepted.push(Accepted {
+        match id {
+            Some(lesson_id) => s.accepted.push(Accepted {
                 lesson_id,
                 learner,
                 answered_at: started.elapsed(),
-            });
+            }),
+            None => s.refused.push(Refused {
+                status,
+                due_at: due.saturating_duration_since(started),
+            }),
         }
         s.latencies.push(latency.max(1));
     }
@@ -293,6 +310,7 @@ pub async fn run(spec: LoadSpec) -> Report {
         sent,
         statuses: shared.statuses,
         accepted: shared.accepted,
+        refused: shared.refused,
         latency_us,
         elapsed,
     }
