@@ -70,6 +70,15 @@ const fn dapr(status: u16) -> Expect {
     }
 }
 
+/// A refusal by daprd: any 4xx (its error body is daprd's format, not ours).
+const fn dapr_refused() -> Expect {
+    Expect {
+        status: Status::ClientError,
+        code: None,
+        ours: false,
+    }
+}
+
 struct Answer {
     status: u16,
     headers: HeaderMap,
@@ -527,6 +536,94 @@ async fn the_edge_refuses_what_it_must_and_never_leaks_secrets() {
         dapr(200),
     )
     .await;
+
+    // ── Only course-agent publishes lesson events ────────────────────────────────────
+    // The component's publishingScopes: every other app's daprd refuses, and user-progress
+    // drops (and counts) a lesson event that names any other source.
+    let forged_learner = "sec-forged-source";
+    let lesson_event = |source: &str| {
+        let mut ce = lf_events::LessonEvent::new(
+            uuid::Uuid::now_v7(),
+            forged_learner.into(),
+            "arithmetic".into(),
+            "addition".into(),
+            2,
+            false,
+            chrono::Utc::now(),
+        )
+        .to_cloud_event(None);
+        ce["source"] = json!(source);
+        serde_json::to_vec(&ce).expect("json")
+    };
+    let publish = |daprd: &str, topic: &str, body: Vec<u8>| {
+        http.post(format!("{daprd}/v1.0/publish/kafka-pubsub/{topic}"))
+            .header("dapr-api-token", &dapr_token)
+            .header(CONTENT_TYPE, "application/cloudevents+json")
+            .body(body)
+    };
+    m.case(
+        "user-progress's daprd: publish a lesson event → 403",
+        publish(&up_dapr, "lesson-events", lesson_event("user-progress")),
+        dapr(403),
+    )
+    .await;
+    m.case(
+        "course-agent's daprd: publish to the dead-letter topic → 403",
+        publish(&ca_dapr, "lesson-events-dlq", lesson_event("course-agent")),
+        dapr(403),
+    )
+    .await;
+    m.case(
+        "the gateway's daprd: publish a lesson event → 4xx",
+        publish(&gw_dapr, "lesson-events", lesson_event("frontend-gateway")),
+        dapr_refused(),
+    )
+    .await;
+    let progress_metrics = stack.metrics_url("user-progress");
+    let foreign_drops = || async {
+        learnflow_e2e::metric_sum(
+            &learnflow_e2e::fetch_text(&http, &progress_metrics).await,
+            "learnflow_events_consumed_total",
+            &[("outcome", "drop"), ("reason", "foreign")],
+        )
+    };
+    let foreign_before = foreign_drops().await;
+    m.case(
+        "control: course-agent's daprd publishes a lesson event naming another source → 204",
+        publish(&ca_dapr, "lesson-events", lesson_event("user-progress")),
+        dapr(204),
+    )
+    .await;
+    let mut foreign_after = foreign_before;
+    for _ in 0..120 {
+        foreign_after = foreign_drops().await;
+        if foreign_after > foreign_before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    m.check(
+        "user-progress drops and counts a lesson event whose source is not course-agent",
+        foreign_after == foreign_before + 1.0,
+        || format!("foreign drops went from {foreign_before} to {foreign_after}"),
+    );
+    if let Some(a) = m
+        .case(
+            "control: the forged event changed no progress → 200",
+            http.get(format!(
+                "{user_progress}/internal/progress/{forged_learner}"
+            ))
+            .header("dapr-api-token", &app_token),
+            is(200, ""),
+        )
+        .await
+    {
+        m.check(
+            "the forged event changed no progress",
+            a.json()["lessons_received"] == 0,
+            || a.snippet(),
+        );
+    }
 
     // ── Hostile bodies → 4xx, never 5xx, and the gateway keeps serving ───────────────
     let lessons = format!("{gw}/api/v1/lessons");

@@ -582,22 +582,8 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
     let http = reqwest::Client::new();
     settle(stack, &http).await;
     let sidecars = sidecar_metric_urls(stack);
-    let course_agent_metrics = format!(
-        "http://127.0.0.1:{}/metrics",
-        stack
-            .services
-            .get("course-agent")
-            .map(|s| s.service.admin_port())
-            .unwrap_or(0)
-    );
-    let monitor_metrics = format!(
-        "http://127.0.0.1:{}/metrics",
-        stack
-            .services
-            .get("kafka-monitor")
-            .map(|s| s.service.admin_port())
-            .unwrap_or(0)
-    );
+    let course_agent_metrics = stack.metrics_url("course-agent");
+    let monitor_metrics = stack.metrics_url("kafka-monitor");
     let mut before = Vec::new();
     for u in &sidecars {
         before.push(scrape(&http, u).await);

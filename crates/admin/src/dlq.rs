@@ -482,6 +482,8 @@ mod tests {
         let mut bad_learner: serde_json::Value =
             serde_json::from_slice(&valid_event()).expect("json");
         bad_learner["data"]["learner_id"] = "no spaces allowed".into();
+        let mut forged: serde_json::Value = serde_json::from_slice(&valid_event()).expect("json");
+        forged["source"] = "somebody-else".into();
         for (payload, reason) in [
             (None, "empty"),
             (Some(b"".to_vec()), "empty"),
@@ -494,6 +496,7 @@ mod tests {
                 Some(serde_json::to_vec(&bad_learner).expect("json")),
                 "invalid",
             ),
+            (Some(serde_json::to_vec(&forged).expect("json")), "foreign"),
         ] {
             match classify(payload.as_deref()) {
                 Verdict::Skip { reason: got, .. } => assert_eq!(got, reason, "{payload:?}"),

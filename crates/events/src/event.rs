@@ -15,6 +15,8 @@ pub const SCHEMA_MAJOR: u32 = 1;
 pub const SCHEMA_VERSION: &str = "1.0";
 /// CloudEvent `type` of lesson events.
 pub const EVENT_TYPE: &str = "dev.learnflow.lesson.created";
+/// CloudEvent `source` of lesson events: the one app allowed to publish them.
+pub const EVENT_SOURCE: &str = "course-agent";
 /// Longest learner id accepted anywhere.
 pub const MAX_LEARNER_ID_LEN: usize = 128;
 
@@ -53,6 +55,16 @@ pub enum EventError {
     /// Well-formed, but a value is out of range.
     #[error("invalid event: {0}")]
     Invalid(String),
+    /// A CloudEvent whose `source` or `type` is not that of lesson events: published by
+    /// something other than course-agent. (The component's publishingScopes stop other
+    /// apps at their daprd; this also stops anything writing to Kafka directly.)
+    #[error("not a lesson event from {EVENT_SOURCE}: source {from:?}, type {kind:?}")]
+    Foreign {
+        /// The `source` it carried.
+        from: String,
+        /// The `type` it carried.
+        kind: String,
+    },
 }
 
 impl EventError {
@@ -62,6 +74,7 @@ impl EventError {
             Self::Malformed(_) => "malformed",
             Self::UnsupportedVersion(_) => "unsupported_version",
             Self::Invalid(_) => "invalid",
+            Self::Foreign { .. } => "foreign",
         }
     }
 }
@@ -96,7 +109,7 @@ impl LessonEvent {
         let mut ce = serde_json::json!({
             "specversion": "1.0",
             "id": self.event_id,
-            "source": "course-agent",
+            "source": EVENT_SOURCE,
             "type": EVENT_TYPE,
             "datacontenttype": "application/json",
             "time": self.created_at,
@@ -154,11 +167,22 @@ pub fn set_trace_context(cloud_event: &mut serde_json::Value, traceparent: &str)
 
 /// Decodes a delivered CloudEvent (JSON) into a validated lesson event.
 ///
-/// The version is checked before the payload's shape, so a newer major with a
-/// different shape is reported as unsupported rather than malformed.
+/// The envelope's `source` and `type` are checked first (anything but course-agent's
+/// lesson events is foreign), then the version before the payload's shape, so a newer
+/// major with a different shape is reported as unsupported rather than malformed.
 pub fn decode_cloud_event(body: &[u8]) -> Result<LessonEvent, EventError> {
     let ce: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| EventError::Malformed(format!("not JSON: {e}")))?;
+    if !ce.is_object() {
+        return Err(EventError::Malformed("not a JSON object".into()));
+    }
+    let field = |name: &str| ce.get(name).and_then(|v| v.as_str()).unwrap_or_default();
+    if field("source") != EVENT_SOURCE || field("type") != EVENT_TYPE {
+        return Err(EventError::Foreign {
+            from: field("source").chars().take(128).collect(),
+            kind: field("type").chars().take(128).collect(),
+        });
+    }
     let data = match ce.get("data") {
         Some(serde_json::Value::String(s)) => serde_json::from_str(s)
             .map_err(|e| EventError::Malformed(format!("data is a string but not JSON: {e}")))?,
@@ -184,6 +208,11 @@ pub fn decode_cloud_event(body: &[u8]) -> Result<LessonEvent, EventError> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// A CloudEvent from course-agent around `data`.
+    fn envelope(data: impl Serialize) -> serde_json::Value {
+        serde_json::json!({"source": EVENT_SOURCE, "type": EVENT_TYPE, "data": data})
+    }
 
     fn event() -> LessonEvent {
         LessonEvent::new(
@@ -218,13 +247,13 @@ mod tests {
         let mut data = serde_json::to_value(event()).unwrap();
         data["schema_version"] = "1.7".into();
         data["hint"] = "from the future".into();
-        let body = serde_json::json!({"data": data});
+        let body = envelope(data);
         assert!(decode_cloud_event(&serde_json::to_vec(&body).unwrap()).is_ok());
     }
 
     #[test]
     fn unknown_major_is_unsupported_even_if_shaped_differently() {
-        let body = serde_json::json!({"data": {"schema_version": "2.0", "lesson": {}}});
+        let body = envelope(serde_json::json!({"schema_version": "2.0", "lesson": {}}));
         let err = decode_cloud_event(&serde_json::to_vec(&body).unwrap()).unwrap_err();
         assert_eq!(err.reason(), "unsupported_version");
     }
@@ -236,10 +265,17 @@ mod tests {
             "malformed"
         );
         assert_eq!(
-            decode_cloud_event(b"{\"id\": 1}").unwrap_err().reason(),
+            decode_cloud_event(b"[1, 2]").unwrap_err().reason(),
             "malformed"
         );
-        let body = serde_json::json!({"data": {"schema_version": "1.0"}});
+        let no_data = serde_json::json!({"source": EVENT_SOURCE, "type": EVENT_TYPE, "id": 1});
+        assert_eq!(
+            decode_cloud_event(&serde_json::to_vec(&no_data).unwrap())
+                .unwrap_err()
+                .reason(),
+            "malformed"
+        );
+        let body = envelope(serde_json::json!({"schema_version": "1.0"}));
         assert_eq!(
             decode_cloud_event(&serde_json::to_vec(&body).unwrap())
                 .unwrap_err()
@@ -252,7 +288,7 @@ mod tests {
     fn out_of_range_values_are_invalid() {
         let mut e = event();
         e.difficulty = 9;
-        let body = serde_json::json!({"data": e});
+        let body = envelope(e);
         assert_eq!(
             decode_cloud_event(&serde_json::to_vec(&body).unwrap())
                 .unwrap_err()
@@ -266,7 +302,7 @@ mod tests {
         for bad in ["", "a b", "ünïcode", "x/../y", &"l".repeat(129)] {
             let mut e = event();
             e.learner_id = bad.to_owned();
-            let body = serde_json::json!({"data": e});
+            let body = envelope(e);
             assert_eq!(
                 decode_cloud_event(&serde_json::to_vec(&body).unwrap())
                     .unwrap_err()
@@ -280,10 +316,34 @@ mod tests {
     #[test]
     fn data_as_a_json_string_is_accepted() {
         let e = event();
-        let body = serde_json::json!({"data": serde_json::to_string(&e).unwrap()});
+        let body = envelope(serde_json::to_string(&e).unwrap());
         assert_eq!(
             decode_cloud_event(&serde_json::to_vec(&body).unwrap()).unwrap(),
             e
         );
+    }
+
+    #[test]
+    fn a_lesson_event_from_anyone_but_course_agent_is_foreign() {
+        let good = event().to_cloud_event(None);
+        assert!(decode_cloud_event(&serde_json::to_vec(&good).unwrap()).is_ok());
+        let mut forged = Vec::new();
+        for (key, value) in [
+            ("source", serde_json::json!("user-progress")),
+            ("source", serde_json::Value::Null),
+            ("type", serde_json::json!("com.dapr.event.sent")),
+            ("type", serde_json::json!(7)),
+        ] {
+            let mut ce = good.clone();
+            ce[key] = value;
+            forged.push(ce);
+        }
+        let mut no_source = good.clone();
+        no_source.as_object_mut().unwrap().remove("source");
+        forged.push(no_source);
+        for ce in forged {
+            let err = decode_cloud_event(&serde_json::to_vec(&ce).unwrap()).unwrap_err();
+            assert_eq!(err.reason(), "foreign", "{ce}");
+        }
     }
 }

@@ -339,6 +339,14 @@ impl Stack {
             .unwrap_or_default()
     }
 
+    /// URL of a service's Prometheus metrics (its admin port).
+    pub fn metrics_url(&self, name: &str) -> String {
+        self.services
+            .get(name)
+            .map(|s| format!("http://127.0.0.1:{}/metrics", s.service.admin_port()))
+            .unwrap_or_default()
+    }
+
     /// A service and its sidecar.
     pub fn service(&mut self, name: &str) -> Option<&mut RunningService> {
         self.services.get_mut(name)

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 /// Counter of lesson events handled, by `outcome` (`success`, `duplicate`, `retry`, `drop`)
-/// and, for drops, `reason` (`malformed`, `unsupported_version`, `invalid`; empty otherwise).
+/// and, for drops, `reason` (`malformed`, `unsupported_version`, `invalid`, `foreign`;
+/// empty otherwise).
 pub const EVENTS_CONSUMED: &str = "learnflow_events_consumed_total";
 /// Histogram of seconds from the lesson's creation in course-agent to its event being
 /// persisted here — the flow's end-to-end latency.

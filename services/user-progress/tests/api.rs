@@ -127,7 +127,11 @@ async fn an_event_updates_progress_once_however_often_it_is_delivered(pool: PgPo
 #[sqlx::test]
 async fn events_it_can_never_take_are_dropped(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
+    // A well-formed lesson event that another app claims to have sent.
+    let mut forged = event("learner-forged", "addition").to_cloud_event(None);
+    forged["source"] = json!("user-progress");
     for body in [
+        serde_json::to_vec(&forged).expect("json"),
         b"not json {".to_vec(),
         br#"{"specversion":"1.0","id":"x","data":{"hello":"world"}}"#.to_vec(),
         serde_json::to_vec(&json!({"data": {"schema_version": "2.0", "whatever": true}}))
@@ -141,6 +145,14 @@ async fn events_it_can_never_take_are_dropped(pool: PgPool) {
             String::from_utf8_lossy(&body)
         );
     }
+    let (_, progress) = app
+        .call(
+            reqwest::Method::GET,
+            "/internal/progress/learner-forged",
+            None,
+        )
+        .await;
+    assert_eq!(progress["lessons_received"], 0, "{progress}");
 }
 
 #[sqlx::test]
