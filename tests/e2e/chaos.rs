@@ -135,6 +135,27 @@ async fn nothing_acknowledged_is_lost_or_duplicated_under_faults() {
                 learnflow_e2e::logs::digest(&stack.run_dir(), 8)
             );
         }
+        if r.fault == Fault::TwoRelays.name() {
+            assert!(
+                r.published_by.len() == 2 && r.published_by.values().all(|n| *n > 0.0),
+                "{}: both course-agents relayed the outbox: {:?}",
+                r.fault,
+                r.published_by
+            );
+            assert_eq!(
+                r.duplicates_delivered, 0.0,
+                "{}: an event was published twice",
+                r.fault
+            );
+        }
+        if r.fault == Fault::ConsumerKilled.name() {
+            assert!(
+                r.replica_consumed.is_some_and(|n| n > 0.0),
+                "{}: the second consumer took deliveries before it was killed: {:?}",
+                r.fault,
+                r.replica_consumed
+            );
+        }
         if r.kafka_fault {
             assert!(
                 r.retries.get("Pubsub_kafka-pubsub").copied().unwrap_or(0.0) > 0.0,

@@ -55,6 +55,8 @@ pub struct ChaosParams {
     pub surge_rate: f64,
     /// How long the surge lasts.
     pub surge: Duration,
+    /// How long two instances share the work before one goes (replica scenarios).
+    pub replica_fault: Duration,
 }
 
 /// After a surge, the normal load must be answered 201 again within this: no request sent
@@ -88,6 +90,7 @@ impl ChaosParams {
             // Twice the highest sustained rate of docs/benchmarks.md (350/s, release build).
             surge_rate: 700.0,
             surge: Duration::from_secs(30),
+            replica_fault: Duration::from_secs(20),
         }
     }
 
@@ -109,6 +112,7 @@ impl ChaosParams {
             nameres_start_lock: Duration::from_secs(4),
             surge_rate: 700.0,
             surge: Duration::from_secs(15),
+            replica_fault: Duration::from_secs(10),
         }
     }
 }
@@ -146,6 +150,15 @@ pub enum Fault {
     /// the stack can take, then the normal load again: refusals during the surge are
     /// fine, afterwards every lesson must be accepted again within [`REFUSALS_END_WITHIN`].
     Overload,
+    /// A second course-agent (own daprd, same database) for the whole scenario: both
+    /// relay the one outbox (`FOR UPDATE SKIP LOCKED`), both must publish, and no event
+    /// may reach user-progress twice. The second one is stopped after
+    /// [`ChaosParams::replica_fault`].
+    TwoRelays,
+    /// A second user-progress (own daprd, same consumer group) joins; once it has taken
+    /// deliveries (the group rebalanced), it and its daprd are killed -9 under load and
+    /// the group rebalances back: nothing lost, nothing applied twice.
+    ConsumerKilled,
 }
 
 impl Fault {
@@ -165,6 +178,10 @@ impl Fault {
                 "daprd of user-progress started while the name-resolution file is locked".into()
             }
             Self::Overload => "overload surge, then normal load".into(),
+            Self::TwoRelays => "two course-agents relaying one outbox".into(),
+            Self::ConsumerKilled => {
+                "two user-progress consumers, kill -9 of one (rebalance)".into()
+            }
         }
     }
 
@@ -193,6 +210,8 @@ impl Fault {
             Self::NameResolutionStall,
             Self::SidecarStartsWhileFileLocked,
             Self::Overload,
+            Self::TwoRelays,
+            Self::ConsumerKilled,
         ]
     }
 
@@ -267,6 +286,13 @@ pub struct ScenarioReport {
     /// Overload only: from the surge's end to the last refused request of the normal
     /// load (0 when none was refused after it ended).
     pub refusals_after_surge_secs: Option<f64>,
+    /// Events each course-agent instance published during the scenario (two relays only).
+    pub published_by: BTreeMap<String, f64>,
+    /// Events delivered to user-progress again after it had applied them (its
+    /// `duplicate` outcome), first instance only.
+    pub duplicates_delivered: f64,
+    /// Deliveries the second user-progress took before it was killed (rebalance only).
+    pub replica_consumed: Option<f64>,
 }
 
 /// How long after the drain a learner's progress must be readable again.
@@ -580,7 +606,38 @@ async fn settle(stack: &Stack, http: &reqwest::Client) {
 /// Runs one scenario on `stack`.
 pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault) -> ScenarioReport {
     let http = reqwest::Client::new();
+    let second = match fault {
+        Fault::TwoRelays => Some("course-agent"),
+        Fault::ConsumerKilled => Some("user-progress"),
+        _ => None,
+    };
+    let replica_metrics = second.map(|name| {
+        let i = stack
+            .add_replica(name)
+            .unwrap_or_else(|e| panic!("a second {name} starts: {e}"));
+        let replica = &stack.replicas[i];
+        (
+            replica.instance.clone(),
+            format!(
+                "http://127.0.0.1:{}/metrics",
+                replica.running.service.admin_port()
+            ),
+        )
+    });
     settle(stack, &http).await;
+    let published_before = match &replica_metrics {
+        Some((instance, url)) if matches!(fault, Fault::TwoRelays) => vec![
+            ("course-agent".to_owned(), stack.metrics_url("course-agent")),
+            (instance.clone(), url.clone()),
+        ],
+        _ => Vec::new(),
+    };
+    let mut published_counts = BTreeMap::new();
+    for (instance, url) in &published_before {
+        published_counts.insert(instance.clone(), published(&scrape(&http, url).await));
+    }
+    let progress_metrics = stack.metrics_url("user-progress");
+    let duplicates_before = duplicates(&scrape(&http, &progress_metrics).await);
     let sidecars = sidecar_metric_urls(stack);
     let course_agent_metrics = stack.metrics_url("course-agent");
     let monitor_metrics = stack.metrics_url("kafka-monitor");
@@ -601,6 +658,7 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
         Fault::NameResolutionStall => params.nameres_stall,
         Fault::SidecarStartsWhileFileLocked => params.nameres_start_lock,
         Fault::Overload => params.surge,
+        Fault::TwoRelays | Fault::ConsumerKilled => params.replica_fault,
         Fault::ProgressOutage => params.progress_outage.unwrap_or(params.down),
         Fault::PostgresOutage => params.postgres_outage.unwrap_or(params.down),
         _ => params.down,
@@ -648,6 +706,7 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
 
     tokio::time::sleep(params.warmup).await;
     let mut surge = None;
+    let mut replica_consumed = None;
     match fault {
         Fault::KafkaStop => {
             stack.kafka.process().stop(Duration::from_secs(20));
@@ -720,6 +779,42 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
             })
             .await;
             surge = Some((surge_started + params.surge, surged));
+        }
+        Fault::TwoRelays => {
+            tokio::time::sleep(fault_len).await;
+            for (instance, url) in &published_before {
+                let now = published(&scrape(&http, url).await);
+                if let Some(count) = published_counts.get_mut(instance) {
+                    *count = now - *count;
+                }
+            }
+            stack.stop_replicas();
+        }
+        Fault::ConsumerKilled => {
+            let (instance, url) = replica_metrics.clone().expect("the second user-progress");
+            // Killed only once it owns partitions: the group has rebalanced to two.
+            let started = Instant::now();
+            let mut consumed = 0.0;
+            while started.elapsed() < Duration::from_secs(60) {
+                consumed = metric_sum(
+                    &scrape(&http, &url).await,
+                    "learnflow_events_consumed_total",
+                    &[],
+                );
+                if consumed > 0.0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            replica_consumed = Some(consumed);
+            if let Some(replica) = stack.replicas.iter_mut().find(|r| r.instance == instance) {
+                if let Some(d) = replica.running.daprd.as_mut() {
+                    d.process().kill9();
+                }
+                replica.running.service.process().kill9();
+            }
+            tokio::time::sleep(fault_len).await;
+            stack.stop_replicas();
         }
     }
     let fault_end = Instant::now();
@@ -839,6 +934,8 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let progress_reachable = progress_readable(stack, &http).await;
+    let duplicates_delivered =
+        duplicates(&scrape(&http, &progress_metrics).await) - duplicates_before;
     let max_backlog = max_backlog.lock().map(|m| *m).unwrap_or(0.0);
     let breaker_states_seen = states_seen.lock().map(|s| s.clone()).unwrap_or_default();
     ScenarioReport {
@@ -864,7 +961,32 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
         progress_reachable,
         surge_statuses: surge.map(|(_, s)| s.statuses).unwrap_or_default(),
         refusals_after_surge_secs,
+        published_by: if matches!(fault, Fault::TwoRelays) {
+            published_counts
+        } else {
+            BTreeMap::new()
+        },
+        duplicates_delivered,
+        replica_consumed,
     }
+}
+
+/// Events course-agent published successfully (`learnflow_outbox_publish_total`).
+fn published(exposition: &str) -> f64 {
+    metric_sum(
+        exposition,
+        "learnflow_outbox_publish_total",
+        &[("outcome", "success")],
+    )
+}
+
+/// Deliveries user-progress had already applied (`learnflow_events_consumed_total`).
+fn duplicates(exposition: &str) -> f64 {
+    metric_sum(
+        exposition,
+        "learnflow_events_consumed_total",
+        &[("outcome", "duplicate")],
+    )
 }
 
 /// From `end` to the last refused request sent after it (zero when none was).
@@ -1013,6 +1135,31 @@ pub fn markdown(reports: &[ScenarioReport], params: &ChaosParams, mode: &str) ->
          sidecars and name resolution) answered 200 within {} s of the drain.",
         REACHABLE_WITHIN.as_secs()
     );
+    for r in reports {
+        if !r.published_by.is_empty() {
+            let shares = r
+                .published_by
+                .iter()
+                .map(|(instance, n)| format!("{instance} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = writeln!(
+                out,
+                "\n{}: events published by each instance: {shares}; events delivered to \
+                 user-progress a second time: {}.",
+                r.fault, r.duplicates_delivered
+            );
+        }
+        if let Some(taken) = r.replica_consumed {
+            let _ = writeln!(
+                out,
+                "\n{}: the second user-progress took {taken} deliveries before it and its daprd \
+                 were killed; events delivered again after the rebalance: {} (applied once, \
+                 see applied twice).",
+                r.fault, r.duplicates_delivered
+            );
+        }
+    }
     let _ = writeln!(
         out,
         "\nOverload: {} lessons/s more (twice the highest sustained rate of docs/benchmarks.md) \

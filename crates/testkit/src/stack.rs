@@ -106,6 +106,19 @@ pub struct RunningService {
     pub service: Service,
 }
 
+/// One more instance of a service, beside its first one in [`Stack::services`]: its own
+/// process and its own daprd under the same app id (so callers' sidecars resolve to either,
+/// and a subscriber joins the same Kafka consumer group). See [`Stack::add_replica`].
+#[derive(Debug)]
+pub struct Replica {
+    /// The service's name (binary and app id).
+    pub name: &'static str,
+    /// `<name>-<n>`, n ≥ 2: its process and log names.
+    pub instance: String,
+    /// The processes.
+    pub running: RunningService,
+}
+
 /// Everything but the run directory, as `start_in` builds it.
 struct StackParts {
     services: BTreeMap<&'static str, RunningService>,
@@ -121,6 +134,8 @@ struct StackParts {
 /// The running stack. Dropping it stops everything (unless detached).
 #[derive(Debug)]
 pub struct Stack {
+    /// Extra instances started by [`Stack::add_replica`] (declared first: they stop first).
+    pub replicas: Vec<Replica>,
     /// Per-service processes, by name.
     pub services: BTreeMap<&'static str, RunningService>,
     /// Prometheus.
@@ -137,6 +152,8 @@ pub struct Stack {
     pub tools: Toolchain,
     /// Dapr environment shared by all sidecars.
     pub dapr_env: DaprEnv,
+    /// How it was started (replicas are started the same way).
+    options: StackOptions,
     // Declared last: dropped after every process is stopped.
     run: RunDir,
 }
@@ -168,6 +185,7 @@ impl Stack {
             trace_port,
         ) {
             Ok(p) => Ok(Self {
+                replicas: Vec::new(),
                 services: p.services,
                 prometheus: p.prometheus,
                 jaeger: p.jaeger,
@@ -176,6 +194,7 @@ impl Stack {
                 secrets: p.secrets,
                 tools: p.tools,
                 dapr_env: p.dapr_env,
+                options: options.clone(),
                 run,
             }),
             Err(e) => {
@@ -337,6 +356,67 @@ impl Stack {
             .get(name)
             .map(|s| format!("http://127.0.0.1:{}", s.service.api_port()))
             .unwrap_or_default()
+    }
+
+    /// Starts one more instance of `name` (a service with a sidecar) with its own daprd,
+    /// and waits until both are ready. Returns its index in [`Stack::replicas`].
+    pub fn add_replica(&mut self, name: &str) -> Result<usize> {
+        let def = SERVICES
+            .iter()
+            .find(|d| d.name == name && d.sidecar)
+            .ok_or_else(|| crate::HarnessError::Missing {
+                what: format!("a service with a sidecar called {name}"),
+                fix: format!(
+                    "one of {:?}",
+                    SERVICES.iter().map(|d| d.name).collect::<Vec<_>>()
+                ),
+            })?;
+        let n = 2 + self.replicas.iter().filter(|r| r.name == def.name).count();
+        let instance = format!("{}-{n}", def.name);
+        let (api_port, admin_port, dapr_ports) = (free_port()?, free_port()?, DaprPorts::free()?);
+        let env = service_env(
+            def,
+            Some(&dapr_ports),
+            &self.postgres,
+            &self.kafka,
+            &self.jaeger,
+            &self.secrets,
+            &self.options,
+        );
+        let mut service = Service::spawn_instance(
+            &mut self.run,
+            def.name,
+            &instance,
+            api_port,
+            admin_port,
+            env,
+        )?;
+        service.wait_healthy()?;
+        let mut daprd = Daprd::spawn_instance(
+            &mut self.run,
+            &self.tools,
+            def.name,
+            &instance,
+            api_port,
+            dapr_ports,
+            &self.dapr_env,
+        )?;
+        daprd.wait_ready()?;
+        service.wait_ready()?;
+        self.replicas.push(Replica {
+            name: def.name,
+            instance,
+            running: RunningService {
+                daprd: Some(daprd),
+                service,
+            },
+        });
+        Ok(self.replicas.len() - 1)
+    }
+
+    /// Stops every replica (each daprd first, then its app), leaving the first instances.
+    pub fn stop_replicas(&mut self) {
+        self.replicas.clear();
     }
 
     /// URL of a service's Prometheus metrics (its admin port).

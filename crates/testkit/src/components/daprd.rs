@@ -87,12 +87,27 @@ impl Daprd {
         ports: DaprPorts,
         env: &DaprEnv,
     ) -> Result<Self> {
+        Self::spawn_instance(run, tools, app_id, app_id, app_port, ports, env)
+    }
+
+    /// Like [`Daprd::spawn`] for one more instance of `app_id` (same app id, so it
+    /// registers beside the others and joins the same consumer group), called
+    /// `instance` in its process name and log file (`daprd/<instance>.log`).
+    pub fn spawn_instance(
+        run: &mut RunDir,
+        tools: &Toolchain,
+        app_id: &str,
+        instance: &str,
+        app_port: u16,
+        ports: DaprPorts,
+        env: &DaprEnv,
+    ) -> Result<Self> {
         let dir = run.subdir("daprd")?;
         let resources = repo_root().join("deploy/dapr");
         let mut spec = ProcessSpec::new(
-            format!("daprd[{app_id}]"),
+            format!("daprd[{instance}]"),
             &tools.daprd,
-            dir.join(format!("{app_id}.log")),
+            dir.join(format!("{instance}.log")),
         )
         .args([
             "--app-id",

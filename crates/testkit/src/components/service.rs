@@ -40,6 +40,19 @@ impl Service {
         admin_port: u16,
         env: Vec<(String, String)>,
     ) -> Result<Self> {
+        Self::spawn_instance(run, name, name, api_port, admin_port, env)
+    }
+
+    /// Like [`Service::spawn`] for one more instance of binary `name`, called `instance`
+    /// in its process name and log file (`services/<instance>.log`).
+    pub fn spawn_instance(
+        run: &mut RunDir,
+        name: &str,
+        instance: &str,
+        api_port: u16,
+        admin_port: u16,
+        env: Vec<(String, String)>,
+    ) -> Result<Self> {
         let binary = workspace_binary(name);
         if !binary.is_file() {
             return Err(HarnessError::Missing {
@@ -48,7 +61,7 @@ impl Service {
             });
         }
         let dir = run.subdir("services")?;
-        let mut spec = ProcessSpec::new(name, binary, dir.join(format!("{name}.log")))
+        let mut spec = ProcessSpec::new(instance, binary, dir.join(format!("{instance}.log")))
             .env("LEARNFLOW_SERVER__PORT", api_port.to_string())
             .env("LEARNFLOW_ADMIN__PORT", admin_port.to_string())
             // A startup error should read as one line in the log, not a backtrace.
