@@ -51,7 +51,8 @@ SECRETS = {
     "databasePassword": pysecrets.token_hex(16),
     "jwtSecret": pysecrets.token_hex(16),
     "daprApiToken": pysecrets.token_hex(16),
-    "appApiToken": pysecrets.token_hex(16),
+    "courseAgentAppToken": pysecrets.token_hex(16),
+    "userProgressAppToken": pysecrets.token_hex(16),
 }
 SECRET_ARGS = [a for k, v in SECRETS.items() for a in ("--set", f"secrets.{k}={v}")]
 _ESCAPED_BROKERS = BROKERS.replace(",", "\\,")  # --set splits on unescaped commas
@@ -459,18 +460,24 @@ def test_secrets_wiring(defaults):
         url = urllib.parse.urlsplit(app_secret[ref["key"]])
         assert (url.hostname, url.port, url.path) == (PG_HOST, 5432, f"/{key}")
         assert urllib.parse.unquote(url.password) == SECRETS["databasePassword"]
+    # Each service a sidecar calls has its own app token; the gateway none (it takes no calls).
+    app_tokens = {"course-agent": "courseAgentAppToken", "user-progress": "userProgressAppToken"}
     for app in SIDECAR_APPS:
         d = component(defaults, "Deployment", app)
         env = {e["name"]: e for e in app_container(d)["env"]}
         ann = d["spec"]["template"]["metadata"]["annotations"]
-        for var, annotation, secret in (
-            ("LEARNFLOW_DAPR__API_TOKEN", "dapr.io/api-token-secret", "daprApiToken"),
-            ("LEARNFLOW_DAPR__APP_TOKEN", "dapr.io/app-token-secret", "appApiToken"),
-        ):
+        wiring = [("LEARNFLOW_DAPR__API_TOKEN", "dapr.io/api-token-secret", "daprApiToken")]
+        if app in app_tokens:
+            wiring.append(("LEARNFLOW_DAPR__APP_TOKEN", "dapr.io/app-token-secret", app_tokens[app]))
+        else:
+            assert "LEARNFLOW_DAPR__APP_TOKEN" not in env, app
+            assert "dapr.io/app-token-secret" not in ann, app
+        for var, annotation, secret in wiring:
             ref = env[var]["valueFrom"]["secretKeyRef"]
             # daprd reads key `token` of the secret its annotation names: the same one.
             assert ref == {"name": ann[annotation], "key": "token"}, app
             assert by_name(defaults, "Secret", ref["name"])["stringData"]["token"] == SECRETS[secret]
+    assert set(app_tokens) <= set(SIDECAR_APPS)
 
 
 def test_database_password_is_url_encoded(helm):
@@ -498,15 +505,21 @@ def test_existing_secrets_replace_secret_values(helm):
         helm, *STORE_ARGS,
         "--set", "secrets.existingSecret=my-app",
         "--set", "secrets.existingDaprApiTokenSecret=my-dapr",
-        "--set", "secrets.existingAppApiTokenSecret=my-app-token",
+        "--set", "secrets.existingCourseAgentAppTokenSecret=my-course-agent-token",
+        "--set", "secrets.existingUserProgressAppTokenSecret=my-user-progress-token",
     )
     assert not of_kind(docs, "Secret")
     gw = component(docs, "Deployment", "frontend-gateway")
     ann = gw["spec"]["template"]["metadata"]["annotations"]
     assert ann["dapr.io/api-token-secret"] == "my-dapr"
-    assert ann["dapr.io/app-token-secret"] == "my-app-token"
     env = {e["name"]: e for e in app_container(gw)["env"]}
     assert env["LEARNFLOW_AUTH__JWT_SECRET"]["valueFrom"]["secretKeyRef"]["name"] == "my-app"
+    for app in ("course-agent", "user-progress"):
+        d = component(docs, "Deployment", app)
+        ann = d["spec"]["template"]["metadata"]["annotations"]
+        env = {e["name"]: e for e in app_container(d)["env"]}
+        assert ann["dapr.io/app-token-secret"] == f"my-{app}-token"
+        assert env["LEARNFLOW_DAPR__APP_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == f"my-{app}-token"
 
 
 def _strings(node):
@@ -573,7 +586,10 @@ def test_dapr_annotations_are_strings(scenario):
         for r in ("cpu-request", "memory-request", "cpu-limit", "memory-limit"):
             assert ann[f"dapr.io/sidecar-{r}"], f"{app}: sidecar {r}"
         assert ann["dapr.io/api-token-secret"] in secrets
-        assert ann["dapr.io/app-token-secret"] in secrets
+        if app == "frontend-gateway":
+            assert "dapr.io/app-token-secret" not in ann, "the gateway takes no calls from daprd"
+        else:
+            assert ann["dapr.io/app-token-secret"] in secrets
         # Off unless asked for: with them daprd 1.18.3's Kafka consumer did not rejoin.
         health = "--set" in SCENARIOS[name] and "dapr.appHealthCheck.enabled=true" in SCENARIOS[name]
         # The gateway serves health on its admin port only: nothing for daprd to probe.
@@ -1157,7 +1173,8 @@ def test_in_cluster_postgresql(helm, minikube):
         assert pgdata not in {m["mountPath"].rstrip("/") for m in c["volumeMounts"]}
     docs = render(helm, *STORE_ARGS, *MINIKUBE_ARGS, "--set", "secrets.existingSecret=my-app",
                   "--set", f"secrets.daprApiToken={SECRETS['daprApiToken']}",
-                  "--set", f"secrets.appApiToken={SECRETS['appApiToken']}")
+                  "--set", f"secrets.courseAgentAppToken={SECRETS['courseAgentAppToken']}",
+                  "--set", f"secrets.userProgressAppToken={SECRETS['userProgressAppToken']}")
     ref = _env(_container(component(docs, "StatefulSet", "postgresql")))["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"]
     assert ref == {"name": "my-app", "key": "database-password"}
 

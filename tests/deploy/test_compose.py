@@ -37,7 +37,8 @@ TEST_ENV = {
     "LEARNFLOW_POSTGRES_PASSWORD": "test0postgres0password",
     "LEARNFLOW_JWT_SECRET": "test0jwt0secret",
     "LEARNFLOW_DAPR_API_TOKEN": "test0dapr0token",
-    "LEARNFLOW_APP_API_TOKEN": "test0app0token",
+    "LEARNFLOW_COURSE_AGENT_APP_TOKEN": "test0course0agent0token",
+    "LEARNFLOW_USER_PROGRESS_APP_TOKEN": "test0user0progress0token",
     "LEARNFLOW_GRAFANA_ADMIN_PASSWORD": "test0grafana0password",
 }
 
@@ -341,6 +342,19 @@ def test_secrets_come_only_from_required_variables():
     # The sidecar environment sits in an anchor; check the resolved form of the core too.
     for name, svc in sidecars().items():
         assert svc["environment"]["DAPR_API_TOKEN"] == TEST_ENV["LEARNFLOW_DAPR_API_TOKEN"], name
+
+
+def test_each_called_service_has_its_own_app_token_and_the_gateway_none():
+    svcs = services()
+    cars = sidecars()
+    tokens = {}
+    for app in ("course-agent", "user-progress"):
+        token = svcs[app]["environment"]["LEARNFLOW_DAPR__APP_TOKEN"]
+        assert cars[f"{app}-dapr"]["environment"]["APP_API_TOKEN"] == token, app
+        tokens[app] = token
+    assert len(set(tokens.values())) == 2, f"one app token shared: {tokens}"
+    assert "LEARNFLOW_DAPR__APP_TOKEN" not in svcs["frontend-gateway"]["environment"]
+    assert "APP_API_TOKEN" not in cars["frontend-gateway-dapr"]["environment"]
 
 
 def test_env_example_generator_and_compose_agree_on_the_secrets():

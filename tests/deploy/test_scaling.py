@@ -216,7 +216,8 @@ def test_the_doc_check_notices_a_changed_number():
 
 # What the chart requires to render: its secrets (any value; they land in Secrets only)
 # and, without the in-cluster stores of the minikube profile, where Kafka and PostgreSQL are.
-CHART_SECRETS = ("databasePassword", "jwtSecret", "daprApiToken", "appApiToken")
+CHART_SECRETS = ("databasePassword", "jwtSecret", "daprApiToken", "courseAgentAppToken",
+                 "userProgressAppToken")
 CHART_STORES = ("kafka.brokers=kafka:9092", "postgresql.host=postgres")
 
 

@@ -32,7 +32,8 @@ IMAGES = {
 # What a user on another cluster supplies themselves (their own values file).
 USER_VALUES = [
     "--set", "secrets.databasePassword=db-5f1d", "--set", "secrets.jwtSecret=jwt-8c2a-user-supplied-32-bytes-min",
-    "--set", "secrets.daprApiToken=dapr-71be", "--set", "secrets.appApiToken=app-03c9",
+    "--set", "secrets.daprApiToken=dapr-71be", "--set", "secrets.courseAgentAppToken=app-03c9",
+    "--set", "secrets.userProgressAppToken=app-5e21",
     "--set", "kafka.brokers=kafka.example.internal:9092", "--set", "postgresql.host=pg.example.internal",
 ]
 
@@ -338,7 +339,7 @@ def test_minikube_profile(config, helm, tmp_path):
     assert "deploy/helm/learnflow/values-dev.yaml" in release["valuesFiles"]
     release, private = _with_dev_secrets(release, applied["manifests"]["hooks"], tmp_path)
     generated = yaml.safe_load(private.read_text())["secrets"]
-    assert len(set(generated.values())) == 4 and all(len(v) >= 32 for v in generated.values())
+    assert len(set(generated.values())) == 5 and all(len(v) >= 32 for v in generated.values())
     # Kept once written (the in-cluster PostgreSQL was installed with that password) ...
     before = private.read_text()
     _with_dev_secrets(applied["manifests"]["helm"]["releases"][0], applied["manifests"]["hooks"], tmp_path)

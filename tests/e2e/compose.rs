@@ -58,7 +58,8 @@ impl<'e> Project<'e> {
             "LEARNFLOW_POSTGRES_PASSWORD",
             "LEARNFLOW_JWT_SECRET",
             "LEARNFLOW_DAPR_API_TOKEN",
-            "LEARNFLOW_APP_API_TOKEN",
+            "LEARNFLOW_COURSE_AGENT_APP_TOKEN",
+            "LEARNFLOW_USER_PROGRESS_APP_TOKEN",
             "LEARNFLOW_GRAFANA_ADMIN_PASSWORD",
         ]
         .into_iter()

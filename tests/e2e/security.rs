@@ -397,8 +397,15 @@ async fn the_edge_refuses_what_it_must_and_never_leaks_secrets() {
     .await;
     sent_tokens.extend([alice.clone(), bob.clone()]);
 
-    // ── Internal services accept only their sidecar (the app token) ─────────────────
-    let app_token = stack.secrets.app_api_token.clone();
+    // ── Internal services accept only their own sidecar (each its own app token) ────
+    let ca_token = stack.secrets.app_token("course-agent");
+    let up_token = stack.secrets.app_token("user-progress");
+    m.check(
+        "course-agent and user-progress have app tokens of their own",
+        !ca_token.is_empty() && !up_token.is_empty() && ca_token != up_token,
+        || "the stack gave them no tokens, or one shared token".into(),
+    );
+    let app_token = up_token.clone();
     let course_agent = stack.service_url("course-agent");
     let user_progress = stack.service_url("user-progress");
     let internal_calls: Vec<(&str, Method, String, Option<Value>)> = vec![
@@ -435,7 +442,17 @@ async fn the_edge_refuses_what_it_must_and_never_leaks_secrets() {
         ),
     ];
     for (name, method, url, body) in &internal_calls {
-        for (variant, presented) in [("without", None), ("with a wrong", Some("wrong-token"))] {
+        // A token that is real, but another service's: what a compromised sidecar holds.
+        let others = if name.starts_with("course-agent") {
+            up_token.as_str()
+        } else {
+            ca_token.as_str()
+        };
+        for (variant, presented) in [
+            ("without", None),
+            ("with a wrong", Some("wrong-token")),
+            ("with the other service's", Some(others)),
+        ] {
             let mut request = http.request(method.clone(), url);
             if let Some(t) = presented {
                 request = request.header("dapr-api-token", t);
@@ -454,7 +471,7 @@ async fn the_edge_refuses_what_it_must_and_never_leaks_secrets() {
     m.case(
         "control: course-agent with the app token reads the lesson → 200",
         http.get(format!("{course_agent}/internal/lessons/{lesson_id}"))
-            .header("dapr-api-token", &app_token),
+            .header("dapr-api-token", &ca_token),
         is(200, ""),
     )
     .await;
@@ -927,7 +944,8 @@ async fn the_edge_refuses_what_it_must_and_never_leaks_secrets() {
     let mut secrets = vec![
         ("the JWT secret", stack.secrets.jwt_secret.clone()),
         ("the Dapr API token", stack.secrets.dapr_api_token.clone()),
-        ("the app API token", stack.secrets.app_api_token.clone()),
+        ("course-agent's app token", ca_token.clone()),
+        ("user-progress's app token", up_token.clone()),
     ];
     // The native PostgreSQL wants a password (made per run); the services' database URLs
     // carry it, so it is one more thing no log may show.

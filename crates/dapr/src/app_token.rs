@@ -12,7 +12,20 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::TOKEN_HEADER;
 
-/// Middleware state: the expected token (empty = checks off, for local experiments only).
+/// Why a service that daprd calls must not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AppTokenError {
+    /// No app token, and the dev switch is off.
+    #[error(
+        "LEARNFLOW_DAPR__APP_TOKEN is empty: every internal route would take calls from anyone. \
+         Give this service its own token (the APP_API_TOKEN of its daprd, e.g. from \
+         `openssl rand -hex 32`), or set LEARNFLOW_DAPR__ALLOW_NO_APP_TOKEN=true on a dev machine"
+    )]
+    Missing,
+}
+
+/// Middleware state: the expected token (empty = checks off: only when
+/// `allow_no_app_token` let the service start without one).
 #[derive(Clone)]
 pub struct AppToken(pub SecretString);
 

@@ -27,14 +27,21 @@ use serde::{Deserialize, Serialize};
 
 /// An internal service's routes as its sidecar should reach them: only with the app
 /// token ([`app_token`]), and with refusals carried as 200 ([`refusals`]; outermost, so a
-/// wrong token's 401 is carried too).
-pub fn sidecar_facing(router: axum::Router, app_token: SecretString) -> axum::Router {
-    router
+/// wrong token's 401 is carried too). Fails closed: without an app token the service
+/// must not start, unless `allow_no_app_token` (dev only) says so.
+pub fn sidecar_facing(
+    router: axum::Router,
+    config: &DaprConfig,
+) -> Result<axum::Router, app_token::AppTokenError> {
+    if config.app_token.expose_secret().is_empty() && !config.allow_no_app_token {
+        return Err(app_token::AppTokenError::Missing);
+    }
+    Ok(router
         .layer(axum::middleware::from_fn_with_state(
-            app_token::AppToken(app_token),
+            app_token::AppToken(config.app_token.clone()),
             app_token::require_app_token,
         ))
-        .layer(axum::middleware::from_fn(refusals::carry_refusals))
+        .layer(axum::middleware::from_fn(refusals::carry_refusals)))
 }
 
 /// Header carrying the Dapr API token (app → sidecar) and the app token (sidecar → app).
@@ -47,8 +54,13 @@ pub struct DaprConfig {
     pub http_port: u16,
     /// Token presented to daprd (its `DAPR_API_TOKEN`); empty = none.
     pub api_token: SecretString,
-    /// Token daprd presents to this app (its `APP_API_TOKEN`); empty = accept any caller.
+    /// Token daprd presents to this app (its `APP_API_TOKEN`), this service's own: no
+    /// other service's sidecar holds it. Required by every service daprd calls.
     pub app_token: SecretString,
+    /// Dev only: serve the internal routes to any caller when `app_token` is empty
+    /// (otherwise such a service refuses to start).
+    #[serde(default)]
+    pub allow_no_app_token: bool,
 }
 
 /// Why a sidecar call failed.

@@ -91,8 +91,9 @@ impl Default for StackOptions {
 pub struct StackSecrets {
     /// Token apps present to their daprd.
     pub dapr_api_token: String,
-    /// Token daprd presents to its app.
-    pub app_api_token: String,
+    /// The token each sidecar presents to its app, one per service daprd calls
+    /// (course-agent, user-progress; the gateway takes no calls from its sidecar).
+    pub app_tokens: BTreeMap<String, String>,
     /// HS256 secret the gateway verifies learner tokens with.
     pub jwt_secret: String,
 }
@@ -162,6 +163,16 @@ fn random_token() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+/// The services daprd calls (invocations, deliveries): each gets its own app token.
+pub const CALLED_BY_SIDECAR: [&str; 2] = ["course-agent", "user-progress"];
+
+impl StackSecrets {
+    /// `service`'s app token (empty for a service no sidecar calls).
+    pub fn app_token(&self, service: &str) -> String {
+        self.app_tokens.get(service).cloned().unwrap_or_default()
+    }
+}
+
 impl Stack {
     /// Starts everything and waits until all of it is ready.
     pub fn start(options: &StackOptions) -> Result<Self> {
@@ -218,7 +229,10 @@ impl Stack {
     ) -> Result<StackParts> {
         let secrets = StackSecrets {
             dapr_api_token: random_token(),
-            app_api_token: random_token(),
+            app_tokens: CALLED_BY_SIDECAR
+                .iter()
+                .map(|s| ((*s).to_owned(), random_token()))
+                .collect(),
             jwt_secret: random_token(),
         };
 
@@ -244,7 +258,8 @@ impl Stack {
                 "0".into()
             },
             api_token: secrets.dapr_api_token.clone(),
-            app_token: secrets.app_api_token.clone(),
+            // Each sidecar gets its own app's token: see `for_app`.
+            app_token: String::new(),
         };
 
         let mut planned = Vec::new();
@@ -289,7 +304,8 @@ impl Stack {
         }
         for (def, api_port, _, dapr_ports) in &planned {
             if let Some(ports) = dapr_ports {
-                let daprd = Daprd::spawn(run, &tools, def.name, *api_port, *ports, &dapr_env)?;
+                let env = dapr_env.for_app(secrets.app_token(def.name));
+                let daprd = Daprd::spawn(run, &tools, def.name, *api_port, *ports, &env)?;
                 if let Some(running) = services.get_mut(def.name) {
                     running.daprd = Some(daprd);
                 }
@@ -399,7 +415,7 @@ impl Stack {
             &instance,
             api_port,
             dapr_ports,
-            &self.dapr_env,
+            &self.dapr_env.for_app(self.secrets.app_token(def.name)),
         )?;
         daprd.wait_ready()?;
         service.wait_ready()?;
@@ -513,10 +529,10 @@ fn service_env(
             "LEARNFLOW_DAPR__API_TOKEN".into(),
             secrets.dapr_api_token.clone(),
         ));
-        env.push((
-            "LEARNFLOW_DAPR__APP_TOKEN".into(),
-            secrets.app_api_token.clone(),
-        ));
+        let app_token = secrets.app_token(def.name);
+        if !app_token.is_empty() {
+            env.push(("LEARNFLOW_DAPR__APP_TOKEN".into(), app_token));
+        }
     }
     if let Some(db) = def.database {
         env.push(("LEARNFLOW_DATABASE__URL".into(), postgres.url(db)));

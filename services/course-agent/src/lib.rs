@@ -43,6 +43,14 @@ pub struct Deps {
     pub dapr: Arc<dyn DaprPort>,
 }
 
+/// Why the service does not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// No app token: its internal routes would take calls from anyone.
+    #[error(transparent)]
+    AppToken(#[from] lf_dapr::app_token::AppTokenError),
+}
+
 /// The built application.
 #[derive(Debug)]
 pub struct App {
@@ -51,11 +59,19 @@ pub struct App {
 }
 
 impl App {
-    /// Wires routes, listeners and background tasks (migrations, outbox relay, backlog gauges).
-    pub fn build(config: &Config, deps: Deps) -> Self {
+    /// Wires routes, listeners and background tasks (migrations, outbox relay, backlog
+    /// gauges). Refuses to start without an app token (see [`StartupError`]).
+    pub fn build(config: &Config, deps: Deps) -> Result<Self, StartupError> {
         let (stop_tasks, stopped) = watch::channel(false);
         let relay_wake = Arc::new(Notify::new());
         let migrated = Arc::new(AtomicBool::new(false));
+        let state = routes::AppState {
+            pool: deps.pool.clone(),
+            dapr: deps.dapr.clone(),
+            relay_wake: relay_wake.clone(),
+            personalisation_timeout: Duration::from_millis(config.personalisation.timeout_ms),
+        };
+        let router = lf_dapr::sidecar_facing(routes::router(state), &config.dapr)?;
         tokio::spawn(migrate_then_relay(
             deps.pool.clone(),
             deps.dapr.clone(),
@@ -72,21 +88,14 @@ impl App {
         metrics::describe();
         lf_db::spawn_pool_metrics(SERVICE, deps.pool.clone());
 
-        let state = routes::AppState {
-            pool: deps.pool.clone(),
-            dapr: deps.dapr,
-            relay_wake,
-            personalisation_timeout: Duration::from_millis(config.personalisation.timeout_ms),
-        };
-        let router = lf_dapr::sidecar_facing(routes::router(state), config.dapr.app_token.clone());
         let readiness = Readiness::new()
             .with(lf_db::readiness(deps.pool))
             .with(lf_db::migrations_readiness(migrated));
         let servers = Servers::new(deps.api_listener, router, deps.admin_listener, readiness);
-        Self {
+        Ok(Self {
             servers,
             stop_tasks,
-        }
+        })
     }
 
     /// Address of the API listener.

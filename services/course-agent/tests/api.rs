@@ -31,17 +31,8 @@ impl TestApp {
             ),
         ];
         let config = Config::load(Vec::new(), env).expect("config");
-        let deps = Deps {
-            api_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind"),
-            admin_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind"),
-            pool: pool.clone(),
-            dapr: Arc::new(sidecar.clone()),
-        };
-        let app = App::build(&config, deps);
+        let deps = deps(pool.clone(), sidecar.clone()).await;
+        let app = App::build(&config, deps).expect("the app builds");
         let base = format!("http://{}", app.api_addr().expect("addr"));
         tokio::spawn(app.run_until_stopped(std::future::pending()));
         let test = Self {
@@ -631,4 +622,39 @@ async fn an_idempotency_key_reused_for_another_request_or_malformed_is_refused(p
     assert_eq!(status, 400, "{error}");
     assert_eq!(error["error"]["code"], "bad_request");
     assert_eq!(app.count("SELECT count(*) FROM lessons").await, 1);
+}
+
+/// What `App::build` takes: free loopback listeners, `pool` and `sidecar`.
+async fn deps(pool: PgPool, sidecar: FakeSidecar) -> Deps {
+    Deps {
+        api_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind"),
+        admin_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind"),
+        pool,
+        dapr: Arc::new(sidecar),
+    }
+}
+
+#[sqlx::test]
+async fn no_app_token_no_start_unless_dev_allows_it(pool: PgPool) {
+    let config = Config::load(Vec::new(), Vec::new()).expect("config");
+    let err = App::build(&config, deps(pool.clone(), FakeSidecar::new()).await)
+        .expect_err("refuses to start without an app token");
+    let message = err.to_string();
+    assert!(
+        message.contains("LEARNFLOW_DAPR__APP_TOKEN") && message.contains("ALLOW_NO_APP_TOKEN"),
+        "{message}"
+    );
+    let dev = Config::load(
+        Vec::new(),
+        vec![(
+            "LEARNFLOW_DAPR__ALLOW_NO_APP_TOKEN".to_owned(),
+            "true".to_owned(),
+        )],
+    )
+    .expect("config");
+    assert!(App::build(&dev, deps(pool, FakeSidecar::new()).await).is_ok());
 }

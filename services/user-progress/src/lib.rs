@@ -38,6 +38,14 @@ pub struct Deps {
     pub dapr: Arc<dyn DaprPort>,
 }
 
+/// Why the service does not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// No app token: its internal routes would take calls from anyone.
+    #[error(transparent)]
+    AppToken(#[from] lf_dapr::app_token::AppTokenError),
+}
+
 /// The built application.
 #[derive(Debug)]
 pub struct App {
@@ -46,8 +54,14 @@ pub struct App {
 
 impl App {
     /// Wires routes and listeners; applies migrations in the background.
-    pub fn build(config: &Config, deps: Deps) -> Self {
+    /// Refuses to start without an app token (see [`StartupError`]).
+    pub fn build(config: &Config, deps: Deps) -> Result<Self, StartupError> {
         let migrated = Arc::new(AtomicBool::new(false));
+        let state = routes::AppState {
+            pool: deps.pool.clone(),
+            migrated: migrated.clone(),
+        };
+        let router = lf_dapr::sidecar_facing(routes::router(state), &config.dapr)?;
         tokio::spawn(lf_db::migrate_with_retry(
             &db::MIGRATOR,
             deps.pool.clone(),
@@ -55,16 +69,11 @@ impl App {
         ));
         metrics::describe();
         lf_db::spawn_pool_metrics(SERVICE, deps.pool.clone());
-        let state = routes::AppState {
-            pool: deps.pool.clone(),
-            migrated: migrated.clone(),
-        };
-        let router = lf_dapr::sidecar_facing(routes::router(state), config.dapr.app_token.clone());
         let readiness = Readiness::new()
             .with(lf_db::readiness(deps.pool))
             .with(lf_db::migrations_readiness(migrated));
         let servers = Servers::new(deps.api_listener, router, deps.admin_listener, readiness);
-        Self { servers }
+        Ok(Self { servers })
     }
 
     /// Address of the API listener.

@@ -14,7 +14,7 @@ async fn main() -> anyhow::Result<()> {
         pool: lf_db::pool(&config.database)?,
         dapr: Arc::new(lf_dapr::HttpDapr::new(&config.dapr)?),
     };
-    let app = App::build(&config, deps);
+    let app = App::build(&config, deps)?;
     tracing::info!(api = %app.api_addr()?, admin = %app.admin_addr()?, "{SERVICE} listening");
     app.run_until_stopped(lf_http::shutdown_signal()).await?;
     telemetry.shutdown();

@@ -27,17 +27,8 @@ impl TestApp {
             ),
         ];
         let config = Config::load(Vec::new(), env).expect("config");
-        let deps = Deps {
-            api_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind"),
-            admin_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind"),
-            pool,
-            dapr: Arc::new(FakeSidecar::new()),
-        };
-        let app = App::build(&config, deps);
+        let deps = deps(pool, FakeSidecar::new()).await;
+        let app = App::build(&config, deps).expect("the app builds");
         let base = format!("http://{}", app.api_addr().expect("addr"));
         tokio::spawn(app.run_until_stopped(std::future::pending()));
         let test = Self {
@@ -346,4 +337,39 @@ async fn a_completion_racing_a_lesson_event_of_the_same_learner_succeeds(pool: P
         progress["topics"][0]["completions"].as_u64(),
         Some(PAIRS as u64)
     );
+}
+
+/// What `App::build` takes: free loopback listeners, `pool` and `sidecar`.
+async fn deps(pool: PgPool, sidecar: FakeSidecar) -> Deps {
+    Deps {
+        api_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind"),
+        admin_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind"),
+        pool,
+        dapr: Arc::new(sidecar),
+    }
+}
+
+#[sqlx::test]
+async fn no_app_token_no_start_unless_dev_allows_it(pool: PgPool) {
+    let config = Config::load(Vec::new(), Vec::new()).expect("config");
+    let err = App::build(&config, deps(pool.clone(), FakeSidecar::new()).await)
+        .expect_err("refuses to start without an app token");
+    let message = err.to_string();
+    assert!(
+        message.contains("LEARNFLOW_DAPR__APP_TOKEN") && message.contains("ALLOW_NO_APP_TOKEN"),
+        "{message}"
+    );
+    let dev = Config::load(
+        Vec::new(),
+        vec![(
+            "LEARNFLOW_DAPR__ALLOW_NO_APP_TOKEN".to_owned(),
+            "true".to_owned(),
+        )],
+    )
+    .expect("config");
+    assert!(App::build(&dev, deps(pool, FakeSidecar::new()).await).is_ok());
 }

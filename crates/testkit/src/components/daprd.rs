@@ -24,8 +24,19 @@ pub struct DaprEnv {
     pub sampling_rate: String,
     /// Token apps must present to daprd (`DAPR_API_TOKEN`).
     pub api_token: String,
-    /// Token daprd presents to its app (`APP_API_TOKEN`).
+    /// Token daprd presents to its app (`APP_API_TOKEN`): each app's own, empty for an
+    /// app no sidecar calls.
     pub app_token: String,
+}
+
+impl DaprEnv {
+    /// The same environment for the sidecar of an app whose token is `app_token`.
+    pub fn for_app(&self, app_token: String) -> Self {
+        Self {
+            app_token,
+            ..self.clone()
+        }
+    }
 }
 
 /// Ports of one sidecar.

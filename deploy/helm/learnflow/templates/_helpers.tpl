@@ -80,9 +80,19 @@ app.kubernetes.io/component: {{ .svc }}
 {{- default (printf "%s-dapr-api-token" (include "learnflow.fullname" .)) .Values.secrets.existingDaprApiTokenSecret -}}
 {{- end -}}
 
-{{/* Secret with key `token` that daprd presents to apps (dapr.io/app-token-secret). */}}
-{{- define "learnflow.appApiTokenSecretName" -}}
-{{- default (printf "%s-app-api-token" (include "learnflow.fullname" .)) .Values.secrets.existingAppApiTokenSecret -}}
+{{/* The services a sidecar calls (invocations, deliveries): each has its own app token. */}}
+{{- define "learnflow.calledBySidecar" -}}
+{{- if has . (list "course-agent" "user-progress") }}true{{ end -}}
+{{- end -}}
+
+{{/*
+Secret with key `token` that one service's daprd presents to it (dapr.io/app-token-secret),
+({"ctx", "svc"}): secrets.existing<Service>AppTokenSecret, or the chart's own.
+*/}}
+{{- define "learnflow.appTokenSecretName" -}}
+{{- $key := .svc | camelcase | untitle -}}
+{{- $existing := index .ctx.Values.secrets (printf "existing%sAppTokenSecret" (.svc | camelcase)) -}}
+{{- default (printf "%s-%s-app-token" (include "learnflow.fullname" .ctx) .svc) $existing -}}
 {{- end -}}
 
 {{/* ---------- Data stores ---------- */}}
@@ -260,7 +270,9 @@ dapr.io/sidecar-memory-request: {{ $res.requests.memory | toString | quote }}
 dapr.io/sidecar-cpu-limit: {{ $res.limits.cpu | toString | quote }}
 dapr.io/sidecar-memory-limit: {{ $res.limits.memory | toString | quote }}
 dapr.io/api-token-secret: {{ include "learnflow.daprApiTokenSecretName" .ctx | quote }}
-dapr.io/app-token-secret: {{ include "learnflow.appApiTokenSecretName" .ctx | quote }}
+{{- if include "learnflow.calledBySidecar" .svc }}
+dapr.io/app-token-secret: {{ include "learnflow.appTokenSecretName" . | quote }}
+{{- end }}
 dapr.io/log-level: {{ $v.dapr.logLevel | quote }}
 dapr.io/log-as-json: "true"
 dapr.io/graceful-shutdown-seconds: {{ $v.dapr.gracefulShutdownSeconds | toString | quote }}
@@ -348,20 +360,25 @@ capabilities:
 {{- end }}
 {{- end -}}
 
-{{/* Env entries of a service beside a sidecar: where daprd listens and both tokens. */}}
+{{/*
+Env entries of a service beside a sidecar ({"ctx", "svc"}): where daprd listens, the Dapr
+API token, and the service's own app token when its sidecar calls it.
+*/}}
 {{- define "learnflow.daprEnv.app" -}}
 - name: LEARNFLOW_DAPR__HTTP_PORT
   value: "3500"
 - name: LEARNFLOW_DAPR__API_TOKEN
   valueFrom:
     secretKeyRef:
-      name: {{ include "learnflow.daprApiTokenSecretName" . }}
+      name: {{ include "learnflow.daprApiTokenSecretName" .ctx }}
       key: token
+{{- if include "learnflow.calledBySidecar" .svc }}
 - name: LEARNFLOW_DAPR__APP_TOKEN
   valueFrom:
     secretKeyRef:
-      name: {{ include "learnflow.appApiTokenSecretName" . }}
+      name: {{ include "learnflow.appTokenSecretName" . }}
       key: token
+{{- end }}
 {{- end -}}
 
 {{/* User-supplied extra env (a map NAME -> value) of a component. */}}
@@ -436,7 +453,7 @@ spec:
           env:
             {{- include "learnflow.commonEnv" . | nindent 12 }}
             {{- if .sidecar }}
-            {{- include "learnflow.daprEnv.app" .ctx | nindent 12 }}
+            {{- include "learnflow.daprEnv.app" . | nindent 12 }}
             {{- end }}
             {{- with .env }}
             {{- . | nindent 12 }}
