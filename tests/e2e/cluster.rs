@@ -1090,7 +1090,7 @@ fn skaffold_run_and_dev(
         .expect("client");
     let learner = format!("devloop-{}", uuid::Uuid::new_v4().simple());
     let token = lf_testkit::token::mint(&learnflow.jwt_secret, &learner, 3600);
-    let took = runtime.block_on(learnflow_e2e::lesson_reaches_progress(
+    let took = runtime.block_on(learnflow_e2e::lesson_reaches_progress_via_forward(
         &http, &forwarded, &token,
     ));
     say(&format!(
@@ -1212,7 +1212,7 @@ fn skaffold_run_and_dev(
     );
     let again = format!("{learner}-after-edit");
     let token = lf_testkit::token::mint(&learnflow.jwt_secret, &again, 3600);
-    runtime.block_on(learnflow_e2e::lesson_reaches_progress(
+    runtime.block_on(learnflow_e2e::lesson_reaches_progress_via_forward(
         &http, &forwarded, &token,
     ));
     let status = dev.interrupt(Duration::from_secs(60));
