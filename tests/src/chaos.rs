@@ -616,16 +616,11 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
             .add_replica(name)
             .unwrap_or_else(|e| panic!("a second {name} starts: {e}"));
         let replica = &stack.replicas[i];
-        (
-            replica.instance.clone(),
-            format!(
-                "http://127.0.0.1:{}/metrics",
-                replica.running.service.admin_port()
-            ),
-        )
+        (replica.instance.clone(), replica.running.metrics_url())
     });
     settle(stack, &http).await;
-    let published_before = match &replica_metrics {
+    // Both relays' metrics (two relays only), and what each had published before the load.
+    let relays = match &replica_metrics {
         Some((instance, url)) if matches!(fault, Fault::TwoRelays) => vec![
             ("course-agent".to_owned(), stack.metrics_url("course-agent")),
             (instance.clone(), url.clone()),
@@ -633,7 +628,7 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
         _ => Vec::new(),
     };
     let mut published_counts = BTreeMap::new();
-    for (instance, url) in &published_before {
+    for (instance, url) in &relays {
         published_counts.insert(instance.clone(), published(&scrape(&http, url).await));
     }
     let progress_metrics = stack.metrics_url("user-progress");
@@ -782,7 +777,7 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
         }
         Fault::TwoRelays => {
             tokio::time::sleep(fault_len).await;
-            for (instance, url) in &published_before {
+            for (instance, url) in &relays {
                 let now = published(&scrape(&http, url).await);
                 if let Some(count) = published_counts.get_mut(instance) {
                     *count = now - *count;
@@ -961,11 +956,8 @@ pub async fn run_scenario(stack: &mut Stack, params: &ChaosParams, fault: Fault)
         progress_reachable,
         surge_statuses: surge.map(|(_, s)| s.statuses).unwrap_or_default(),
         refusals_after_surge_secs,
-        published_by: if matches!(fault, Fault::TwoRelays) {
-            published_counts
-        } else {
-            BTreeMap::new()
-        },
+        // Empty unless two relays ran; then each one's count during the scenario.
+        published_by: published_counts,
         duplicates_delivered,
         replica_consumed,
     }

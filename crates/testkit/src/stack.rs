@@ -107,6 +107,13 @@ pub struct RunningService {
     pub service: Service,
 }
 
+impl RunningService {
+    /// URL of the service's Prometheus metrics (its admin port).
+    pub fn metrics_url(&self) -> String {
+        format!("http://127.0.0.1:{}/metrics", self.service.admin_port())
+    }
+}
+
 /// One more instance of a service, beside its first one in [`Stack::services`]: its own
 /// process and its own daprd under the same app id (so callers' sidecars resolve to either,
 /// and a subscriber joins the same Kafka consumer group). See [`Stack::add_replica`].
@@ -439,7 +446,7 @@ impl Stack {
     pub fn metrics_url(&self, name: &str) -> String {
         self.services
             .get(name)
-            .map(|s| format!("http://127.0.0.1:{}/metrics", s.service.admin_port()))
+            .map(RunningService::metrics_url)
             .unwrap_or_default()
     }
 
