@@ -56,7 +56,10 @@ SECRETS = {
 }
 SECRET_ARGS = [a for k, v in SECRETS.items() for a in ("--set", f"secrets.{k}={v}")]
 _ESCAPED_BROKERS = BROKERS.replace(",", "\\,")  # --set splits on unescaped commas
-STORE_ARGS = ["--set", f"kafka.brokers={_ESCAPED_BROKERS}", "--set", f"postgresql.host={PG_HOST}"]
+PG_CA_SECRET = "postgresql-ca"
+# PostgreSQL's CA: the chart's default sslMode (verify-full) needs the Secret holding it.
+PG_CA_ARGS = ["--set", f"postgresql.tls.caSecret={PG_CA_SECRET}"]
+STORE_ARGS = ["--set", f"kafka.brokers={_ESCAPED_BROKERS}", "--set", f"postgresql.host={PG_HOST}", *PG_CA_ARGS]
 REQUIRED = SECRET_ARGS + STORE_ARGS
 
 # The APIs of the cluster the scenarios assume: Prometheus Operator and KEDA installed. Without
@@ -336,6 +339,10 @@ def test_values_schema_rejects_mistakes(helm):
         (["--set", "postgresql.inCluster.image.tag="], "tag"),
         # The gateway refuses HS256 secrets under 32 bytes; so does the chart, at install.
         (["--set", "secrets.jwtSecret=" + "s" * 31], "jwtSecret"),
+        # Plaintext or unverified PostgreSQL only with the explicit dev flag.
+        (["--set", "postgresql.sslMode=disable"], "sslMode"),
+        (["--set", "postgresql.sslMode=prefer"], "sslMode"),
+        (["--set", "postgresql.sslMode=require"], "sslMode"),
     ]:
         err = render_fails(helm, *REQUIRED, *bad)
         assert why in err, f"{bad}: unexpected error:\n{err}"
@@ -480,6 +487,37 @@ def test_secrets_wiring(defaults):
     assert set(app_tokens) <= set(SIDECAR_APPS)
 
 
+def _pg_ca_volumes(deployment):
+    """(volume, mount) pairs of the PostgreSQL CA in a Deployment, empty when it has none."""
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    mounts = app_container(deployment).get("volumeMounts", [])
+    return [(volumes[m["name"]], m) for m in mounts if "secret" in volumes[m["name"]]
+            and volumes[m["name"]]["secret"]["secretName"] == PG_CA_SECRET]
+
+
+def test_postgresql_is_reached_over_verified_tls_by_default(helm, defaults):
+    app_secret = by_name(defaults, "Secret", f"{RELEASE}-learnflow-app")["stringData"]
+    for app in ("course-agent", "user-progress"):
+        url = urllib.parse.urlsplit(app_secret[f"{app}-database-url"])
+        query = urllib.parse.parse_qs(url.query)
+        assert query["sslmode"] == ["verify-full"], app
+        ca_path = query["sslrootcert"][0]
+        [(volume, mount)] = _pg_ca_volumes(component(defaults, "Deployment", app))
+        assert volume["secret"]["items"] == [{"key": "ca.crt", "path": ca_path.rsplit("/", 1)[1]}], app
+        assert mount["mountPath"] == ca_path.rsplit("/", 1)[0] and mount["readOnly"] is True, app
+    for app in ("frontend-gateway", "kafka-monitor"):
+        assert not _pg_ca_volumes(component(defaults, "Deployment", app)), app
+    # verify-full without the CA's Secret: a clear error, not a service that cannot connect.
+    err = render_fails(helm, *SECRET_ARGS, "--set", f"kafka.brokers=k:9092", "--set", f"postgresql.host={PG_HOST}")
+    assert "postgresql.tls.caSecret is required with postgresql.sslMode=verify-full" in err
+    # The dev flag permits plaintext, and then nothing is mounted.
+    dev = render(helm, *SECRET_ARGS, "--set", f"kafka.brokers=k:9092", "--set", f"postgresql.host={PG_HOST}",
+                 "--set", "postgresql.sslMode=disable", "--set", "postgresql.allowInsecureSslMode=true")
+    url = by_name(dev, "Secret", f"{RELEASE}-learnflow-app")["stringData"]["course-agent-database-url"]
+    assert url.endswith("?sslmode=disable"), url
+    assert not _pg_ca_volumes(component(dev, "Deployment", "course-agent"))
+
+
 def test_database_password_is_url_encoded(helm):
     password = "p@ss word+/:?#%x"
     docs = render(helm, *REQUIRED, "--set-string", f"secrets.databasePassword={password}")
@@ -494,9 +532,9 @@ def test_rendering_without_a_secret_fails_clearly(helm):
         args = [a for k, v in SECRETS.items() if k != key for a in ("--set", f"secrets.{k}={v}")]
         err = render_fails(helm, *args, *STORE_ARGS)
         assert f"secrets.{key} is required" in err, f"missing {key}:\n{err}"
-    err = render_fails(helm, *SECRET_ARGS, "--set", f"postgresql.host={PG_HOST}")
+    err = render_fails(helm, *SECRET_ARGS, *PG_CA_ARGS, "--set", f"postgresql.host={PG_HOST}")
     assert "kafka.brokers is required" in err
-    err = render_fails(helm, *SECRET_ARGS, "--set", f"kafka.brokers=k:9092")
+    err = render_fails(helm, *SECRET_ARGS, *PG_CA_ARGS, "--set", f"kafka.brokers=k:9092")
     assert "postgresql.host is required" in err
 
 
@@ -924,7 +962,7 @@ def test_monitoring_off_renders_no_monitoring_objects(helm):
 
 
 def test_in_cluster_data_stores(helm):
-    docs = render(helm, *SECRET_ARGS, "--set", "kafka.inCluster.enabled=true",
+    docs = render(helm, *SECRET_ARGS, *PG_CA_ARGS, "--set", "kafka.inCluster.enabled=true",
                   "--set", "postgresql.inCluster.enabled=true",
                   "--set", "kafka.inCluster.serviceName=events", "--set", "postgresql.inCluster.serviceName=db")
     data = by_name(docs, "Secret", f"{RELEASE}-learnflow-app")["stringData"]

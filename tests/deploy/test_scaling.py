@@ -218,7 +218,7 @@ def test_the_doc_check_notices_a_changed_number():
 # and, without the in-cluster stores of the minikube profile, where Kafka and PostgreSQL are.
 CHART_SECRETS = ("databasePassword", "jwtSecret", "daprApiToken", "courseAgentAppToken",
                  "userProgressAppToken")
-CHART_STORES = ("kafka.brokers=kafka:9092", "postgresql.host=postgres")
+CHART_STORES = ("kafka.brokers=kafka:9092", "postgresql.host=postgres", "postgresql.tls.caSecret=postgresql-ca")
 
 
 def rendered_hpas(helm: str, *profiles: str) -> dict[str, dict]:

@@ -35,6 +35,7 @@ USER_VALUES = [
     "--set", "secrets.daprApiToken=dapr-71be", "--set", "secrets.courseAgentAppToken=app-03c9",
     "--set", "secrets.userProgressAppToken=app-5e21",
     "--set", "kafka.brokers=kafka.example.internal:9092", "--set", "postgresql.host=pg.example.internal",
+    "--set", "postgresql.tls.caSecret=postgresql-ca",
 ]
 
 

@@ -6,7 +6,8 @@
 //! nested, long strings, invalid UTF-8, wrong content type) → 4xx, never 5xx, and
 //! the gateway keeps serving; the per-learner rate limit answers 429 with
 //! `Retry-After`. Every error our services send is a JSON body with `error.code`.
-//! Afterwards no log file of the run may contain a secret or a bearer token.
+//! PostgreSQL is reached only over verified TLS, and a service given the wrong CA refuses
+//! to start. Afterwards no log file of the run may contain a secret or a bearer token.
 //! On a stack of its own, 20,000 slowloris connections (from `learnflow-slowloris`
 //! helper processes) must neither starve a learner nor blow the gateway's memory.
 //!
@@ -940,6 +941,9 @@ async fn the_edge_refuses_what_it_must_and_never_leaks_secrets() {
     )
     .await;
 
+    // ── PostgreSQL is reached over TLS only, with its CA checked ────────────────────
+    database_over_tls(&mut stack, &mut m).await;
+
     // ── No secret, and no bearer token, in any log of the run ───────────────────────
     let mut secrets = vec![
         ("the JWT secret", stack.secrets.jwt_secret.clone()),
@@ -1036,6 +1040,119 @@ async fn the_edge_refuses_what_it_must_and_never_leaks_secrets() {
         m.checked.len(),
         run_dir.display(),
         m.failures.join("\n")
+    );
+}
+
+/// The stack's PostgreSQL serves TLS only (`hostssl`, no plaintext line), the services'
+/// URLs ask for `verify-full` with the run's CA, and every connection they hold is TLS;
+/// course-agent given another CA refuses to start with an error naming the setting.
+async fn database_over_tls(stack: &mut Stack, m: &mut Matrix) {
+    let ca = stack.postgres.ca().map(Path::to_path_buf);
+    m.check(
+        "the services' database URLs ask for verify-full with the run's CA",
+        ca.as_ref().is_some_and(|ca| {
+            stack.postgres.url("course_agent").ends_with(&format!(
+                "?sslmode=verify-full&sslrootcert={}",
+                ca.display()
+            ))
+        }),
+        || {
+            format!(
+                "url: {}",
+                stack
+                    .postgres
+                    .url("course_agent")
+                    .replace(stack.postgres.password(), "***")
+            )
+        },
+    );
+    let plaintext = {
+        use sqlx::Connection;
+        sqlx::PgConnection::connect(&stack.postgres.plaintext_url("postgres")).await
+    };
+    m.check(
+        "PostgreSQL refuses a plaintext connection",
+        plaintext
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("no encryption")),
+        || match plaintext {
+            Ok(_) => "a plaintext connection was accepted".into(),
+            Err(e) => format!("refused, but not for want of TLS: {e}"),
+        },
+    );
+    let sessions = stack.postgres.psql(
+        "postgres",
+        "SELECT a.datname || ':' || s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.datname IN ('course_agent', 'user_progress') ORDER BY 1",
+    );
+    let sessions: Vec<String> = sessions
+        .as_deref()
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    m.check(
+        "every connection of course-agent and user-progress to PostgreSQL is TLS",
+        ["course_agent:true", "user_progress:true"]
+            .iter()
+            .all(|db| sessions.iter().any(|s| s == db))
+            && sessions.iter().all(|s| s.ends_with(":true")),
+        || format!("sessions (database:ssl): {sessions:?}"),
+    );
+
+    // Another CA, made now: the server's certificate does not chain to it.
+    let other_ca_dir = stack.run_dir().join("not-the-postgres-ca");
+    let made = std::fs::create_dir_all(&other_ca_dir)
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            lf_testkit::pki::ca(&other_ca_dir, "ca", "not-the-postgres-ca", 1)
+                .map_err(|e| e.to_string())
+        });
+    let (Some(ca), Ok(())) = (ca, made) else {
+        m.fail(
+            "course-agent with another CA in sslrootcert refuses to start, naming the setting",
+            "no TLS CA on the stack, or the other CA could not be made".into(),
+        );
+        return;
+    };
+    let other_ca = other_ca_dir.join("ca.crt");
+    let spawned = stack.spawn_with_env("course-agent", "course-agent-wrong-ca", |env| {
+        for (key, value) in env.iter_mut() {
+            if key == "LEARNFLOW_DATABASE__URL" {
+                *value = value.replace(&ca.display().to_string(), &other_ca.display().to_string());
+            }
+        }
+    });
+    let name = "course-agent with another CA in sslrootcert refuses to start, naming the setting";
+    let mut service = match spawned {
+        Ok(service) => service,
+        Err(e) => return m.fail(name, format!("could not spawn it: {e}")),
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = service.process().exited() {
+            break Some(exit);
+        }
+        if std::time::Instant::now() > deadline {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let log = std::fs::read_to_string(service.process().log_path()).unwrap_or_default();
+    m.check(
+        name,
+        exit.as_deref()
+            .is_some_and(|e| e.contains("exit status:") && !e.ends_with("exit status: 0"))
+            && log.contains("TLS to PostgreSQL")
+            && log.contains("LEARNFLOW_DATABASE__URL")
+            && log.contains(&format!("sslrootcert={}", other_ca.display()))
+            && log.contains("UnknownIssuer"),
+        || {
+            format!(
+                "exit: {exit:?}; log: {}",
+                log.chars().take(1200).collect::<String>()
+            )
+        },
     );
 }
 

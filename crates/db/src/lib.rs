@@ -1,8 +1,9 @@
 //! PostgreSQL plumbing shared by course-agent and user-progress.
 //!
-//! Layout: [`DatabaseConfig`] (`[database]` settings) → [`pool`] (a lazy pool, so
+//! Layout: [`DatabaseConfig`] (`[database]` settings) → [`connect`] (a lazy [`pool`], so
 //! a service starts and reports not-ready instead of crashing while the database
-//! is down) → [`readiness`] (a `/readyz` check) and [`spawn_pool_metrics`]
+//! is down, after a startup check that refuses TLS settings that can never work:
+//! [`SetupError`]) → [`readiness`] (a `/readyz` check) and [`spawn_pool_metrics`]
 //! (connections in use and idle, every few seconds); [`statement`] and
 //! [`transaction`] make database spans; [`is_transient`] and [`retry_conflicts`] say what
 //! is worth another attempt and make it; [`names`] holds the metric names.
@@ -172,14 +173,148 @@ where
     }
 }
 
+/// How long [`connect`] waits for its one TLS handshake before it leaves the database to
+/// the lazy pool (a frozen server must not hold the service's start).
+const TLS_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Database settings a service cannot run with: found at startup, before it serves, so
+/// that a wrong CA is a clear error naming the setting instead of a service that stays
+/// not-ready forever.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The URL does not parse.
+    #[error("database.url (LEARNFLOW_DATABASE__URL) is not a PostgreSQL URL: {0}")]
+    Url(#[source] sqlx::Error),
+    /// The CA bundle named by `sslrootcert` cannot be read.
+    #[error(
+        "database.url (LEARNFLOW_DATABASE__URL) names sslrootcert={path}, which cannot be read: {source}"
+    )]
+    RootCertUnreadable {
+        /// The path as the URL gives it.
+        path: String,
+        /// Why it cannot be read.
+        source: std::io::Error,
+    },
+    /// PostgreSQL answered, and TLS as the URL asks for failed.
+    #[error(
+        "TLS to PostgreSQL at {host}:{port} failed with sslmode={ssl_mode}{root} as database.url \
+         (LEARNFLOW_DATABASE__URL) asks: {detail}. sslrootcert must name the CA that signed the \
+         server's certificate, and with verify-full the URL's host must be one of its names"
+    )]
+    Tls {
+        /// Host of the URL.
+        host: String,
+        /// Port of the URL.
+        port: u16,
+        /// The URL's `sslmode`.
+        ssl_mode: &'static str,
+        /// `" and sslrootcert=…"` when the URL names a CA bundle.
+        root: String,
+        /// What the handshake reported.
+        detail: String,
+    },
+}
+
+/// The lazy [`pool`], once the settings pass a startup check. When the URL asks for TLS
+/// (`sslmode` require, verify-ca or verify-full) the CA bundle must be readable and one
+/// handshake must succeed; a database that is down or does not answer within 5 s is left
+/// to the pool and to `/readyz`, as without TLS — only an answer that TLS refuses stops
+/// the start.
+pub async fn connect(config: &DatabaseConfig) -> Result<PgPool, SetupError> {
+    let options: PgConnectOptions = config
+        .url
+        .expose_secret()
+        .parse()
+        .map_err(SetupError::Url)?;
+    let ssl_mode = ssl_mode_name(options.get_ssl_mode());
+    let checks_tls = matches!(ssl_mode, "require" | "verify-ca" | "verify-full");
+    let root_cert = root_cert_path(&options);
+    if let Some(path) = root_cert.as_deref().filter(|_| checks_tls) {
+        std::fs::read(path).map_err(|source| SetupError::RootCertUnreadable {
+            path: path.to_owned(),
+            source,
+        })?;
+    }
+    if checks_tls {
+        let attempt = tokio::time::timeout(TLS_CHECK_TIMEOUT, async {
+            use sqlx::Connection;
+            sqlx::PgConnection::connect_with(&options).await
+        })
+        .await;
+        match attempt {
+            Ok(Ok(connection)) => {
+                let _ = sqlx::Connection::close(connection).await;
+            }
+            Ok(Err(e)) if is_tls_refusal(&e) => {
+                return Err(SetupError::Tls {
+                    host: options.get_host().to_owned(),
+                    port: options.get_port(),
+                    ssl_mode,
+                    root: root_cert
+                        .map(|p| format!(" and sslrootcert={p}"))
+                        .unwrap_or_default(),
+                    detail: e.to_string(),
+                });
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "database not reachable at startup; the pool keeps trying");
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "database did not answer within 5 s at startup; the pool keeps trying"
+                );
+            }
+        }
+    }
+    Ok(pool_with(config, options))
+}
+
+/// True when the connection failed in TLS itself: sqlx reports a server without TLS or a
+/// bad CA bundle as [`sqlx::Error::Tls`], and a certificate the handshake rejects as the
+/// I/O error `InvalidData` that rustls raises (a refused or reset connection is never that).
+fn is_tls_refusal(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Tls(_) => true,
+        sqlx::Error::Io(io) => io.kind() == std::io::ErrorKind::InvalidData,
+        _ => false,
+    }
+}
+
+fn ssl_mode_name(mode: sqlx::postgres::PgSslMode) -> &'static str {
+    use sqlx::postgres::PgSslMode;
+    match mode {
+        PgSslMode::Disable => "disable",
+        PgSslMode::Allow => "allow",
+        PgSslMode::Prefer => "prefer",
+        PgSslMode::Require => "require",
+        PgSslMode::VerifyCa => "verify-ca",
+        PgSslMode::VerifyFull => "verify-full",
+    }
+}
+
+/// The file `sslrootcert` names (sqlx also reads `PGSSLROOTCERT` when the URL has none);
+/// `None` for no CA bundle or one given inline as PEM. sqlx writes a file as `file: <path>`.
+fn root_cert_path(options: &PgConnectOptions) -> Option<String> {
+    use sqlx::ConnectOptions;
+    options
+        .to_url_lossy()
+        .query_pairs()
+        .find(|(key, _)| key == "sslrootcert")
+        .and_then(|(_, value)| value.strip_prefix("file: ").map(str::to_owned))
+}
+
 /// A lazy pool: no connection is made until first use.
 pub fn pool(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
     let options: PgConnectOptions = config.url.expose_secret().parse()?;
-    Ok(PgPoolOptions::new()
+    Ok(pool_with(config, options))
+}
+
+fn pool_with(config: &DatabaseConfig, options: PgConnectOptions) -> PgPool {
+    PgPoolOptions::new()
         .max_connections(config.max_connections)
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(config.acquire_timeout_secs))
-        .connect_lazy_with(options))
+        .connect_lazy_with(options)
 }
 
 /// A `/readyz` check that passes when the database answers `SELECT 1`.
@@ -304,6 +439,46 @@ mod tests {
         let (outcome, runs) = run_failing_with(&["40P01", "40P01", "40P01", "40P01"]);
         assert_eq!(runs, CONFLICT_ATTEMPTS);
         assert!(outcome.is_err_and(|e| is_conflict_abort(&e)));
+    }
+
+    #[test]
+    fn the_ca_bundle_is_found_in_the_url_and_nowhere_else() {
+        let options = |url: &str| url.parse::<PgConnectOptions>().expect("url");
+        assert_eq!(
+            root_cert_path(&options(
+                "postgres://u:p@db:5432/x?sslmode=verify-full&sslrootcert=/etc/ca%20dir/ca.crt"
+            ))
+            .as_deref(),
+            Some("/etc/ca dir/ca.crt")
+        );
+        assert_eq!(
+            root_cert_path(&options("postgres://u:p@db:5432/x?sslmode=disable")),
+            None
+        );
+    }
+
+    #[test]
+    fn only_tls_failures_stop_the_start() {
+        use std::io::{Error, ErrorKind};
+        assert!(is_tls_refusal(&sqlx::Error::Tls(
+            "server does not support TLS".into()
+        )));
+        assert!(is_tls_refusal(&sqlx::Error::Io(Error::new(
+            ErrorKind::InvalidData,
+            "invalid peer certificate: UnknownIssuer"
+        ))));
+        // A database that is down or unreachable is the pool's to retry.
+        for kind in [
+            ErrorKind::ConnectionRefused,
+            ErrorKind::TimedOut,
+            ErrorKind::NotFound,
+        ] {
+            assert!(
+                !is_tls_refusal(&sqlx::Error::Io(Error::from(kind))),
+                "{kind:?}"
+            );
+        }
+        assert!(!is_tls_refusal(&sqlx::Error::PoolTimedOut));
     }
 
     #[test]

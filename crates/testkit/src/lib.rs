@@ -18,6 +18,7 @@
 //!   validate against, from pinned Go modules;
 //! - [`process`]: a managed child process with its own log file that can be
 //!   stopped, killed, frozen, resumed and restarted, and never outlives its owner;
+//! - [`pki`]: CA and leaf certificates made with openssl (the cluster's, PostgreSQL's TLS);
 //! - [`wait`]: readiness polling with a deadline, and a tiny HTTP/1.0 getter;
 //! - [`components`]: PostgreSQL, Kafka, daprd, Prometheus, Jaeger and service
 //!   processes, each on free loopback ports in its own directory;
@@ -35,6 +36,7 @@ pub mod containers;
 pub mod devtools;
 pub mod error;
 pub mod paths;
+pub mod pki;
 pub mod process;
 pub mod provision;
 pub mod schemas;

@@ -14,7 +14,7 @@ use crate::components::RunDir;
 use crate::components::daprd::{DaprEnv, DaprPorts, Daprd};
 use crate::components::jaeger::Jaeger;
 use crate::components::kafka::Kafka;
-use crate::components::postgres::Postgres;
+use crate::components::postgres::{Postgres, Transport};
 use crate::components::prometheus::{Prometheus, ScrapeTarget};
 use crate::components::service::Service;
 use crate::tools::Toolchain;
@@ -71,6 +71,9 @@ pub struct StackOptions {
     pub tracing: bool,
     /// Browser origins the gateway allows (CORS); empty = its default, none.
     pub gateway_allowed_origins: Vec<String>,
+    /// PostgreSQL serves TLS only and the services connect with `sslmode=verify-full` and
+    /// the run's CA (the chart's production default); `false`: plaintext, `sslmode=disable`.
+    pub database_tls: bool,
 }
 
 impl Default for StackOptions {
@@ -82,6 +85,7 @@ impl Default for StackOptions {
             sampling_rate: "1".into(),
             tracing: true,
             gateway_allowed_origins: Vec::new(),
+            database_tls: true,
         }
     }
 }
@@ -243,7 +247,12 @@ impl Stack {
             jwt_secret: random_token(),
         };
 
-        let mut postgres = Postgres::spawn(run, &tools)?;
+        let transport = if options.database_tls {
+            Transport::Tls
+        } else {
+            Transport::Plain
+        };
+        let mut postgres = Postgres::spawn_with(run, &tools, transport)?;
         let mut kafka = Kafka::spawn(run, &tools)?;
         let mut jaeger = Jaeger::spawn(run, &tools, trace_port)?;
         postgres.wait_ready()?;
@@ -435,6 +444,49 @@ impl Stack {
             },
         });
         Ok(self.replicas.len() - 1)
+    }
+
+    /// Starts one more process of service `name`, without a sidecar and without waiting for
+    /// it, with the environment the stack gives that service changed by `edit`: for tests of
+    /// how a service refuses settings it cannot run with. Its log is `services/<instance>.log`.
+    pub fn spawn_with_env(
+        &mut self,
+        name: &str,
+        instance: &str,
+        edit: impl FnOnce(&mut Vec<(String, String)>),
+    ) -> Result<Service> {
+        let def = SERVICES.iter().find(|d| d.name == name).ok_or_else(|| {
+            crate::HarnessError::Missing {
+                what: format!("a service called {name}"),
+                fix: format!(
+                    "one of {:?}",
+                    SERVICES.iter().map(|d| d.name).collect::<Vec<_>>()
+                ),
+            }
+        })?;
+        let dapr_ports = if def.sidecar {
+            Some(DaprPorts::free()?)
+        } else {
+            None
+        };
+        let mut env = service_env(
+            def,
+            dapr_ports.as_ref(),
+            &self.postgres,
+            &self.kafka,
+            &self.jaeger,
+            &self.secrets,
+            &self.options,
+        );
+        edit(&mut env);
+        Service::spawn_instance(
+            &mut self.run,
+            def.name,
+            instance,
+            free_port()?,
+            free_port()?,
+            env,
+        )
     }
 
     /// Stops every replica (each daprd first, then its app), leaving the first instances.

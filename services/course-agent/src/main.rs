@@ -11,7 +11,7 @@ async fn main() -> anyhow::Result<()> {
     let deps = Deps {
         api_listener: config.server.bind().await?,
         admin_listener: config.admin.bind().await?,
-        pool: lf_db::pool(&config.database)?,
+        pool: lf_db::connect(&config.database).await?,
         dapr: Arc::new(lf_dapr::HttpDapr::new(&config.dapr)?),
     };
     let app = App::build(&config, deps)?;

@@ -7,21 +7,11 @@
 //!   key pair. ECDSA P-256 throughout: key generation is instant, and every component
 //!   accepts it.
 
-use std::path::Path;
 use std::process::Command;
 
 use super::config::{API_SERVICE_IP, CLUSTER_DOMAIN, Layout, NODE_IP, NODE_NAME};
+use crate::pki::{Leaf, ca, openssl, sign};
 use crate::{HarnessError, Result};
-
-/// One leaf certificate: file stem, subject, signing CA, usages and names.
-struct Leaf {
-    name: &'static str,
-    subject: String,
-    ca: &'static str,
-    server: bool,
-    client: bool,
-    sans: Vec<String>,
-}
 
 /// Makes whatever is missing; returns true when something was made.
 pub fn ensure(layout: &Layout) -> Result<bool> {
@@ -34,10 +24,10 @@ pub fn ensure(layout: &Layout) -> Result<bool> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)
         .map_err(HarnessError::io(format!("creating {}", dir.display())))?;
-    ca(&dir, "ca", "learnflow-kubernetes-ca")?;
-    ca(&dir, "front-proxy-ca", "learnflow-front-proxy-ca")?;
+    ca(&dir, "ca", "learnflow-kubernetes-ca", 3650)?;
+    ca(&dir, "front-proxy-ca", "learnflow-front-proxy-ca", 3650)?;
     for leaf in leaves() {
-        sign(&dir, &leaf)?;
+        sign(&dir, &leaf, 3650)?;
     }
     openssl(
         "service-account key",
@@ -127,98 +117,6 @@ fn leaves() -> Vec<Leaf> {
             "ca",
         ),
     ]
-}
-
-fn ca(dir: &Path, name: &str, cn: &str) -> Result<()> {
-    openssl(
-        &format!("{name} certificate"),
-        Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-new",
-                "-nodes",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-days",
-                "3650",
-                "-subj",
-                &format!("/CN={cn}"),
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
-                "-keyout",
-            ])
-            .arg(dir.join(format!("{name}.key")))
-            .arg("-out")
-            .arg(dir.join(format!("{name}.crt"))),
-    )
-}
-
-fn sign(dir: &Path, leaf: &Leaf) -> Result<()> {
-    let key = dir.join(format!("{}.key", leaf.name));
-    let csr = dir.join(format!("{}.csr", leaf.name));
-    let ext = dir.join(format!("{}.ext", leaf.name));
-    openssl(
-        &format!("{} key and request", leaf.name),
-        Command::new("openssl")
-            .args([
-                "req",
-                "-new",
-                "-nodes",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-subj",
-                &leaf.subject,
-                "-keyout",
-            ])
-            .arg(&key)
-            .arg("-out")
-            .arg(&csr),
-    )?;
-    let usages: Vec<&str> = [(leaf.server, "serverAuth"), (leaf.client, "clientAuth")]
-        .iter()
-        .filter(|(on, _)| *on)
-        .map(|(_, u)| *u)
-        .collect();
-    let mut extensions = format!(
-        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage={}\n",
-        usages.join(",")
-    );
-    if !leaf.sans.is_empty() {
-        extensions.push_str(&format!("subjectAltName={}\n", leaf.sans.join(",")));
-    }
-    std::fs::write(&ext, extensions).map_err(HarnessError::io("writing an extension file"))?;
-    openssl(
-        &format!("signing {}", leaf.name),
-        Command::new("openssl")
-            .args(["x509", "-req", "-days", "3650", "-in"])
-            .arg(&csr)
-            .arg("-CA")
-            .arg(dir.join(format!("{}.crt", leaf.ca)))
-            .arg("-CAkey")
-            .arg(dir.join(format!("{}.key", leaf.ca)))
-            .arg("-extfile")
-            .arg(&ext)
-            .arg("-out")
-            .arg(dir.join(format!("{}.crt", leaf.name))),
-    )?;
-    let _ = std::fs::remove_file(&csr);
-    let _ = std::fs::remove_file(&ext);
-    Ok(())
-}
-
-fn openssl(what: &str, cmd: &mut Command) -> Result<()> {
-    crate::components::run_command(
-        &format!("openssl: {what} (needs: apt-get install -y openssl)"),
-        cmd,
-    )
-    .map(|_| ())
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! PostgreSQL from the Debian package: own data directory, own port, password auth
 //! (scram-sha-256) with a password made per run, so that what a real deployment has to keep
-//! out of its logs exists here too.
+//! out of its logs exists here too. [`Transport::Tls`] serves TLS only, with a CA and a
+//! certificate made at start ([`crate::pki`]), and hands out `sslmode=verify-full` URLs.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -17,6 +18,19 @@ use crate::{HarnessError, Result};
 /// The user PostgreSQL runs as when we are root.
 const SERVER_USER: &str = "postgres";
 
+/// How clients reach the server over TCP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Plaintext (`sslmode=disable` URLs): tools and per-crate tests.
+    Plain,
+    /// TLS only: `pg_hba.conf` has `hostssl` lines and no `host` line, so a plaintext
+    /// connection is refused; URLs carry `sslmode=verify-full` and the run's CA.
+    Tls,
+}
+
+/// Days the run's certificates are valid: a stack never lives that long.
+const CERT_DAYS: u32 = 7;
+
 /// A running PostgreSQL server.
 #[derive(Debug)]
 pub struct Postgres {
@@ -24,6 +38,8 @@ pub struct Postgres {
     port: u16,
     bin: PathBuf,
     password: String,
+    /// The CA that signed the server's certificate, in [`Transport::Tls`].
+    ca: Option<PathBuf>,
 }
 
 impl Postgres {
@@ -36,25 +52,18 @@ impl Postgres {
 
     /// Like [`Postgres::start`] without waiting for readiness.
     pub fn spawn(run: &mut RunDir, tools: &Toolchain) -> Result<Self> {
+        Self::spawn_with(run, tools, Transport::Plain)
+    }
+
+    /// Like [`Postgres::spawn`], reached over `transport`.
+    pub fn spawn_with(run: &mut RunDir, tools: &Toolchain, transport: Transport) -> Result<Self> {
         let port = free_port()?;
         let dir = run.subdir("postgres")?;
         let data = dir.join("data");
         let as_root = nix::unistd::geteuid().is_root();
         let run_as = as_root.then(|| SERVER_USER.to_owned());
         if as_root {
-            let user = nix::unistd::User::from_name(SERVER_USER)
-                .ok()
-                .flatten()
-                .ok_or_else(|| HarnessError::Missing {
-                    what: "the `postgres` system user (PostgreSQL will not run as root)".into(),
-                    fix: "apt-get install -y postgresql".into(),
-                })?;
-            nix::unistd::chown(&dir, Some(user.uid), Some(user.gid)).map_err(|e| {
-                HarnessError::Command {
-                    what: format!("chown {}", dir.display()),
-                    detail: e.to_string(),
-                }
-            })?;
+            give_to_server_user(&dir)?;
         }
         let password = uuid::Uuid::new_v4().simple().to_string();
         // initdb reads the superuser's password from a file; it is removed right after.
@@ -63,16 +72,8 @@ impl Postgres {
             "writing {}",
             password_file.display()
         )))?;
-        if let Some(user) = as_root
-            .then(|| nix::unistd::User::from_name(SERVER_USER).ok().flatten())
-            .flatten()
-        {
-            nix::unistd::chown(&password_file, Some(user.uid), Some(user.gid)).map_err(|e| {
-                HarnessError::Command {
-                    what: format!("chown {}", password_file.display()),
-                    detail: e.to_string(),
-                }
-            })?;
+        if as_root {
+            give_to_server_user(&password_file)?;
         }
         let mut initdb = Command::new("setpriv");
         if as_root {
@@ -102,6 +103,10 @@ impl Postgres {
         let initialised = run_command("initdb", &mut initdb);
         let _ = std::fs::remove_file(&password_file);
         initialised?;
+        let tls = match transport {
+            Transport::Plain => None,
+            Transport::Tls => Some(server_tls(&dir, as_root)?),
+        };
         let mut spec = ProcessSpec::new(
             "postgres",
             tools.postgres_bin.join("postgres"),
@@ -121,6 +126,9 @@ impl Postgres {
             "-c",
             "log_min_messages=warning",
         ]);
+        if let Some(tls) = &tls {
+            spec = spec.args(tls.server_settings());
+        }
         spec.run_as = run_as;
         // SIGINT is PostgreSQL's "fast shutdown": roll back and stop now.
         spec.stop_signal = Signal::SIGINT;
@@ -133,6 +141,7 @@ impl Postgres {
             bin: tools.postgres_bin.clone(),
             process,
             password,
+            ca: tls.map(|t| t.ca),
         })
     }
 
@@ -146,12 +155,34 @@ impl Postgres {
         self.process.pid()
     }
 
-    /// Connection URL for database `db` as the superuser (its password included).
+    /// Connection URL for database `db` as the superuser (its password included): with
+    /// `sslmode=verify-full` and the run's CA in [`Transport::Tls`].
     pub fn url(&self, db: &str) -> String {
+        match &self.ca {
+            Some(ca) => format!(
+                "{}?sslmode=verify-full&sslrootcert={}",
+                self.base_url(db),
+                ca.display()
+            ),
+            None => self.plaintext_url(db),
+        }
+    }
+
+    /// The same URL with `sslmode=disable`: refused by a [`Transport::Tls`] server.
+    pub fn plaintext_url(&self, db: &str) -> String {
+        format!("{}?sslmode=disable", self.base_url(db))
+    }
+
+    fn base_url(&self, db: &str) -> String {
         format!(
             "postgres://postgres:{}@127.0.0.1:{}/{db}",
             self.password, self.port
         )
+    }
+
+    /// The CA that signed the server's certificate ([`Transport::Tls`] only).
+    pub fn ca(&self) -> Option<&std::path::Path> {
+        self.ca.as_deref()
     }
 
     /// The superuser's password (made for this run).
@@ -207,6 +238,86 @@ impl Postgres {
     pub fn process(&mut self) -> &mut ManagedProcess {
         &mut self.process
     }
+}
+
+/// Makes `path` the server user's: PostgreSQL will not run as root, so when we are root
+/// its data directory, its password file and its TLS key must be that user's.
+fn give_to_server_user(path: &std::path::Path) -> Result<()> {
+    let user = nix::unistd::User::from_name(SERVER_USER)
+        .ok()
+        .flatten()
+        .ok_or_else(|| HarnessError::Missing {
+            what: "the `postgres` system user (PostgreSQL will not run as root)".into(),
+            fix: "apt-get install -y postgresql".into(),
+        })?;
+    nix::unistd::chown(path, Some(user.uid), Some(user.gid)).map_err(|e| HarnessError::Command {
+        what: format!("chown {}", path.display()),
+        detail: e.to_string(),
+    })
+}
+
+/// The files of [`Transport::Tls`].
+struct ServerTls {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+    hba: PathBuf,
+}
+
+impl ServerTls {
+    fn server_settings(&self) -> Vec<String> {
+        [
+            "ssl=on".to_owned(),
+            format!("ssl_cert_file={}", self.cert.display()),
+            format!("ssl_key_file={}", self.key.display()),
+            format!("hba_file={}", self.hba.display()),
+        ]
+        .into_iter()
+        .flat_map(|setting| ["-c".to_owned(), setting])
+        .collect()
+    }
+}
+
+/// A CA, the server's certificate for the names clients use (127.0.0.1, localhost), and a
+/// `pg_hba.conf` that accepts TCP only over TLS. PostgreSQL refuses a key others can read,
+/// so the key is the server user's, mode 0600.
+fn server_tls(dir: &std::path::Path, as_root: bool) -> Result<ServerTls> {
+    let tls = dir.join("tls");
+    std::fs::create_dir_all(&tls)
+        .map_err(HarnessError::io(format!("creating {}", tls.display())))?;
+    crate::pki::ca(&tls, "ca", "learnflow-postgres-test-ca", CERT_DAYS)?;
+    crate::pki::sign(
+        &tls,
+        &crate::pki::Leaf {
+            name: "server",
+            subject: "/CN=localhost".into(),
+            ca: "ca",
+            server: true,
+            client: false,
+            sans: vec!["IP:127.0.0.1".into(), "DNS:localhost".into()],
+        },
+        CERT_DAYS,
+    )?;
+    let key = tls.join("server.key");
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .map_err(HarnessError::io(format!("chmod {}", key.display())))?;
+    if as_root {
+        give_to_server_user(&key)?;
+    }
+    let hba = tls.join("pg_hba.conf");
+    std::fs::write(
+        &hba,
+        "# TLS mode: local socket for the server's own tools, TCP only over TLS.\n\
+         local   all all              scram-sha-256\n\
+         hostssl all all 127.0.0.1/32 scram-sha-256\n",
+    )
+    .map_err(HarnessError::io(format!("writing {}", hba.display())))?;
+    Ok(ServerTls {
+        ca: tls.join("ca.crt"),
+        cert: tls.join("server.crt"),
+        key,
+        hba,
+    })
 }
 
 fn pg_isready(bin: &std::path::Path, port: u16) -> std::result::Result<(), String> {

@@ -152,6 +152,23 @@ seccompProfile:
 {{- /* QueryEscape turns a space into "+", which is literal in userinfo: use %20. A literal "+" is already %2B. */ -}}
 {{- $enc := urlquery $pw | replace "+" "%20" -}}
 {{- printf "postgres://%s:%s@%s:%d/%s?sslmode=%s" (urlquery $v.postgresql.user) $enc (include "learnflow.postgresHost" .ctx) (int $v.postgresql.port) .db $v.postgresql.sslMode -}}
+{{- if include "learnflow.postgresVerifies" .ctx -}}
+{{- printf "&sslrootcert=%s" (include "learnflow.postgresCaPath" .ctx) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Non-empty when the services verify PostgreSQL's certificate (sslMode verify-ca or verify-full): they need the CA of postgresql.tls.caSecret. */}}
+{{- define "learnflow.postgresVerifies" -}}
+{{- $pg := .Values.postgresql -}}
+{{- if has $pg.sslMode (list "verify-ca" "verify-full") -}}
+{{- $_ := required (printf "postgresql.tls.caSecret is required with postgresql.sslMode=%s: the name of a Secret holding the CA bundle that signed PostgreSQL's certificate under key postgresql.tls.caKey (kubectl create secret generic postgresql-ca --from-file=ca.crt=…); on a dev cluster without TLS, sslMode=disable with allowInsecureSslMode=true" $pg.sslMode) $pg.tls.caSecret -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/* Where course-agent and user-progress find PostgreSQL's CA bundle. */}}
+{{- define "learnflow.postgresCaPath" -}}
+/etc/learnflow/postgresql-ca/ca.crt
 {{- end -}}
 
 {{/* ---------- Dapr ---------- */}}
@@ -486,10 +503,23 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
+            {{- if and .database (include "learnflow.postgresVerifies" .ctx) }}
+            - name: postgresql-ca
+              mountPath: {{ include "learnflow.postgresCaPath" .ctx | dir }}
+              readOnly: true
+            {{- end }}
       volumes:
         - name: tmp
           emptyDir:
             sizeLimit: 64Mi
+        {{- if and .database (include "learnflow.postgresVerifies" .ctx) }}
+        - name: postgresql-ca
+          secret:
+            secretName: {{ $v.postgresql.tls.caSecret }}
+            items:
+              - key: {{ $v.postgresql.tls.caKey }}
+                path: {{ include "learnflow.postgresCaPath" .ctx | base }}
+        {{- end }}
       {{- with $c.nodeSelector }}
       nodeSelector:
         {{- toYaml . | nindent 8 }}
