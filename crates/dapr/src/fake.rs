@@ -52,6 +52,7 @@ pub struct FakeSidecar {
     rejecting: Arc<Mutex<Rejecting>>,
     invoke: Arc<Mutex<Arc<InvokeHandler>>>,
     invoke_delay: Arc<Mutex<Duration>>,
+    publish_delay: Arc<Mutex<Duration>>,
     invocations: Arc<Mutex<Vec<Invocation>>>,
 }
 
@@ -63,6 +64,7 @@ impl Default for FakeSidecar {
             failing_publish: Arc::default(),
             rejecting: Arc::default(),
             invoke_delay: Arc::default(),
+            publish_delay: Arc::default(),
             invocations: Arc::default(),
             invoke: Arc::new(Mutex::new(Arc::new(|_, _, _| {
                 Err(DaprError::Unreachable("no invoke handler set".into()))
@@ -131,6 +133,22 @@ impl FakeSidecar {
     ) {
         if let Ok(mut h) = self.invoke.lock() {
             *h = Arc::new(handler);
+        }
+    }
+
+    /// Makes every successful publish (single or bulk) answer only after `delay`: the
+    /// events are recorded as published at once — the broker has them — and the answer
+    /// is what is slow.
+    pub fn set_publish_delay(&self, delay: Duration) {
+        if let Ok(mut d) = self.publish_delay.lock() {
+            *d = delay;
+        }
+    }
+
+    async fn answer_slowly(&self) {
+        let delay = self.publish_delay.lock().map(|d| *d).unwrap_or_default();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
         }
     }
 
@@ -208,6 +226,7 @@ impl DaprPort for FakeSidecar {
                 partition_key: partition_key.to_owned(),
                 traceparent: traceparent.map(str::to_owned),
             });
+            self.answer_slowly().await;
             Ok(())
         })
     }
@@ -244,6 +263,7 @@ impl DaprPort for FakeSidecar {
                     event: e.event,
                 });
             }
+            self.answer_slowly().await;
             Ok(outcome)
         })
     }

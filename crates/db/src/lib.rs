@@ -3,7 +3,7 @@
 //! Layout: [`DatabaseConfig`] (`[database]` settings) → [`connect`] (a lazy [`pool`], so
 //! a service starts and reports not-ready instead of crashing while the database
 //! is down, after a startup check that refuses TLS settings that can never work:
-//! [`SetupError`]) → [`readiness`] (a `/readyz` check) and [`spawn_pool_metrics`]
+//! [`SetupError`]) → [`readiness`] (a `/readyz` check) and [`pool_metrics`]
 //! (connections in use and idle, every few seconds); [`statement`] and
 //! [`transaction`] make database spans; [`is_transient`] and [`retry_conflicts`] say what
 //! is worth another attempt and make it; [`names`] holds the metric names.
@@ -16,6 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use tokio_util::sync::CancellationToken;
 
 /// `[database]` settings.
 #[derive(Debug, Clone, Deserialize)]
@@ -58,23 +59,29 @@ pub fn transaction(service: &'static str, name: &'static str) -> tracing::Span {
 }
 
 /// Applies `migrator` to `pool`, retrying with back-off while the database is down,
-/// then sets `migrated`. Run it in the background: the service serves (and reports
-/// not-ready) meanwhile.
+/// then sets `migrated` and returns true. Run it in the background: the service serves
+/// (and reports not-ready) meanwhile. Returns false, without waiting out a back-off,
+/// once `stop` is cancelled; an attempt in progress is finished first (each migration
+/// runs in its own transaction).
 pub async fn migrate_with_retry(
     migrator: &'static sqlx::migrate::Migrator,
     pool: PgPool,
     migrated: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) {
+    stop: CancellationToken,
+) -> bool {
     let mut delay = Duration::from_millis(200);
     loop {
         match migrator.run(&pool).await {
             Ok(()) => {
                 migrated.store(true, std::sync::atomic::Ordering::Release);
-                return;
+                return true;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "migrations failed; retrying");
-                tokio::time::sleep(delay).await;
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = stop.cancelled() => return false,
+                }
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
         }
@@ -331,21 +338,21 @@ pub fn readiness(pool: PgPool) -> lf_http::ReadinessCheck {
     })
 }
 
-/// Publishes pool gauges every 5 s until the runtime stops.
-pub fn spawn_pool_metrics(service: &'static str, pool: PgPool) {
+/// Publishes pool gauges every 5 s until `stop` is cancelled.
+pub async fn pool_metrics(service: &'static str, pool: PgPool, stop: CancellationToken) {
     names::describe();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            tick.tick().await;
-            let idle = pool.num_idle() as f64;
-            let size = f64::from(pool.size());
-            metrics::gauge!(names::POOL_CONNECTIONS, "service" => service, "state" => "idle")
-                .set(idle);
-            metrics::gauge!(names::POOL_CONNECTIONS, "service" => service, "state" => "in_use")
-                .set((size - idle).max(0.0));
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
         }
-    });
+        let idle = pool.num_idle() as f64;
+        let size = f64::from(pool.size());
+        metrics::gauge!(names::POOL_CONNECTIONS, "service" => service, "state" => "idle").set(idle);
+        metrics::gauge!(names::POOL_CONNECTIONS, "service" => service, "state" => "in_use")
+            .set((size - idle).max(0.0));
+    }
 }
 
 #[cfg(test)]

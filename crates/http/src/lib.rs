@@ -11,8 +11,10 @@
 //! - [`serve`] (HTTP/1.1, graceful) and [`shutdown_signal`]: run a router until SIGTERM or
 //!   Ctrl-C; [`serve_with`] and [`ServeLimits`] for a public edge (a connection cap and a
 //!   short header-read timeout);
+//! - [`background`]: a service's background tasks, stopped and awaited at shutdown;
 //! - [`names`]: the metric names this crate emits.
 
+pub mod background;
 pub mod error;
 pub mod health;
 pub mod json;
@@ -28,6 +30,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use tokio::net::TcpListener;
+
+pub use background::Background;
 
 pub use health::{Readiness, ReadinessCheck};
 

@@ -131,13 +131,13 @@ impl ManagedProcess {
         self.exited().is_none()
     }
 
-    /// Asks it to stop with its stop signal, waits up to `grace`, then kills it.
-    pub fn stop(&mut self, grace: Duration) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
+    /// Asks it to stop with its stop signal, waits up to `grace`, then kills it. Returns
+    /// how it exited when it did so by itself within `grace` after the signal; `None` when
+    /// it had to be killed, or was not running.
+    pub fn stop(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
         if matches!(child.try_wait(), Ok(Some(_))) {
-            return;
+            return None;
         }
         let group = Pid::from_raw(self.pid as i32);
         // A frozen process cannot act on SIGTERM: thaw it first.
@@ -145,15 +145,16 @@ impl ManagedProcess {
         let _ = killpg(group, self.spec.stop_signal);
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
-            if matches!(child.try_wait(), Ok(Some(_))) {
+            if let Ok(Some(status)) = child.try_wait() {
                 // Reap stragglers in the group too.
                 let _ = killpg(group, Signal::SIGKILL);
-                return;
+                return Some(status);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = killpg(group, Signal::SIGKILL);
         let _ = child.wait();
+        None
     }
 
     /// kill -9 of the whole process group; waits until it is gone.

@@ -21,10 +21,11 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use lf_dapr::DaprPort;
-use lf_http::{Readiness, Servers};
+use lf_http::{Background, Readiness, Servers};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
 
@@ -55,14 +56,14 @@ pub enum StartupError {
 #[derive(Debug)]
 pub struct App {
     servers: Servers,
-    stop_tasks: watch::Sender<bool>,
+    background: Background,
 }
 
 impl App {
     /// Wires routes, listeners and background tasks (migrations, outbox relay, backlog
     /// gauges). Refuses to start without an app token (see [`StartupError`]).
     pub fn build(config: &Config, deps: Deps) -> Result<Self, StartupError> {
-        let (stop_tasks, stopped) = watch::channel(false);
+        let background = Background::new();
         let relay_wake = Arc::new(Notify::new());
         let migrated = Arc::new(AtomicBool::new(false));
         let state = routes::AppState {
@@ -72,21 +73,14 @@ impl App {
             personalisation_timeout: Duration::from_millis(config.personalisation.timeout_ms),
         };
         let router = lf_dapr::sidecar_facing(routes::router(state), &config.dapr)?;
-        tokio::spawn(migrate_then_relay(
-            deps.pool.clone(),
-            deps.dapr.clone(),
-            config.relay.clone(),
-            relay_wake.clone(),
-            migrated.clone(),
-            stopped.clone(),
-        ));
-        tokio::spawn(relay::watch_backlog(
-            deps.pool.clone(),
-            config.relay.retain_sent_secs,
-            stopped,
-        ));
+        let (pool, dapr, relay) = (deps.pool.clone(), deps.dapr.clone(), config.relay.clone());
+        let (wake, done) = (relay_wake.clone(), migrated.clone());
+        background.spawn(|stop| migrate_then_relay(pool, dapr, relay, wake, done, stop));
+        let (pool, retain) = (deps.pool.clone(), config.relay.retain_sent_secs);
+        background.spawn(|stop| relay::watch_backlog(pool, retain, stop));
         metrics::describe();
-        lf_db::spawn_pool_metrics(SERVICE, deps.pool.clone());
+        let pool = deps.pool.clone();
+        background.spawn(|stop| lf_db::pool_metrics(SERVICE, pool, stop));
 
         let readiness = Readiness::new()
             .with(lf_db::readiness(deps.pool))
@@ -94,7 +88,7 @@ impl App {
         let servers = Servers::new(deps.api_listener, router, deps.admin_listener, readiness);
         Ok(Self {
             servers,
-            stop_tasks,
+            background,
         })
     }
 
@@ -108,26 +102,30 @@ impl App {
         self.servers.admin_addr()
     }
 
-    /// Serves until `shutdown` resolves, then stops the background tasks.
+    /// Serves until `shutdown` resolves and the servers have drained, then stops the
+    /// background tasks and waits for them: a relay round in progress is finished, so its
+    /// events are published and marked sent together (see [`Background`]).
     pub async fn run_until_stopped(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let result = self.servers.run_until(shutdown).await;
-        let _ = self.stop_tasks.send(true);
+        self.background.stop(lf_http::background::STOP_GRACE).await;
         result
     }
 }
 
-/// Applies migrations (retrying while the database is down), then runs the relay.
+/// Applies migrations (retrying while the database is down), then runs the relay,
+/// until `stop` is cancelled.
 async fn migrate_then_relay(
     pool: PgPool,
     dapr: Arc<dyn DaprPort>,
     config: config::RelayConfig,
     wake: Arc<Notify>,
     migrated: Arc<AtomicBool>,
-    stopped: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
-    lf_db::migrate_with_retry(&db::MIGRATOR, pool.clone(), migrated).await;
-    relay::run(pool, dapr, config, wake, stopped).await;
+    if lf_db::migrate_with_retry(&db::MIGRATOR, pool.clone(), migrated, stop.clone()).await {
+        relay::run(pool, dapr, config, wake, stop).await;
+    }
 }

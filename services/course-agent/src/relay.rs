@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use lf_dapr::{BulkEntry, DaprPort};
 use lf_events::{LESSON_TOPIC, PUBSUB};
 use sqlx::PgPool;
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::config::RelayConfig;
@@ -309,13 +310,15 @@ async fn publish_one(
     }
 }
 
-/// Runs the relay until `shutdown` turns true. `wake` is notified after each new lesson.
+/// Runs the relay until `stop` is cancelled. `wake` is notified after each new lesson.
+/// `stop` is looked at between rounds only: a round that has published its events always
+/// goes on to mark them sent, or the next relay would publish them again.
 pub async fn run(
     pool: PgPool,
     dapr: Arc<dyn DaprPort>,
     config: RelayConfig,
     wake: Arc<Notify>,
-    mut shutdown: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     let min = Duration::from_millis(config.backoff_min_ms);
     let max = Duration::from_millis(config.backoff_max_ms);
@@ -323,7 +326,7 @@ pub async fn run(
     let mut backoff = min;
     let round = Round::from_config(&config);
     loop {
-        if *shutdown.borrow() {
+        if stop.is_cancelled() {
             return;
         }
         let pause = match relay_once(&pool, dapr.as_ref(), &round).await {
@@ -345,23 +348,20 @@ pub async fn run(
         tokio::select! {
             () = wake.notified(), if pause == idle => {}
             () = tokio::time::sleep(pause) => {}
-            _ = shutdown.changed() => return,
+            () = stop.cancelled() => return,
         }
     }
 }
 
-/// Publishes backlog gauges every 2 s and deletes old sent rows every minute.
-pub async fn watch_backlog(
-    pool: PgPool,
-    retain_sent_secs: i64,
-    mut shutdown: watch::Receiver<bool>,
-) {
+/// Publishes backlog gauges every 2 s and deletes old sent rows every minute, until
+/// `stop` is cancelled.
+pub async fn watch_backlog(pool: PgPool, retain_sent_secs: i64, stop: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     let mut rounds: u64 = 0;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = shutdown.changed() => return,
+            () = stop.cancelled() => return,
         }
         match db::backlog(&pool).await {
             Ok(backlog) => metrics::outbox(backlog.pending, backlog.oldest_age, backlog.parked),

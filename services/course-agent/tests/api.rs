@@ -22,7 +22,18 @@ struct TestApp {
 
 impl TestApp {
     async fn spawn(pool: PgPool) -> Self {
-        let sidecar = FakeSidecar::new();
+        Self::start(pool, FakeSidecar::new(), std::future::pending())
+            .await
+            .0
+    }
+
+    /// Starts the app with `sidecar`, serving until `shutdown` resolves; answers the app
+    /// once ready and its `run_until_stopped`.
+    async fn start(
+        pool: PgPool,
+        sidecar: FakeSidecar,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> (Self, tokio::task::JoinHandle<std::io::Result<()>>) {
         let env = vec![
             ("LEARNFLOW_DAPR__APP_TOKEN".to_owned(), APP_TOKEN.to_owned()),
             (
@@ -34,7 +45,7 @@ impl TestApp {
         let deps = deps(pool.clone(), sidecar.clone()).await;
         let app = App::build(&config, deps).expect("the app builds");
         let base = format!("http://{}", app.api_addr().expect("addr"));
-        tokio::spawn(app.run_until_stopped(std::future::pending()));
+        let running = tokio::spawn(app.run_until_stopped(shutdown));
         let test = Self {
             base,
             http: reqwest::Client::new(),
@@ -50,7 +61,7 @@ impl TestApp {
                 .await
                 .is_ok_and(|r| r.status() == 200)
             {
-                return test;
+                return (test, running);
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
@@ -442,6 +453,61 @@ async fn an_outage_parks_nothing(pool: PgPool) {
         .await
         .expect("count");
     assert_eq!(parked, 0);
+}
+
+/// SIGTERM (here: the shutdown future resolving) while a relay round waits for the sidecar
+/// to answer its bulk publish: the round is finished — every event the sidecar took is
+/// marked sent — before `run_until_stopped` returns Ok (so the process exits 0), well
+/// within the grace period. Were the round cut short, the events would be on the broker
+/// and still pending in the outbox, and the next relay would publish them again.
+#[sqlx::test]
+async fn shutdown_during_a_relay_round_finishes_the_round(pool: PgPool) {
+    commit_events(&pool, "shutdown", 5).await;
+    let sidecar = FakeSidecar::new();
+    sidecar.set_publish_delay(std::time::Duration::from_millis(1500));
+    let (sigterm, terminated) = tokio::sync::oneshot::channel::<()>();
+    let (app, running) = TestApp::start(pool, sidecar.clone(), async {
+        let _ = terminated.await;
+    })
+    .await;
+    // The relay takes all five in one bulk publish; the sidecar has them, its answer is slow.
+    for _ in 0..100 {
+        if sidecar.published().len() == 5 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(sidecar.published().len(), 5, "the round is in flight");
+    assert_eq!(
+        app.pending().await,
+        5,
+        "not marked sent before the sidecar answers"
+    );
+    let _ = sigterm.send(());
+    let stopped = tokio::time::timeout(lf_http::background::STOP_GRACE, running)
+        .await
+        .expect("stopped within the grace period")
+        .expect("the app task");
+    assert!(stopped.is_ok(), "run_until_stopped: {stopped:?}");
+    let published: BTreeSet<String> = sidecar
+        .published()
+        .iter()
+        .map(|p| p.event["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let marked: BTreeSet<String> = sqlx::query_scalar::<_, uuid::Uuid>(
+        "SELECT event_id FROM outbox WHERE sent_at IS NOT NULL",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("sent rows")
+    .iter()
+    .map(uuid::Uuid::to_string)
+    .collect();
+    assert_eq!(
+        marked, published,
+        "what the sidecar took is exactly what is marked sent"
+    );
+    assert_eq!(app.pending().await, 0);
 }
 
 #[sqlx::test]

@@ -31,22 +31,26 @@ pub struct Deps {
 #[derive(Debug)]
 pub struct App {
     servers: Servers,
-    stop: tokio::sync::watch::Sender<bool>,
+    background: lf_http::Background,
 }
 
 impl App {
     /// Wires listeners and starts the poller.
     pub fn build(config: &Config, deps: Deps) -> Self {
         metrics::describe();
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        tokio::spawn(poller::run(config.kafka.clone(), stopped));
+        let background = lf_http::Background::new();
+        let kafka = config.kafka.clone();
+        background.spawn(|stop| poller::run(kafka, stop));
         let servers = Servers::new(
             deps.api_listener,
             Router::new(),
             deps.admin_listener,
             Readiness::new(),
         );
-        Self { servers, stop }
+        Self {
+            servers,
+            background,
+        }
     }
 
     /// Address of the API listener.
@@ -59,13 +63,14 @@ impl App {
         self.servers.admin_addr()
     }
 
-    /// Serves until `shutdown` resolves.
+    /// Serves until `shutdown` resolves and the servers have drained, then stops the
+    /// poller and waits for it (a poll in progress is finished).
     pub async fn run_until_stopped(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let result = self.servers.run_until(shutdown).await;
-        let _ = self.stop.send(true);
+        self.background.stop(lf_http::background::STOP_GRACE).await;
         result
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::KafkaConfig;
 use crate::metrics as names;
@@ -138,8 +138,9 @@ fn publish(readings: &[PartitionReading]) {
     }
 }
 
-/// Polls every `config.poll_interval_secs` until `stop` turns true.
-pub async fn run(config: KafkaConfig, mut stop: watch::Receiver<bool>) {
+/// Polls every `config.poll_interval_secs` until `stop` is cancelled; a poll in progress
+/// is finished first.
+pub async fn run(config: KafkaConfig, stop: CancellationToken) {
     let interval = Duration::from_secs(config.poll_interval_secs.max(1));
     ::metrics::gauge!(names::UP).set(0.0);
     ::metrics::counter!(names::POLL_ERRORS).increment(0);
@@ -168,7 +169,7 @@ pub async fn run(config: KafkaConfig, mut stop: watch::Receiver<bool>) {
         ::metrics::histogram!(names::POLL_DURATION).record(started.elapsed().as_secs_f64());
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
-            _ = stop.changed() => return,
+            () = stop.cancelled() => return,
         }
     }
 }

@@ -50,6 +50,7 @@ pub enum StartupError {
 #[derive(Debug)]
 pub struct App {
     servers: Servers,
+    background: lf_http::Background,
 }
 
 impl App {
@@ -62,18 +63,22 @@ impl App {
             migrated: migrated.clone(),
         };
         let router = lf_dapr::sidecar_facing(routes::router(state), &config.dapr)?;
-        tokio::spawn(lf_db::migrate_with_retry(
-            &db::MIGRATOR,
-            deps.pool.clone(),
-            migrated.clone(),
-        ));
+        let background = lf_http::Background::new();
+        let (pool, done) = (deps.pool.clone(), migrated.clone());
+        background.spawn(|stop| async move {
+            lf_db::migrate_with_retry(&db::MIGRATOR, pool, done, stop).await;
+        });
         metrics::describe();
-        lf_db::spawn_pool_metrics(SERVICE, deps.pool.clone());
+        let pool = deps.pool.clone();
+        background.spawn(|stop| lf_db::pool_metrics(SERVICE, pool, stop));
         let readiness = Readiness::new()
             .with(lf_db::readiness(deps.pool))
             .with(lf_db::migrations_readiness(migrated));
         let servers = Servers::new(deps.api_listener, router, deps.admin_listener, readiness);
-        Ok(Self { servers })
+        Ok(Self {
+            servers,
+            background,
+        })
     }
 
     /// Address of the API listener.
@@ -86,11 +91,14 @@ impl App {
         self.servers.admin_addr()
     }
 
-    /// Serves until `shutdown` resolves.
+    /// Serves until `shutdown` resolves and the servers have drained, then stops the
+    /// background tasks and waits for them.
     pub async fn run_until_stopped(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        self.servers.run_until(shutdown).await
+        let result = self.servers.run_until(shutdown).await;
+        self.background.stop(lf_http::background::STOP_GRACE).await;
+        result
     }
 }
