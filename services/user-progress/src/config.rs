@@ -21,6 +21,26 @@ pub struct Config {
     pub dapr: DaprConfig,
     /// The service's database.
     pub database: DatabaseConfig,
+    /// How long deduplication keys are kept.
+    pub retention: RetentionConfig,
+}
+
+/// `[retention]`: the dedup window and the sweeper that keeps `processed_events` to it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RetentionConfig {
+    /// Hours a processed event's key is kept (the window inside which a redelivery is a no-op).
+    pub dedup_window_hours: u32,
+    /// Seconds between sweeps.
+    pub sweep_interval_secs: u64,
+    /// Rows deleted per statement.
+    pub batch_rows: i64,
+}
+
+impl RetentionConfig {
+    /// The dedup window.
+    pub fn window(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.dedup_window_hours) * 3600)
+    }
 }
 
 impl Config {

@@ -267,3 +267,27 @@ async fn stored_completion(
         _ => Err(CompletionError::AlreadyCompleted),
     }
 }
+
+/// Deletes up to `batch` deduplication keys older than `window`, oldest first (one short
+/// transaction; `processed_events_by_processed_at` finds them). Returns how many went.
+pub async fn delete_processed_before(
+    pool: &PgPool,
+    window: std::time::Duration,
+    batch: i64,
+) -> Result<u64, sqlx::Error> {
+    let started = Instant::now();
+    let deleted = sqlx::query!(
+        "DELETE FROM processed_events WHERE event_id IN (
+             SELECT event_id FROM processed_events
+             WHERE processed_at < now() - make_interval(secs => $1)
+             ORDER BY processed_at LIMIT $2)",
+        window.as_secs_f64(),
+        batch,
+    )
+    .execute(pool)
+    .instrument(statement(SERVICE, "DELETE", "processed_events"))
+    .await?
+    .rows_affected();
+    db_time("delete_processed_before", started.elapsed());
+    Ok(deleted)
+}

@@ -2,14 +2,16 @@
 //!
 //! Layout: [`config`] → [`App`] (wires listeners, pool and routes; applies migrations
 //! in the background) → [`routes`] (the subscription handler and internal API) →
-//! [`mastery`] (the knowledge-tracing model) → [`db`] (queries). [`metrics`] names
-//! every metric; [`error`] maps failures to statuses.
+//! [`mastery`] (the knowledge-tracing model) → [`db`] (queries); [`retention`] keeps
+//! the deduplication keys to their window. [`metrics`] names every metric; [`error`] maps
+//! failures to statuses.
 
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod mastery;
 pub mod metrics;
+pub mod retention;
 pub mod routes;
 
 use std::net::SocketAddr;
@@ -54,7 +56,8 @@ pub struct App {
 }
 
 impl App {
-    /// Wires routes and listeners; applies migrations in the background.
+    /// Wires routes and listeners; applies migrations and sweeps expired deduplication
+    /// keys in the background.
     /// Refuses to start without an app token (see [`StartupError`]).
     pub fn build(config: &Config, deps: Deps) -> Result<Self, StartupError> {
         let migrated = Arc::new(AtomicBool::new(false));
@@ -71,6 +74,8 @@ impl App {
         metrics::describe();
         let pool = deps.pool.clone();
         background.spawn(|stop| lf_db::pool_metrics(SERVICE, pool, stop));
+        let (pool, retention) = (deps.pool.clone(), config.retention.clone());
+        background.spawn(|stop| retention::run(pool, retention, stop));
         let readiness = Readiness::new()
             .with(lf_db::readiness(deps.pool))
             .with(lf_db::migrations_readiness(migrated));

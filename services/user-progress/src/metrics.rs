@@ -15,6 +15,14 @@ pub const COMPLETIONS: &str = "learnflow_completions_total";
 /// `operation` — the same name course-agent uses for its idempotent lesson requests.
 pub const IDEMPOTENT_REPLAYS: &str = "learnflow_idempotent_replays_total";
 
+/// Counter of rows deleted by retention, by `table` (`processed_events`).
+pub const RETENTION_DELETED: &str = "learnflow_retention_deleted_rows_total";
+
+/// Retention deleted `rows` rows of `table`.
+pub fn retention_deleted(table: &'static str, rows: u64) {
+    ::metrics::counter!(RETENTION_DELETED, "table" => table).increment(rows);
+}
+
 /// An event was handled with `outcome` (and a drop `reason`).
 pub fn event_consumed(outcome: &'static str, reason: &'static str) {
     ::metrics::counter!(EVENTS_CONSUMED, "outcome" => outcome, "reason" => reason).increment(1);
@@ -53,6 +61,10 @@ pub fn describe() {
         "Time from a lesson's creation in course-agent to its event persisted in user-progress."
     );
     ::metrics::describe_counter!(COMPLETIONS, "Lesson completions recorded.");
+    ::metrics::describe_counter!(
+        RETENTION_DELETED,
+        "Rows deleted because they left their retention window, by table."
+    );
     ::metrics::describe_counter!(
         IDEMPOTENT_REPLAYS,
         "Requests answered from a stored result: repeats of a recorded completion, by operation."

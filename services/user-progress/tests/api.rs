@@ -373,3 +373,104 @@ async fn no_app_token_no_start_unless_dev_allows_it(pool: PgPool) {
     .expect("config");
     assert!(App::build(&dev, deps(pool, FakeSidecar::new()).await).is_ok());
 }
+
+/// Sets an event's deduplication key to `hours` old.
+async fn age_key(pool: &PgPool, event_id: Uuid, hours: i64) {
+    sqlx::query("UPDATE processed_events SET processed_at = now() - make_interval(hours => $2::int) WHERE event_id = $1")
+        .bind(event_id)
+        .bind(hours as i32)
+        .execute(pool)
+        .await
+        .expect("age the key");
+}
+
+async fn lessons_received(pool: &PgPool, learner: &str) -> i64 {
+    sqlx::query_scalar("SELECT lessons_received FROM learner_progress WHERE learner_id = $1")
+        .bind(learner)
+        .fetch_one(pool)
+        .await
+        .expect("progress row")
+}
+
+/// Retention deletes a deduplication key only once it has left the dedup window: an event
+/// redelivered an hour before the window ends is still a duplicate (progress unchanged),
+/// and only the key an hour past it is gone — the window is exactly the guarantee.
+#[sqlx::test]
+async fn a_redelivery_inside_the_dedup_window_is_still_a_duplicate(pool: PgPool) {
+    use user_progress::db::{self, Applied};
+    let retention = Config::load(Vec::new(), Vec::new())
+        .expect("config")
+        .retention;
+    let window = i64::from(retention.dedup_window_hours);
+    let kept = event("kept", "addition");
+    let expired = event("expired", "addition");
+    for e in [&kept, &expired] {
+        assert_eq!(
+            db::apply_lesson_event(&pool, e).await.expect("apply"),
+            Applied::New
+        );
+    }
+    age_key(&pool, kept.event_id, window - 1).await;
+    age_key(&pool, expired.event_id, window + 1).await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let deleted = user_progress::retention::sweep(&pool, &retention, &stop)
+        .await
+        .expect("sweep");
+    assert_eq!(deleted, 1, "only the key past the window goes");
+    assert_eq!(
+        db::apply_lesson_event(&pool, &kept)
+            .await
+            .expect("redeliver"),
+        Applied::Duplicate,
+        "a redelivery inside the window has no effect"
+    );
+    assert_eq!(lessons_received(&pool, "kept").await, 1);
+    assert_eq!(
+        db::apply_lesson_event(&pool, &expired)
+            .await
+            .expect("redeliver"),
+        Applied::New,
+        "past the window the key is gone (why the window must outlast the topic's retention)"
+    );
+}
+
+/// A sweep deletes every expired key, a batch per statement, and stops between batches
+/// once told to.
+#[sqlx::test]
+async fn a_sweep_goes_batch_by_batch_and_stops_between_batches(pool: PgPool) {
+    let mut retention = Config::load(Vec::new(), Vec::new())
+        .expect("config")
+        .retention;
+    retention.batch_rows = 5;
+    let window = i64::from(retention.dedup_window_hours);
+    let mut ids = Vec::new();
+    for i in 0..24 {
+        let e = event(&format!("old-{i}"), "addition");
+        user_progress::db::apply_lesson_event(&pool, &e)
+            .await
+            .expect("apply");
+        ids.push(e.event_id);
+    }
+    for id in &ids {
+        age_key(&pool, *id, window + 2).await;
+    }
+    let stopped = tokio_util::sync::CancellationToken::new();
+    stopped.cancel();
+    let first = user_progress::retention::sweep(&pool, &retention, &stopped)
+        .await
+        .expect("sweep");
+    assert_eq!(first, 5, "told to stop: one batch, then stop");
+    let rest = user_progress::retention::sweep(
+        &pool,
+        &retention,
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .expect("sweep");
+    assert_eq!(rest, 19);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(left, 0);
+}
