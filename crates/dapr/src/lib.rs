@@ -63,12 +63,16 @@ pub struct DaprConfig {
     pub allow_no_app_token: bool,
 }
 
-/// Why a sidecar call failed.
+/// The cause of an [`DaprError::Unreachable`], kept whole for the logs.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a sidecar call failed. Only [`DaprError::is_transient`] failures are worth retrying;
+/// the others are the caller's settings or data and would fail the same way again.
 #[derive(Debug, thiserror::Error)]
 pub enum DaprError {
     /// The sidecar could not be reached or did not answer in time.
     #[error("dapr sidecar unreachable: {0}")]
-    Unreachable(String),
+    Unreachable(#[source] BoxError),
     /// The sidecar (or the app behind it) answered with an error status.
     #[error("dapr answered {status}: {body}")]
     Status {
@@ -77,6 +81,15 @@ pub enum DaprError {
         /// Response body (truncated).
         body: String,
     },
+    /// The configured Dapr API token cannot be sent as an HTTP header.
+    #[error("the Dapr API token (dapr.api_token) is not a valid HTTP header value")]
+    InvalidToken(#[source] reqwest::header::InvalidHeaderValue),
+    /// The HTTP client for the sidecar could not be built.
+    #[error("cannot build the HTTP client for the sidecar: {0}")]
+    Client(#[source] reqwest::Error),
+    /// What was to be sent cannot be encoded as JSON.
+    #[error("cannot encode the request body as JSON: {0}")]
+    Encode(#[source] serde_json::Error),
 }
 
 impl DaprError {
@@ -85,7 +98,13 @@ impl DaprError {
         match self {
             Self::Unreachable(_) => true,
             Self::Status { status, .. } => *status >= 500 || *status == 429,
+            Self::InvalidToken(_) | Self::Client(_) | Self::Encode(_) => false,
         }
+    }
+
+    /// [`DaprError::Unreachable`] from whatever the transport reported.
+    pub fn unreachable(cause: impl Into<BoxError>) -> Self {
+        Self::Unreachable(cause.into())
     }
 }
 
@@ -209,8 +228,7 @@ impl HttpDapr {
         let api_token = if token.is_empty() {
             None
         } else {
-            let mut value = HeaderValue::from_str(token)
-                .map_err(|e| DaprError::Unreachable(format!("invalid API token: {e}")))?;
+            let mut value = HeaderValue::from_str(token).map_err(DaprError::InvalidToken)?;
             value.set_sensitive(true);
             Some(value)
         };
@@ -218,7 +236,7 @@ impl HttpDapr {
             .pool_max_idle_per_host(64)
             .connect_timeout(Duration::from_secs(2))
             .build()
-            .map_err(|e| DaprError::Unreachable(e.to_string()))?;
+            .map_err(DaprError::Client)?;
         Ok(Self {
             http,
             base,
@@ -235,15 +253,9 @@ impl HttpDapr {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>), DaprError> {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| DaprError::Unreachable(e.to_string()))?;
+        let response = request.send().await.map_err(DaprError::unreachable)?;
         let status = response.status().as_u16();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| DaprError::Unreachable(e.to_string()))?;
+        let body = response.bytes().await.map_err(DaprError::unreachable)?;
         Ok((status, body.to_vec()))
     }
 }
@@ -305,16 +317,13 @@ impl DaprPort for HttpDapr {
             if let Some(body) = body {
                 request = request.json(&body);
             }
-            let response = request
-                .send()
-                .await
-                .map_err(|e| DaprError::Unreachable(e.to_string()))?;
+            let response = request.send().await.map_err(DaprError::unreachable)?;
             let status = refusals::real_status(response.status().as_u16(), response.headers());
             let headers = response.headers().clone();
             let body = response
                 .bytes()
                 .await
-                .map_err(|e| DaprError::Unreachable(e.to_string()))?
+                .map_err(DaprError::unreachable)?
                 .to_vec();
             tracing::Span::current().record("http.response.status_code", status);
             Ok(InvokeResponse {
@@ -344,8 +353,7 @@ impl DaprPort for HttpDapr {
             if let Some(tp) = traceparent.and_then(|tp| HeaderValue::from_str(tp).ok()) {
                 headers.insert(HeaderName::from_static("traceparent"), tp);
             }
-            let body =
-                serde_json::to_vec(event).map_err(|e| DaprError::Unreachable(e.to_string()))?;
+            let body = serde_json::to_vec(event).map_err(DaprError::Encode)?;
             headers.insert(
                 reqwest::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/cloudevents+json"),
@@ -410,6 +418,25 @@ mod tests {
     fn partition_keys_are_encoded() {
         assert_eq!(percent_encode("learner-1_a.b~"), "learner-1_a.b~");
         assert_eq!(percent_encode("a b&c=d"), "a%20b%26c%3Dd");
+    }
+
+    #[test]
+    fn a_bad_token_or_an_unencodable_body_is_not_transient() {
+        let token = SecretString::from("line\nbreak");
+        let bad_token = HttpDapr::with_base("http://127.0.0.1:1".into(), &token)
+            .expect_err("a token with a newline is refused");
+        assert!(
+            matches!(bad_token, DaprError::InvalidToken(_)),
+            "{bad_token:?}"
+        );
+        assert!(!bad_token.is_transient());
+        let encode = serde_json::from_str::<serde_json::Value>("{").expect_err("invalid json");
+        assert!(!DaprError::Encode(encode).is_transient());
+        // The transport's error stays the source, for the logs.
+        let refused =
+            DaprError::unreachable(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert!(refused.is_transient());
+        assert!(std::error::Error::source(&refused).is_some());
     }
 
     #[test]

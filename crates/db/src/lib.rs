@@ -6,7 +6,8 @@
 //! [`SetupError`]) → [`readiness`] (a `/readyz` check) and [`pool_metrics`]
 //! (connections in use and idle, every few seconds); [`statement`] and
 //! [`transaction`] make database spans; [`is_transient`] and [`retry_conflicts`] say what
-//! is worth another attempt and make it; [`names`] holds the metric names.
+//! is worth another attempt and make it, and [`DbError`] is that classification once for
+//! every service's API errors; [`names`] holds the metric names.
 
 pub mod names;
 
@@ -108,6 +109,29 @@ pub fn migrations_readiness(
 pub fn record_query(service: &'static str, operation: &'static str, took: Duration) {
     metrics::histogram!(names::QUERY_DURATION, "service" => service, "operation" => operation)
         .record(took.as_secs_f64());
+}
+
+/// A database failure as an API answers it, classified here once for every service:
+/// [`is_transient`] errors are [`DbError::Unavailable`] (503, retry shortly), the rest
+/// [`DbError::Failed`] (500). The sqlx error stays the source, for the logs.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database is down, overloaded, or the transaction lost a conflict.
+    #[error("database unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    /// Anything else: a query or schema that cannot work.
+    #[error("database error")]
+    Failed(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(e: sqlx::Error) -> Self {
+        if is_transient(&e) {
+            Self::Unavailable(e)
+        } else {
+            Self::Failed(e)
+        }
+    }
 }
 
 /// True for database errors worth retrying: no connection, pool exhausted, server
@@ -461,6 +485,20 @@ mod tests {
         assert_eq!(
             root_cert_path(&options("postgres://u:p@db:5432/x?sslmode=disable")),
             None
+        );
+    }
+
+    #[test]
+    fn api_errors_classify_once_and_keep_the_database_error() {
+        let unavailable = DbError::from(sqlx::Error::PoolTimedOut);
+        assert!(matches!(unavailable, DbError::Unavailable(_)));
+        let failed = DbError::from(sqlstate("42601"));
+        assert!(matches!(failed, DbError::Failed(_)));
+        // The sqlx error is the source: the log line says what the database said.
+        let logged = lf_http::error::Chain(&failed).to_string();
+        assert_eq!(
+            logged,
+            "database error: error returned from database: SQLSTATE 42601"
         );
     }
 

@@ -3,12 +3,34 @@
 //! Shape: `{"error": {"code": "...", "message": "...", "trace_id": "...", "details": [...]}}`.
 //! `code` is stable and machine-readable; `message` is for people; `details`
 //! lists field-level problems for validation errors; `trace_id` lets an operator
-//! find the request. Server errors never carry internals.
+//! find the request. Server errors never carry internals; [`Chain`] puts a cause and
+//! its sources into the log instead.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+
+/// Displays an error followed by its sources, `outer: inner: innermost`, for the logs. A
+/// source whose text the message already ends with (thiserror's `"…: {0}"` with
+/// `#[source]`) is not repeated.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut text = self.0.to_string();
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            let said = cause.to_string();
+            if !text.ends_with(&said) {
+                text.push_str(": ");
+                text.push_str(&said);
+            }
+            source = cause.source();
+        }
+        f.write_str(&text)
+    }
+}
 
 /// One field-level problem in a request.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -143,6 +165,32 @@ mod tests {
         assert_eq!(
             v,
             serde_json::json!({"error": {"code": "bad", "message": "m"}})
+        );
+    }
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::Chain;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Outer {
+        #[error("database unavailable")]
+        Bare(#[source] std::io::Error),
+        #[error("sidecar unreachable: {0}")]
+        Said(#[source] std::io::Error),
+    }
+
+    #[test]
+    fn every_source_is_shown_once() {
+        let io = || std::io::Error::other("connection refused");
+        assert_eq!(
+            Chain(&Outer::Bare(io())).to_string(),
+            "database unavailable: connection refused"
+        );
+        assert_eq!(
+            Chain(&Outer::Said(io())).to_string(),
+            "sidecar unreachable: connection refused"
         );
     }
 }

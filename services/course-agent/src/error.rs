@@ -2,7 +2,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use lf_http::error::{ErrorResponse, FieldError};
+use lf_http::error::{Chain, ErrorResponse, FieldError};
 
 /// What went wrong in a request.
 #[derive(Debug, thiserror::Error)]
@@ -21,21 +21,15 @@ pub enum ApiError {
     /// 404: no such lesson.
     #[error("not found")]
     NotFound,
-    /// 503: the database is unavailable (the caller may retry).
-    #[error("database unavailable: {0}")]
-    Unavailable(#[source] sqlx::Error),
-    /// 500: anything else; details are logged, never sent.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// 503 when the database is unavailable (the caller may retry), 500 otherwise
+    /// ([`lf_db::DbError`] decides); the cause is logged with its sources, never sent.
+    #[error(transparent)]
+    Database(#[from] lf_db::DbError),
 }
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        if lf_db::is_transient(&e) {
-            Self::Unavailable(e)
-        } else {
-            Self::Internal(e.to_string())
-        }
+        Self::Database(e.into())
     }
 }
 
@@ -54,8 +48,10 @@ impl IntoResponse for ApiError {
             Self::NotFound => {
                 ErrorResponse::new(StatusCode::NOT_FOUND, "not_found", "no such lesson")
             }
-            Self::Unavailable(e) => ErrorResponse::storage_unavailable(e),
-            Self::Internal(e) => ErrorResponse::internal(e),
+            Self::Database(e @ lf_db::DbError::Unavailable(_)) => {
+                ErrorResponse::storage_unavailable(&Chain(e))
+            }
+            Self::Database(e @ lf_db::DbError::Failed(_)) => ErrorResponse::internal(&Chain(e)),
         };
         response.into_response()
     }

@@ -34,6 +34,16 @@ pub enum RelayError {
     /// The sidecar refused or could not be reached.
     #[error("publish: {0}")]
     Publish(#[from] lf_dapr::DaprError),
+    /// Every event the round sent failed, each for its own reported reason (a bulk publish
+    /// the sidecar answered entry by entry, or each event published alone): the broker or
+    /// the sidecar, not the events. `reason` is the first event's.
+    #[error("all {count} events sent failed; the first: {reason}")]
+    AllFailed {
+        /// Events sent this round.
+        count: usize,
+        /// Why the first one failed.
+        reason: String,
+    },
 }
 
 /// Content type of what we publish: our own CloudEvents, so the event id is ours
@@ -251,10 +261,10 @@ pub async fn relay_once(
         db::mark_failed(&mut tx, &ids, &reason).await?;
         tx.commit().await?;
         count_parked(parked, &refused);
-        return Err(RelayError::Publish(lf_dapr::DaprError::Status {
-            status: 500,
-            body: format!("all {} events sent failed: {reason}", ids.len()),
-        }));
+        return Err(RelayError::AllFailed {
+            count: ids.len(),
+            reason,
+        });
     }
     // Events failed while others went out: they are the problem. Count it against them,
     // park the hopeless, and go on at full speed.

@@ -87,7 +87,7 @@ async fn mint(
         aud: minter.audience,
     };
     let token = encode(&Header::default(), &claims, &minter.key)
-        .map_err(|e| ApiError::Internal(format!("signing a dev token: {e}")))?;
+        .map_err(|e| ApiError::internal("signing a dev token", e))?;
     let mut response = Json(DevToken {
         token,
         learner: request.learner,

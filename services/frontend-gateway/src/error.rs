@@ -17,7 +17,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use lf_http::error::{ErrorResponse, FieldError};
+use lf_http::error::{Chain, ErrorResponse, FieldError};
 
 /// What went wrong in a request.
 #[derive(Debug, thiserror::Error)]
@@ -57,9 +57,28 @@ pub enum ApiError {
         /// Why (logged, not sent).
         cause: String,
     },
-    /// 500: anything else.
+    /// 500: anything else. The cause, with its sources, is logged, never sent.
     #[error("internal: {0}")]
-    Internal(String),
+    Internal(#[source] lf_dapr::BoxError),
+}
+
+impl ApiError {
+    /// 500 for `source`, saying what we were doing (`context`) when it happened.
+    pub fn internal(context: impl Into<String>, source: impl Into<lf_dapr::BoxError>) -> Self {
+        Self::Internal(Box::new(Context {
+            context: context.into(),
+            source: source.into(),
+        }))
+    }
+}
+
+/// What was being done when an internal error happened; the error is its source.
+#[derive(Debug, thiserror::Error)]
+#[error("{context}")]
+struct Context {
+    context: String,
+    #[source]
+    source: lf_dapr::BoxError,
 }
 
 impl IntoResponse for ApiError {
@@ -112,7 +131,7 @@ impl IntoResponse for ApiError {
                 )
                 .with_retry_after(2)
             }
-            Self::Internal(cause) => ErrorResponse::internal(cause),
+            Self::Internal(cause) => ErrorResponse::internal(&Chain(cause.as_ref())),
         };
         error.into_response()
     }

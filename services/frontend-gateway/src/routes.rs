@@ -92,7 +92,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
         match parts.headers.get(idempotency::HEADER) {
             None => HeaderValue::from_str(&Uuid::now_v7().to_string())
                 .map(Self)
-                .map_err(|e| ApiError::Internal(e.to_string())),
+                .map_err(|e| ApiError::internal("making an idempotency key", e)),
             Some(value) if value.to_str().is_ok_and(idempotency::valid) => Ok(Self(value.clone())),
             Some(_) => Err(ApiError::BadRequest(format!(
                 "Idempotency-Key must be 1–{} visible ASCII characters",
@@ -140,7 +140,7 @@ async fn create_lesson(
         course: request.course,
         topic: request.topic,
     })
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    .map_err(|e| ApiError::internal("encoding the request to an internal service", e))?;
     let answer = upstream
         .call(
             COURSE_AGENT,
@@ -160,7 +160,9 @@ async fn create_lesson(
             Ok((StatusCode::CREATED, headers, Json(lesson)))
         }
         400 | 422 => Err(ApiError::Validation(answer.field_errors())),
-        other => Err(ApiError::Internal(format!("course-agent answered {other}"))),
+        other => Err(ApiError::Internal(
+            format!("course-agent answered {other}").into(),
+        )),
     }
 }
 
@@ -189,7 +191,9 @@ async fn owned_lesson(
             }
         }
         404 => Err(ApiError::NotFound),
-        other => Err(ApiError::Internal(format!("course-agent answered {other}"))),
+        other => Err(ApiError::Internal(
+            format!("course-agent answered {other}").into(),
+        )),
     }
 }
 
@@ -222,7 +226,7 @@ async fn complete_lesson(
         topic: lesson.topic,
         score: request.score,
     })
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    .map_err(|e| ApiError::internal("encoding the request to an internal service", e))?;
     let answer = upstream
         .call(
             USER_PROGRESS,
@@ -241,9 +245,9 @@ async fn complete_lesson(
             "this lesson is already completed, with another score".into(),
         )),
         400 | 422 => Err(ApiError::Validation(answer.field_errors())),
-        other => Err(ApiError::Internal(format!(
-            "user-progress answered {other}"
-        ))),
+        other => Err(ApiError::Internal(
+            format!("user-progress answered {other}").into(),
+        )),
     }
 }
 
@@ -262,8 +266,8 @@ async fn progress(
         .await?;
     match answer.status {
         200 => answer.decode(USER_PROGRESS).map(Json),
-        other => Err(ApiError::Internal(format!(
-            "user-progress answered {other}"
-        ))),
+        other => Err(ApiError::Internal(
+            format!("user-progress answered {other}").into(),
+        )),
     }
 }

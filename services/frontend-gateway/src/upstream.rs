@@ -33,9 +33,8 @@ pub struct Answer {
 impl Answer {
     /// Decodes the body.
     pub fn decode<T: DeserializeOwned>(self, service: &'static str) -> Result<T, ApiError> {
-        serde_json::from_value(self.body).map_err(|e| {
-            ApiError::Internal(format!("{service} answered a body we cannot read: {e}"))
-        })
+        serde_json::from_value(self.body)
+            .map_err(|e| ApiError::internal(format!("{service} answered a body we cannot read"), e))
     }
 
     /// The field errors of a 4xx JSON error body.
