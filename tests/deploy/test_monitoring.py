@@ -343,9 +343,11 @@ def test_every_alert_is_tested_firing_and_not_firing(rules_doc):
     assert names - quiet == set(), f"never shown quiet: {sorted(names - quiet)}"
 
 
+RUNBOOKS = REPO / "docs" / "runbooks"
+RUNBOOK_SECTIONS = ("## What it means", "## First three commands", "## Recover")
+
+
 def test_alerts_have_severity_summary_description_and_a_runbook(rules_doc):
-    anchors = {re.sub(r"[^a-z0-9 -]", "", h.strip().lower()).replace(" ", "-")
-               for h in re.findall(r"^#+ (.+)$", README.read_text(), re.M)}
     problems = []
     for a in alerts(rules_doc):
         name = a["alert"]
@@ -356,8 +358,25 @@ def test_alerts_have_severity_summary_description_and_a_runbook(rules_doc):
             if not ann.get(key, "").strip():
                 problems.append(f"{name}: no {key}")
         url = ann.get("runbook_url", "")
-        if not url.startswith("deploy/monitoring/README.md#") or url.split("#", 1)[1] not in anchors:
-            problems.append(f"{name}: runbook {url!r} is not a README heading")
+        if url != f"docs/runbooks/{name}.md" or not (REPO / url).is_file():
+            problems.append(f"{name}: runbook {url!r} is not docs/runbooks/{name}.md, or that page is missing")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_runbook_page_belongs_to_an_alert_and_says_what_to_do(rules_doc):
+    names = {a["alert"] for a in alerts(rules_doc)}
+    pages = {p.stem: p.read_text() for p in RUNBOOKS.glob("*.md")}
+    assert pages, "docs/runbooks/ has no pages"
+    problems = [f"{stem}.md: no alert {stem} in the rules" for stem in pages if stem not in names]
+    for stem, text in pages.items():
+        if not text.startswith(f"# {stem}\n"):
+            problems.append(f"{stem}.md: the title is not the alert's name")
+        for section in RUNBOOK_SECTIONS:
+            if section not in text:
+                problems.append(f"{stem}.md: no '{section}'")
+        commands = text.split("## First three commands", 1)[-1].split("```sh", 1)[-1].split("```", 1)[0]
+        if len([line for line in commands.splitlines() if line.strip()]) < 3:
+            problems.append(f"{stem}.md: fewer than three commands")
     assert not problems, "\n".join(problems)
 
 
