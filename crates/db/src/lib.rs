@@ -3,8 +3,8 @@
 //! Layout: [`DatabaseConfig`] (`[database]` settings) → [`connect`] (a lazy [`pool`], so
 //! a service starts and reports not-ready instead of crashing while the database
 //! is down, after a startup check that refuses TLS settings that can never work:
-//! [`SetupError`]) → [`readiness`] (a `/readyz` check) and [`pool_metrics`]
-//! (connections in use and idle, every few seconds); [`statement`] and
+//! [`SetupError`]) → [`readiness`] (a `/readyz` check) and [`watch_database`]
+//! (connections in use and idle, and whether it answers, every few seconds); [`statement`] and
 //! [`transaction`] make database spans; [`is_transient`] and [`retry_conflicts`] say what
 //! is worth another attempt and make it, and [`DbError`] is that classification once for
 //! every service's API errors; [`names`] holds the metric names.
@@ -362,8 +362,13 @@ pub fn readiness(pool: PgPool) -> lf_http::ReadinessCheck {
     })
 }
 
-/// Publishes pool gauges every 5 s until `stop` is cancelled.
-pub async fn pool_metrics(service: &'static str, pool: PgPool, stop: CancellationToken) {
+/// How long [`watch_database`]'s probe waits for an answer before it calls the database down.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Every 5 s until `stop` is cancelled: publishes the pool's connections by state and
+/// whether the database answers a `SELECT 1` within 2 s ([`names::DB_UP`], what the
+/// database-unavailable alert watches).
+pub async fn watch_database(service: &'static str, pool: PgPool, stop: CancellationToken) {
     names::describe();
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     loop {
@@ -371,6 +376,10 @@ pub async fn pool_metrics(service: &'static str, pool: PgPool, stop: Cancellatio
             _ = tick.tick() => {}
             () = stop.cancelled() => return,
         }
+        let answered = tokio::time::timeout(PROBE_TIMEOUT, sqlx::query("SELECT 1").execute(&pool))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        metrics::gauge!(names::DB_UP, "service" => service).set(if answered { 1.0 } else { 0.0 });
         let idle = pool.num_idle() as f64;
         let size = f64::from(pool.size());
         metrics::gauge!(names::POOL_CONNECTIONS, "service" => service, "state" => "idle").set(idle);

@@ -80,7 +80,7 @@ impl App {
         background.spawn(|stop| relay::watch_backlog(pool, retain, stop));
         metrics::describe();
         let pool = deps.pool.clone();
-        background.spawn(|stop| lf_db::pool_metrics(SERVICE, pool, stop));
+        background.spawn(|stop| lf_db::watch_database(SERVICE, pool, stop));
 
         let readiness = Readiness::new()
             .with(lf_db::readiness(deps.pool))

@@ -73,7 +73,7 @@ impl App {
         });
         metrics::describe();
         let pool = deps.pool.clone();
-        background.spawn(|stop| lf_db::pool_metrics(SERVICE, pool, stop));
+        background.spawn(|stop| lf_db::watch_database(SERVICE, pool, stop));
         let (pool, retention) = (deps.pool.clone(), config.retention.clone());
         background.spawn(|stop| retention::run(pool, retention, stop));
         let readiness = Readiness::new()
