@@ -917,6 +917,24 @@ def test_prometheus_rule_wraps_the_rules_file(defaults, promtool, tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+def _alert_runbooks(docs):
+    """{alert: runbook_url} of the rendered PrometheusRule."""
+    [rule] = of_kind(docs, "PrometheusRule")
+    return {r["alert"]: r["annotations"]["runbook_url"]
+            for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r}
+
+
+def test_runbook_urls_are_absolute_from_one_base(helm, defaults):
+    relative = _alert_runbooks(defaults)
+    assert relative and all(url == f"docs/runbooks/{a}.md" for a, url in relative.items()), relative
+    base = "https://git.example/learnflow/blob/main/"
+    absolute = _alert_runbooks(render(helm, *REQUIRED, "--set", f"monitoring.rules.runbookBaseUrl={base}"))
+    assert absolute == {a: f"{base}docs/runbooks/{a}.md" for a in relative}
+    # A base that would glue onto the path (no trailing slash) or is no URL is refused.
+    for bad in ("https://git.example/learnflow", "git.example/"):
+        assert "runbookBaseUrl" in render_fails(helm, *REQUIRED, "--set", f"monitoring.rules.runbookBaseUrl={bad}")
+
+
 def test_every_dashboard_is_in_a_config_map(defaults):
     maps = [c for c in of_kind(defaults, "ConfigMap") if c["metadata"]["labels"].get("grafana_dashboard") == "1"]
     files = sorted(DASHBOARDS.glob("*.json"))
