@@ -284,8 +284,10 @@ pub async fn lesson_reaches_progress(
 }
 
 /// [`lesson_reaches_progress`] through a port that `skaffold dev` forwards: skaffold
-/// restarts its port-forwards around redeploys, so a refused *connection* (the request
-/// never left this machine) is retried within the same 90 s; any answer still counts.
+/// restarts its port-forwards around redeploys, so a request that fails in transport — the
+/// connection refused, or closed before the answer came — is retried within the same 90 s;
+/// any answer still counts. The lesson request carries an `Idempotency-Key`, so a retry
+/// whose first attempt did reach the gateway answers the same lesson instead of a second.
 pub async fn lesson_reaches_progress_via_forward(
     http: &reqwest::Client,
     gateway: &str,
@@ -302,21 +304,29 @@ async fn lesson_reaches_progress_with(
 ) -> Duration {
     let started = Instant::now();
     let deadline = Duration::from_secs(90);
-    // Sends what `request` builds, again while the connection is refused (if allowed).
+    // Sends what `request` builds, again after a transport failure (if allowed): refused
+    // (`is_connect`) or cut before the answer (`is_request`, e.g. hyper's IncompleteMessage
+    // when the forward restarts mid-request; seen in CI).
     let send = async |request: &dyn Fn() -> reqwest::RequestBuilder, what: &str| loop {
         match request().send().await {
             Ok(answer) => return answer,
-            Err(e) if retry_refused && e.is_connect() && started.elapsed() < deadline => {
-                eprintln!("[e2e] {what}: connection refused, the forward restarting; again");
+            Err(e)
+                if retry_refused
+                    && (e.is_connect() || e.is_request())
+                    && started.elapsed() < deadline =>
+            {
+                eprintln!("[e2e] {what}: {e}; the forward restarting, again");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             Err(e) => panic!("{what}: {e:?}"),
         }
     };
+    let idempotency_key = uuid::Uuid::new_v4().to_string();
     let created = send(
         &|| {
             http.post(format!("{gateway}/api/v1/lessons"))
                 .bearer_auth(token)
+                .header(lf_events::idempotency::HEADER, idempotency_key.as_str())
                 .json(&serde_json::json!({"course": "arithmetic"}))
         },
         "the gateway answers",
