@@ -14,45 +14,39 @@ use serde_json::Value;
 /// evaluation intervals (5 s each), and room for a slow machine.
 const FIRE_WITHIN: Duration = Duration::from_secs(150);
 
-/// The alerts named `name` as Prometheus's API lists them (pending and firing).
-async fn alerts(http: &reqwest::Client, prometheus: &str, name: &str) -> Vec<Value> {
-    let Ok(r) = http.get(format!("{prometheus}/api/v1/alerts")).send().await else {
+/// The items under `data.<field>` of Prometheus's answer to `path` (empty while it does
+/// not answer: the callers poll).
+async fn api_items(
+    http: &reqwest::Client,
+    prometheus: &str,
+    path: &str,
+    field: &str,
+) -> Vec<Value> {
+    let Ok(r) = http.get(format!("{prometheus}{path}")).send().await else {
         return Vec::new();
     };
     let body: Value = r.json().await.unwrap_or_default();
-    body["data"]["alerts"]
-        .as_array()
+    body["data"][field].as_array().cloned().unwrap_or_default()
+}
+
+/// The alerts named `name` as Prometheus's API lists them (pending and firing).
+async fn alerts(http: &reqwest::Client, prometheus: &str, name: &str) -> Vec<Value> {
+    api_items(http, prometheus, "/api/v1/alerts", "alerts")
+        .await
         .into_iter()
-        .flatten()
         .filter(|a| a["labels"]["alertname"] == name)
-        .cloned()
         .collect()
 }
 
+/// (service, value) of every `learnflow_db_up` series.
 async fn db_up(http: &reqwest::Client, prometheus: &str) -> Vec<(String, String)> {
-    let Ok(r) = http
-        .get(format!(
-            "{prometheus}/api/v1/query?query={}",
-            url_encode("learnflow_db_up")
-        ))
-        .send()
+    let path = format!("/api/v1/query?query={}", url_encode("learnflow_db_up"));
+    api_items(http, prometheus, &path, "result")
         .await
-    else {
-        return Vec::new();
-    };
-    let body: Value = r.json().await.unwrap_or_default();
-    body["data"]["result"]
-        .as_array()
-        .into_iter()
-        .flatten()
+        .iter()
         .map(|s| {
-            (
-                s["metric"]["service"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-                s["value"][1].as_str().unwrap_or_default().to_owned(),
-            )
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+            (text(&s["metric"]["service"]), text(&s["value"][1]))
         })
         .collect()
 }

@@ -1101,6 +1101,7 @@ async fn database_over_tls(stack: &mut Stack, m: &mut Matrix) {
     );
 
     // Another CA, made now: the server's certificate does not chain to it.
+    let name = "course-agent with another CA in sslrootcert refuses to start, naming the setting";
     let other_ca_dir = stack.run_dir().join("not-the-postgres-ca");
     let made = std::fs::create_dir_all(&other_ca_dir)
         .map_err(|e| e.to_string())
@@ -1109,11 +1110,10 @@ async fn database_over_tls(stack: &mut Stack, m: &mut Matrix) {
                 .map_err(|e| e.to_string())
         });
     let (Some(ca), Ok(())) = (ca, made) else {
-        m.fail(
-            "course-agent with another CA in sslrootcert refuses to start, naming the setting",
+        return m.fail(
+            name,
             "no TLS CA on the stack, or the other CA could not be made".into(),
         );
-        return;
     };
     let other_ca = other_ca_dir.join("ca.crt");
     let spawned = stack.spawn_with_env("course-agent", "course-agent-wrong-ca", |env| {
@@ -1123,7 +1123,6 @@ async fn database_over_tls(stack: &mut Stack, m: &mut Matrix) {
             }
         }
     });
-    let name = "course-agent with another CA in sslrootcert refuses to start, naming the setting";
     let mut service = match spawned {
         Ok(service) => service,
         Err(e) => return m.fail(name, format!("could not spawn it: {e}")),

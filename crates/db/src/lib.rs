@@ -1,6 +1,6 @@
 //! PostgreSQL plumbing shared by course-agent and user-progress.
 //!
-//! Layout: [`DatabaseConfig`] (`[database]` settings) → [`connect`] (a lazy [`pool`], so
+//! Layout: [`DatabaseConfig`] (`[database]` settings) → [`connect`] (a lazy pool, so
 //! a service starts and reports not-ready instead of crashing while the database
 //! is down, after a startup check that refuses TLS settings that can never work:
 //! [`SetupError`]) → [`readiness`] (a `/readyz` check) and [`watch_database`]
@@ -246,7 +246,7 @@ pub enum SetupError {
     },
 }
 
-/// The lazy [`pool`], once the settings pass a startup check. When the URL asks for TLS
+/// A lazy pool (no connection until first use), once the settings pass a startup check. When the URL asks for TLS
 /// (`sslmode` require, verify-ca or verify-full) the CA bundle must be readable and one
 /// handshake must succeed; a database that is down or does not answer within 5 s is left
 /// to the pool and to `/readyz`, as without TLS — only an answer that TLS refuses stops
@@ -297,7 +297,7 @@ pub async fn connect(config: &DatabaseConfig) -> Result<PgPool, SetupError> {
             }
         }
     }
-    Ok(pool_with(config, options))
+    Ok(lazy_pool(config, options))
 }
 
 /// True when the connection failed in TLS itself: sqlx reports a server without TLS or a
@@ -335,12 +335,7 @@ fn root_cert_path(options: &PgConnectOptions) -> Option<String> {
 }
 
 /// A lazy pool: no connection is made until first use.
-pub fn pool(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
-    let options: PgConnectOptions = config.url.expose_secret().parse()?;
-    Ok(pool_with(config, options))
-}
-
-fn pool_with(config: &DatabaseConfig, options: PgConnectOptions) -> PgPool {
+fn lazy_pool(config: &DatabaseConfig, options: PgConnectOptions) -> PgPool {
     PgPoolOptions::new()
         .max_connections(config.max_connections)
         .min_connections(0)
