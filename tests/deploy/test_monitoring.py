@@ -6,8 +6,9 @@
   variable on every panel, units, titles, descriptions, sane grid, unique panel ids);
 - every PromQL expression of dashboards and rules parses (promql_parser), after Grafana's
   variables are filled in;
-- every metric an expression selects is one the code or daprd exports (names read from the
-  crates' names modules, Dapr's from the table below), with only the labels it really has;
+- every metric an expression selects is one the code, daprd or Kubernetes exports (names read
+  from the crates' names modules, Dapr's and Kubernetes' from the tables below), with only the
+  labels it really has;
 - the kube-prometheus-stack values select what the LearnFlow chart labels, and hold no password.
 
 The live counterpart is tests/e2e/dashboards.rs: every query against the real stack.
@@ -109,6 +110,16 @@ DAPR_SERIES = {
     "go_threads": ("gauge", set()),
     "go_memstats_alloc_bytes": ("gauge", set()),
 }
+# Kubernetes only (the learnflow-kubernetes-alerts group): kube-state-metrics v2 and the
+# kubelet's cAdvisor, as kube-prometheus-stack scrapes them.
+KUBERNETES_SERIES = {
+    "kube_pod_container_status_restarts_total": ("counter", {"namespace", "pod", "container", "uid"}),
+    "kube_pod_container_status_last_terminated_reason": ("gauge", {"namespace", "pod", "container", "uid", "reason"}),
+    "kube_pod_container_resource_limits": ("gauge", {"namespace", "pod", "container", "uid", "node", "resource", "unit"}),
+    "kube_horizontalpodautoscaler_status_current_replicas": ("gauge", {"namespace", "horizontalpodautoscaler"}),
+    "kube_horizontalpodautoscaler_spec_max_replicas": ("gauge", {"namespace", "horizontalpodautoscaler"}),
+    "container_memory_working_set_bytes": ("gauge", {"namespace", "pod", "container", "id", "image", "name"}),
+}
 # Prometheus's own synthetic series.
 PROMETHEUS_SERIES = {"up": ("gauge", set()), "ALERTS": ("gauge", {"alertname", "alertstate", "severity", "slo"})}
 
@@ -166,9 +177,9 @@ def code_metrics():
 
 
 def exported_series():
-    """{series name: labels} for everything the code and daprd expose, histograms expanded."""
+    """{series name: labels} for everything the code, daprd and Kubernetes expose, histograms expanded."""
     out = {}
-    for family, (kind, labels) in {**code_metrics(), **DAPR_SERIES, **PROMETHEUS_SERIES}.items():
+    for family, (kind, labels) in {**code_metrics(), **DAPR_SERIES, **KUBERNETES_SERIES, **PROMETHEUS_SERIES}.items():
         if kind == "histogram":
             out[family + "_bucket"] = labels | {"le"}
             out[family + "_sum"] = set(labels)
@@ -257,7 +268,7 @@ def check_expr(expr: str, known: dict) -> list[str]:
             problems.append("a selector without a metric name")
             continue
         if name not in known:
-            problems.append(f"metric {name} is not exported by the code or daprd")
+            problems.append(f"metric {name} is not exported by the code, daprd or Kubernetes")
             continue
         own = known[name] | TARGET_LABELS
         available |= own
