@@ -1,7 +1,7 @@
 """Shared fixtures of the offline deploy checks (tests/deploy/test_*.py).
 
-Run as: HELM=<helm> PROMTOOL=<promtool> LEARNFLOW_SCHEMAS=<dir> <venv>/bin/pytest -q tests/deploy
-(`cargo xtask deploy-check` sets all three). Nothing here needs a network or a cluster.
+Run as: HELM=<helm> PROMTOOL=<promtool> AMTOOL=<amtool> LEARNFLOW_SCHEMAS=<dir> <venv>/bin/pytest -q
+tests/deploy (`cargo xtask deploy-check` sets all four). Nothing here needs a network or a cluster.
 """
 
 import os
@@ -51,6 +51,12 @@ def schemas() -> Path:
     if not (path / ".complete").is_file():
         pytest.fail(f"LEARNFLOW_SCHEMAS={value} holds no provisioned schemas: run `cargo xtask deps`")
     return path
+
+
+@pytest.fixture(scope="session")
+def amtool() -> str:
+    """Alertmanager's amtool named by $AMTOOL (provisioned by `cargo xtask deps`)."""
+    return _tool("AMTOOL", "amtool, e.g. ~/.cache/learnflow/alertmanager-v0.31.1/amtool")
 
 
 @pytest.fixture(scope="session")

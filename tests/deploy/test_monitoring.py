@@ -638,11 +638,15 @@ def test_native_prometheus_loads_the_rule_file():
 
 def test_rendered_native_config_passes_promtool(promtool, tmp_path):
     # The template as the harness renders it (SCRAPE_CONFIGS with one target, RULES_FILE with
-    # the absolute path), then `promtool check config`, which also checks the rule file.
+    # the absolute path, ALERTMANAGER with an address), then `promtool check config`, which also checks the rule file.
     config = (REPO / "deploy" / "local" / "prometheus.yml").read_text()
     scrape = ('  - job_name: learnflow-services\n    honor_labels: true\n    static_configs:\n'
               '      - targets: ["127.0.0.1:9464"]\n        labels: {service: "frontend-gateway", app_id: "frontend-gateway"}\n')
-    rendered = config.replace("${SCRAPE_CONFIGS}", scrape).replace("${RULES_FILE}", str(RULES))
+    rendered = (
+        config.replace("${SCRAPE_CONFIGS}", scrape)
+        .replace("${RULES_FILE}", str(RULES))
+        .replace("${ALERTMANAGER}", "127.0.0.1:9093")
+    )
     assert "${" not in rendered
     (tmp_path / "prometheus.yml").write_text(rendered)
     out = subprocess.run([promtool, "check", "config", str(tmp_path / "prometheus.yml")], capture_output=True, text=True)

@@ -1,14 +1,35 @@
 //! Alerts against live data: the native stack's Prometheus loads
 //! `deploy/monitoring/rules/learnflow.rules.yaml`, a real fault is made, and the alert it
 //! should raise must fire with its labels, annotations and runbook, then resolve once the
-//! fault is gone. (promtool's unit tests check the rules on synthetic series; this checks
-//! that the series the rules read are really produced when it matters.)
+//! fault is gone — in Prometheus, and as notifications that the stack's Alertmanager
+//! (`deploy/monitoring/alertmanager.yml`) sends to webhook receivers this test runs.
+//! (promtool's unit tests check the rules on synthetic series; this checks that the series
+//! the rules read are really produced when it matters, and that alerts reach someone.)
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use learnflow_e2e::{eventually_async, url_encode};
+use learnflow_e2e::{RecordingApp, eventually_async, url_encode};
+use lf_testkit::components::alertmanager::AlertWebhooks;
 use lf_testkit::stack::{Stack, StackOptions};
 use serde_json::Value;
+
+/// Each test runs a whole stack and makes a fault with timing that matters: one at a time.
+static ONE_STACK_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The path of a `file://` runbook link, after checking it is one and names `alert`'s page.
+fn runbook_page(link: &str, alert: &str) -> std::path::PathBuf {
+    let expected = format!(
+        "file://{}/docs/runbooks/{alert}.md",
+        lf_testkit::paths::repo_root().display()
+    );
+    assert_eq!(
+        link, expected,
+        "the runbook link is absolute, from the stack's base"
+    );
+    std::path::PathBuf::from(link.trim_start_matches("file://"))
+}
 
 /// The `for:` of the alert (1 m), the probe's period (5 s) and timeout (2 s), two
 /// evaluation intervals (5 s each), and room for a slow machine.
@@ -53,6 +74,7 @@ async fn db_up(http: &reqwest::Client, prometheus: &str) -> Vec<(String, String)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_database_alert_fires_when_postgresql_stops_and_resolves_when_it_is_back() {
+    let _turn = ONE_STACK_AT_A_TIME.lock().await;
     let mut stack = Stack::start(&StackOptions::default()).expect("the native stack starts");
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
@@ -107,11 +129,8 @@ async fn the_database_alert_fires_when_postgresql_stops_and_resolves_when_it_is_
         let runbook = alert["annotations"]["runbook_url"]
             .as_str()
             .unwrap_or_default();
-        assert_eq!(runbook, format!("docs/runbooks/{name}.md"));
-        assert!(
-            lf_testkit::paths::repo_root().join(runbook).is_file(),
-            "the runbook {runbook} exists"
-        );
+        let page = runbook_page(runbook, name);
+        assert!(page.is_file(), "the runbook {runbook} exists");
     }
 
     // Back: the alert resolves (leaves Prometheus's list) once the probes answer again.
@@ -127,4 +146,112 @@ async fn the_database_alert_fires_when_postgresql_stops_and_resolves_when_it_is_
         },
     )
     .await;
+}
+
+/// Lessons at about 10 per second until `stop` is set; returns how many were accepted.
+fn lessons_under_way(stack: &Stack, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u64> {
+    let gateway = stack.gateway_url();
+    let token = stack.dev_token("alerting-learner");
+    tokio::spawn(async move {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("http client");
+        let accepted = AtomicU64::new(0);
+        while !stop.load(Ordering::Relaxed) {
+            let answer = http
+                .post(format!("{gateway}/api/v1/lessons"))
+                .bearer_auth(&token)
+                .json(&serde_json::json!({"course": "arithmetic"}))
+                .send()
+                .await;
+            if answer.is_ok_and(|r| r.status().is_success()) {
+                accepted.fetch_add(1, Ordering::Relaxed);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        accepted.load(Ordering::Relaxed)
+    })
+}
+
+/// Notifications a receiver got for `alert` with `status` ("firing" or "resolved").
+fn notifications(receiver: &RecordingApp, alert: &str, status: &str) -> Vec<Value> {
+    receiver
+        .deliveries()
+        .into_iter()
+        .map(|d| d.cloud_event)
+        .filter(|n| n["status"] == status && n["groupLabels"]["alertname"] == alert)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kafka_outage_under_load_pages_someone_with_a_runbook_and_then_says_it_is_resolved() {
+    let _turn = ONE_STACK_AT_A_TIME.lock().await;
+    let pager = RecordingApp::start("/pager").await.expect("pager receiver");
+    let chat = RecordingApp::start("/chat").await.expect("chat receiver");
+    let mut stack = Stack::start(&StackOptions {
+        alert_webhooks: AlertWebhooks {
+            pager: Some(format!("http://127.0.0.1:{}/pager", pager.port)),
+            chat: Some(format!("http://127.0.0.1:{}/chat", chat.port)),
+        },
+        ..StackOptions::default()
+    })
+    .expect("the native stack starts");
+    let name = "LearnFlowKafkaUnreachable";
+    let stop_load = Arc::new(AtomicBool::new(false));
+    let load = lessons_under_way(&stack, stop_load.clone());
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        notifications(&pager, name, "firing").is_empty(),
+        "{name} paged while Kafka was up"
+    );
+
+    stack.kafka.process().stop(Duration::from_secs(20));
+    // The rule's `for:` (2 m) after kafka-monitor's failed polls, then Alertmanager's wait.
+    let paged = eventually_async(
+        &format!("{name} paged"),
+        Duration::from_secs(240),
+        async || notifications(&pager, name, "firing").into_iter().next(),
+    )
+    .await;
+    assert_eq!(paged["receiver"], "pager", "{paged}");
+    let alert = &paged["alerts"][0];
+    assert_eq!(alert["labels"]["severity"], "critical", "{paged}");
+    assert_eq!(alert["labels"]["service"], "kafka-monitor", "{paged}");
+    assert_eq!(
+        alert["annotations"]["summary"], "kafka-monitor cannot reach the Kafka broker",
+        "{paged}"
+    );
+    let runbook = alert["annotations"]["runbook_url"]
+        .as_str()
+        .unwrap_or_default();
+    let page = runbook_page(runbook, name);
+    let text = std::fs::read_to_string(&page).expect("the runbook link opens a page");
+    assert!(text.contains(name), "{} names {name}", page.display());
+    // Routing: the chat receiver gets warnings only, the pager criticals only.
+    for (receiver, severity) in [(&pager, "critical"), (&chat, "warning")] {
+        for n in receiver.deliveries() {
+            let n = n.cloud_event;
+            assert_eq!(n["commonLabels"]["severity"], severity, "{n}");
+        }
+    }
+
+    stack.kafka.restart().expect("Kafka starts again");
+    let resolved = eventually_async(
+        &format!("{name} resolved at the pager"),
+        Duration::from_secs(120),
+        async || notifications(&pager, name, "resolved").into_iter().next(),
+    )
+    .await;
+    assert_eq!(resolved["alerts"][0]["status"], "resolved", "{resolved}");
+    assert_eq!(
+        resolved["alerts"][0]["labels"]["service"], "kafka-monitor",
+        "{resolved}"
+    );
+    stop_load.store(true, Ordering::Relaxed);
+    let accepted = load.await.expect("load task");
+    assert!(
+        accepted > 100,
+        "lessons kept being accepted through the outage ({accepted})"
+    );
 }

@@ -50,6 +50,9 @@ struct Project<'e> {
     gateway_port: u16,
     prometheus_port: u16,
     jaeger_port: u16,
+    alertmanager_port: u16,
+    /// The pager webhook URL, given to compose as a file; the chat one is left unset.
+    pager_url: String,
 }
 
 impl<'e> Project<'e> {
@@ -72,7 +75,11 @@ impl<'e> Project<'e> {
             gateway_port: free_port().expect("port"),
             prometheus_port: free_port().expect("port"),
             jaeger_port: free_port().expect("port"),
+            alertmanager_port: free_port().expect("port"),
+            pager_url: format!("http://pager.invalid/{}", uuid::Uuid::new_v4().simple()),
         };
+        let pager_url_file = dir.join("alert-pager-url");
+        std::fs::write(&pager_url_file, &project.pager_url).expect("writing the pager URL");
         let mut text: String = project
             .secrets
             .iter()
@@ -80,10 +87,13 @@ impl<'e> Project<'e> {
             .collect();
         text.push_str(&format!(
             "LEARNFLOW_GATEWAY_PORT={}\nLEARNFLOW_PROMETHEUS_PORT={}\nLEARNFLOW_JAEGER_PORT={}\n\
+             LEARNFLOW_ALERTMANAGER_PORT={}\nLEARNFLOW_ALERT_PAGER_URL_FILE={}\n\
              LEARNFLOW_GRAFANA_PORT={}\nLEARNFLOW_LOAD_RATE=20\nLEARNFLOW_LOAD_DURATION=30\n",
             project.gateway_port,
             project.prometheus_port,
             project.jaeger_port,
+            project.alertmanager_port,
+            pager_url_file.display(),
             free_port().expect("port"),
         ));
         std::fs::write(&project.env_file, text).expect("writing the env file");
@@ -364,6 +374,59 @@ async fn the_compose_stack_runs_the_flow_and_survives_app_crashes() {
     )
     .await;
     say(&format!("all {count} Prometheus targets up"));
+
+    // 3b. Prometheus sends its alerts to the overlay's Alertmanager, which runs the
+    // repository's route tree.
+    let alertmanagers_url = format!(
+        "http://127.0.0.1:{}/api/v1/alertmanagers",
+        project.prometheus_port
+    );
+    learnflow_e2e::within(
+        "Prometheus sending to Alertmanager",
+        Duration::from_secs(60),
+        async || {
+            let answer = learnflow_e2e::get_json(&http, &alertmanagers_url, None).await?;
+            let active = answer["data"]["activeAlertmanagers"].to_string();
+            if active.contains("alertmanager:9093") {
+                Ok(())
+            } else {
+                Err(format!("active Alertmanagers: {active}"))
+            }
+        },
+    )
+    .await;
+    let status_url = format!(
+        "http://127.0.0.1:{}/api/v2/status",
+        project.alertmanager_port
+    );
+    let status = learnflow_e2e::get_json(&http, &status_url, None)
+        .await
+        .expect("Alertmanager's status");
+    let original = status["config"]["original"].as_str().unwrap_or_default();
+    for receiver in ["name: pager", "name: chat"] {
+        assert!(original.contains(receiver), "{receiver} in {original}");
+    }
+    // The webhook URLs reach the files the route tree reads: the pager's from the file its
+    // variable names, the unset chat one empty.
+    let webhook_file = |receiver: &str| {
+        let out = project
+            .compose(ALL_LAYERS)
+            .args(["exec", "-T", "alertmanager", "cat"])
+            .arg(format!(
+                "/etc/alertmanager/secrets/learnflow-alert-webhooks/{receiver}-url"
+            ))
+            .output()
+            .expect("docker compose exec");
+        assert!(
+            out.status.success(),
+            "reading the {receiver} URL file: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(webhook_file("pager").trim(), project.pager_url);
+    assert_eq!(webhook_file("chat").trim(), "");
+    say("Prometheus sends to Alertmanager, which routes to pager and chat with their URLs");
 
     // 4. The load layer: 30 s at 20 lessons/s, and no failed request (its exit code).
     let load = project.run(ALL_LAYERS, &["run", "--rm", "--no-deps", "loadgen"]);

@@ -1,6 +1,6 @@
 //! `cargo xtask deploy-check`: the offline checks of every deploy asset (Helm chart,
 //! skaffold, compose, Dockerfile, Prometheus rules, Grafana dashboards, the scaling
-//! calculation), as the pytest suite in `tests/deploy/`, with the provisioned Helm, Python
+//! calculation, the Alertmanager routes), as the pytest suite in `tests/deploy/`, with the provisioned Helm, Python
 //! tools and JSON schemas. No cluster, no Docker engine, no network.
 
 use std::process::Command;
@@ -21,12 +21,20 @@ pub fn check() -> Result<(), String> {
     let schemas = schemas::locate().map_err(|e| e.to_string())?;
     let promtool =
         system_binary("promtool", "apt-get install -y prometheus").map_err(|e| e.to_string())?;
+    let amtool = lf_testkit::tools::alertmanager_dir().join("amtool");
+    if !amtool.is_file() {
+        return Err(format!(
+            "amtool is not provisioned ({}): run `cargo xtask deps`",
+            amtool.display()
+        ));
+    }
     crate::say("offline deploy checks (pytest tests/deploy)");
     let status = Command::new(tools.python_tool("pytest"))
         .current_dir(repo_root())
         .args(["-q", "-p", "no:cacheprovider", "tests/deploy"])
         .env("HELM", &tools.helm)
         .env("PROMTOOL", &promtool)
+        .env("AMTOOL", &amtool)
         .env(SCHEMAS_ENV, &schemas)
         .status()
         .map_err(|e| format!("running pytest: {e}"))?;

@@ -3,6 +3,7 @@
 use std::process::Command;
 use std::time::Duration;
 
+use lf_testkit::components::alertmanager::AlertWebhooks;
 use lf_testkit::paths::{repo_root, stack_json};
 use lf_testkit::process::{group_alive, pid_is_ours, stop_group};
 use lf_testkit::stack::{Stack, StackInfo, StackOptions};
@@ -18,12 +19,13 @@ pub fn up(detach: bool) -> Result<(), String> {
     crate::deps::ensure()?;
     build_services()?;
     crate::say(
-        "starting the native stack (PostgreSQL, Kafka, Jaeger, services, daprd sidecars, Prometheus)",
+        "starting the native stack (PostgreSQL, Kafka, Jaeger, Alertmanager, services, daprd sidecars, Prometheus)",
     );
     let options = StackOptions {
         detached: detach,
         gateway_port: Some(8080),
         prefer_well_known_ports: true,
+        alert_webhooks: alert_webhooks_from_env(),
         ..StackOptions::default()
     };
     let options = if lf_testkit::wait::require_port(8080, "the gateway").is_err() {
@@ -108,10 +110,24 @@ fn stop_rank(name: &str) -> u8 {
     match name {
         n if n.starts_with("daprd-") => 0,
         "prometheus" => 2,
+        "alertmanager" => 3,
         "jaeger" => 3,
         "kafka" => 4,
         "postgres" => 5,
         _ => 1,
+    }
+}
+
+/// Alertmanager's receivers: `LEARNFLOW_ALERT_PAGER_URL` (critical) and
+/// `LEARNFLOW_ALERT_CHAT_URL` (warning), each a webhook URL; unset, alerts are only shown.
+const PAGER_URL_VAR: &str = "LEARNFLOW_ALERT_PAGER_URL";
+const CHAT_URL_VAR: &str = "LEARNFLOW_ALERT_CHAT_URL";
+
+fn alert_webhooks_from_env() -> AlertWebhooks {
+    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    AlertWebhooks {
+        pager: var(PAGER_URL_VAR),
+        chat: var(CHAT_URL_VAR),
     }
 }
 
@@ -136,6 +152,19 @@ fn print_endpoints(info: &StackInfo) {
     );
     println!("  {:<34} {}", "gateway API", info.gateway);
     println!("  {:<34} {}", "Prometheus", info.prometheus);
+    println!("  {:<34} {}", "Alertmanager", info.alertmanager);
+    let webhooks = alert_webhooks_from_env();
+    for (receiver, url, var) in [
+        ("pager (critical)", webhooks.pager, PAGER_URL_VAR),
+        ("chat (warning)", webhooks.chat, CHAT_URL_VAR),
+    ] {
+        // A webhook URL often carries its token: say where it comes from, not what it is.
+        let target = match url {
+            Some(_) => format!("the webhook in {var}"),
+            None => format!("nowhere yet: set {var} to a webhook URL"),
+        };
+        println!("  {:<34} {target}", format!("  alerts to {receiver}"));
+    }
     println!(
         "  {:<34} {}/api/traces?service=frontend-gateway",
         "traces (Jaeger query API)", info.traces

@@ -25,7 +25,7 @@ use crate::paths::{cache_dir, repo_root};
 use crate::process::{ManagedProcess, ProcessSpec};
 use crate::provision::{self, Outcome};
 use crate::system::Need;
-use crate::tools::{self, daprd_dir, jaeger_dir, kafka_dir, which};
+use crate::tools::{self, alertmanager_dir, daprd_dir, jaeger_dir, kafka_dir, which};
 use crate::{HarnessError, Result, versions};
 
 /// The oldest Docker Engine the compose files work with (API 1.41, BuildKit cache mounts).
@@ -623,6 +623,10 @@ pub const STAND_INS: &[StandIn] = &[
         reference: "jaegertracing/jaeger:2.13.0",
         recipe: "jaeger",
     },
+    StandIn {
+        reference: "prom/alertmanager:v0.31.1",
+        recipe: "alertmanager",
+    },
 ];
 
 /// Third-party images the compose files name that no stand-in replaces.
@@ -736,6 +740,7 @@ fn artefact_dir(recipe: &str) -> Option<PathBuf> {
     match recipe {
         "daprd" => Some(daprd_dir()),
         "jaeger" => Some(jaeger_dir()),
+        "alertmanager" => Some(alertmanager_dir()),
         "kafka" => Some(kafka_dir()),
         _ => None,
     }
@@ -762,6 +767,11 @@ fn build_stand_in(
     match image.recipe {
         "daprd" => copy_tree(&artefact(daprd_dir().join("daprd"))?, &context)?,
         "jaeger" => copy_tree(&artefact(jaeger_dir().join("jaeger"))?, &context)?,
+        "alertmanager" => {
+            for binary in ["alertmanager", "amtool"] {
+                copy_tree(&artefact(alertmanager_dir().join(binary))?, &context)?;
+            }
+        }
         "kafka" => copy_tree(&artefact(kafka_dir().join("libs"))?, &context)?,
         _ => {}
     }

@@ -126,6 +126,7 @@ pub fn ensure_all(say: &mut dyn FnMut(&str)) -> Result<Vec<Outcome>> {
     Ok(vec![
         ensure_kafka(say)?,
         ensure_jaeger(say)?,
+        ensure_alertmanager(say)?,
         ensure_daprd(say)?,
         ensure_helm(say)?,
         ensure_python_tools(say)?,
@@ -253,26 +254,73 @@ pub fn ensure_jaeger(say: &mut dyn FnMut(&str)) -> Result<Outcome> {
                 say,
             )?;
             let out = dir.join("jaeger");
-            let mut cmd = Command::new(&go);
-            cmd.current_dir(&src)
-                .env("CGO_ENABLED", "0")
-                .env("GOFLAGS", "-buildvcs=false")
-                .args(["build", "-trimpath", "-ldflags"])
-                .arg(format!(
-                    "-s -w -X github.com/jaegertracing/jaeger/internal/version.latestVersion={}",
-                    versions::JAEGER_MODULE
-                ))
-                .arg("-o")
-                .arg(&out)
-                .arg("./cmd/jaeger");
-            run_with_heartbeat(
-                "jaeger: go build ./cmd/jaeger",
-                &mut cmd,
-                "jaeger-build",
-                say,
-            )?;
+            let version = format!(
+                "github.com/jaegertracing/jaeger/internal/version.latestVersion={}",
+                versions::JAEGER_MODULE
+            );
+            go_build_static(&go, &src, "jaeger", &version, &out, say)?;
             Ok((out, Some(disk_usage(&modcache).saturating_sub(before))))
         },
+    )
+}
+
+/// Alertmanager and amtool, built from the Go module `github.com/prometheus/alertmanager`.
+pub fn ensure_alertmanager(say: &mut dyn FnMut(&str)) -> Result<Outcome> {
+    ensure(
+        "alertmanager",
+        versions::ALERTMANAGER_MODULE,
+        &tools::alertmanager_dir(),
+        say,
+        |dir, say| {
+            let go = check_go()?;
+            let modcache = go_env(&go, "GOMODCACHE")?;
+            let before = disk_usage(&modcache);
+            let src = module_source(
+                &go,
+                "github.com/prometheus/alertmanager",
+                versions::ALERTMANAGER_MODULE,
+                "alertmanager",
+                say,
+            )?;
+            let version = format!(
+                "github.com/prometheus/common/version.Version={}",
+                versions::ALERTMANAGER_MODULE.trim_start_matches('v')
+            );
+            for binary in ["alertmanager", "amtool"] {
+                go_build_static(&go, &src, binary, &version, &dir.join(binary), say)?;
+            }
+            Ok((
+                dir.to_path_buf(),
+                Some(disk_usage(&modcache).saturating_sub(before)),
+            ))
+        },
+    )
+}
+
+/// `go build ./cmd/<command>` inside the module source `src`: static (no cgo), stripped,
+/// with `version` (`package.Variable=value`) set by the linker, to `out`.
+fn go_build_static(
+    go: &Path,
+    src: &Path,
+    command: &str,
+    version: &str,
+    out: &Path,
+    say: &mut dyn FnMut(&str),
+) -> Result<()> {
+    let mut cmd = Command::new(go);
+    cmd.current_dir(src)
+        .env("CGO_ENABLED", "0")
+        .env("GOFLAGS", "-buildvcs=false")
+        .args(["build", "-trimpath", "-ldflags"])
+        .arg(format!("-s -w -X {version}"))
+        .arg("-o")
+        .arg(out)
+        .arg(format!("./cmd/{command}"));
+    run_with_heartbeat(
+        &format!("{command}: go build ./cmd/{command}"),
+        &mut cmd,
+        &format!("{command}-build"),
+        say,
     )
 }
 

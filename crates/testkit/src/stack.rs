@@ -11,11 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::Result;
 use crate::components::RunDir;
+use crate::components::alertmanager::{AlertWebhooks, Alertmanager};
 use crate::components::daprd::{DaprEnv, DaprPorts, Daprd};
 use crate::components::jaeger::Jaeger;
 use crate::components::kafka::Kafka;
 use crate::components::postgres::{Postgres, Transport};
-use crate::components::prometheus::{Prometheus, ScrapeTarget};
+use crate::components::prometheus::{Alerting, Prometheus, ScrapeTarget};
 use crate::components::service::Service;
 use crate::tools::Toolchain;
 use crate::wait::{free_port, preferred_or_free, require_port};
@@ -62,7 +63,8 @@ pub struct StackOptions {
     pub detached: bool,
     /// The gateway's port: `Some(p)` requires `p` to be free; `None` picks one.
     pub gateway_port: Option<u16>,
-    /// Prefer these ports for Prometheus and the trace UI when free (xtask up), else pick free ones.
+    /// Prefer the well-known ports for Prometheus, the trace UI and Alertmanager when free
+    /// (xtask up), else pick free ones.
     pub prefer_well_known_ports: bool,
     /// Trace sampling rate passed to daprd and the services (`"1"` in dev).
     pub sampling_rate: String,
@@ -74,6 +76,8 @@ pub struct StackOptions {
     /// PostgreSQL serves TLS only and the services connect with `sslmode=verify-full` and
     /// the run's CA (the chart's production default); `false`: plaintext, `sslmode=disable`.
     pub database_tls: bool,
+    /// Where Alertmanager's two receivers send (none by default).
+    pub alert_webhooks: AlertWebhooks,
 }
 
 impl Default for StackOptions {
@@ -86,6 +90,7 @@ impl Default for StackOptions {
             tracing: true,
             gateway_allowed_origins: Vec::new(),
             database_tls: true,
+            alert_webhooks: AlertWebhooks::default(),
         }
     }
 }
@@ -135,6 +140,7 @@ pub struct Replica {
 struct StackParts {
     services: BTreeMap<&'static str, RunningService>,
     prometheus: Prometheus,
+    alertmanager: Alertmanager,
     jaeger: Jaeger,
     kafka: Kafka,
     postgres: Postgres,
@@ -152,6 +158,8 @@ pub struct Stack {
     pub services: BTreeMap<&'static str, RunningService>,
     /// Prometheus.
     pub prometheus: Prometheus,
+    /// Alertmanager, which Prometheus sends alerts to.
+    pub alertmanager: Alertmanager,
     /// The trace backend.
     pub jaeger: Jaeger,
     /// The broker.
@@ -192,24 +200,26 @@ impl Stack {
             Some(p) => require_port(p, "the gateway API")?,
             None => free_port()?,
         };
-        let (prometheus_port, trace_port) = if options.prefer_well_known_ports {
-            (preferred_or_free(9090)?, preferred_or_free(16686)?)
+        let ports = if options.prefer_well_known_ports {
+            UiPorts {
+                prometheus: preferred_or_free(9090)?,
+                traces: preferred_or_free(16686)?,
+                alertmanager: preferred_or_free(9093)?,
+            }
         } else {
-            (free_port()?, free_port()?)
+            UiPorts {
+                prometheus: free_port()?,
+                traces: free_port()?,
+                alertmanager: free_port()?,
+            }
         };
         let mut run = RunDir::create("stack", options.detached)?;
-        match Self::start_in(
-            &mut run,
-            tools,
-            options,
-            gateway_port,
-            prometheus_port,
-            trace_port,
-        ) {
+        match Self::start_in(&mut run, tools, options, gateway_port, &ports) {
             Ok(p) => Ok(Self {
                 replicas: Vec::new(),
                 services: p.services,
                 prometheus: p.prometheus,
+                alertmanager: p.alertmanager,
                 jaeger: p.jaeger,
                 kafka: p.kafka,
                 postgres: p.postgres,
@@ -235,8 +245,7 @@ impl Stack {
         tools: Toolchain,
         options: &StackOptions,
         gateway_port: u16,
-        prometheus_port: u16,
-        trace_port: u16,
+        ports: &UiPorts,
     ) -> Result<StackParts> {
         let secrets = StackSecrets {
             dapr_api_token: random_token(),
@@ -254,10 +263,13 @@ impl Stack {
         };
         let mut postgres = Postgres::spawn_with(run, &tools, transport)?;
         let mut kafka = Kafka::spawn(run, &tools)?;
-        let mut jaeger = Jaeger::spawn(run, &tools, trace_port)?;
+        let mut jaeger = Jaeger::spawn(run, &tools, ports.traces)?;
+        let mut alertmanager =
+            Alertmanager::spawn(run, &tools, ports.alertmanager, &options.alert_webhooks)?;
         postgres.wait_ready()?;
         kafka.wait_ready()?;
         jaeger.wait_ready()?;
+        alertmanager.wait_ready()?;
         for def in SERVICES {
             if let Some(db) = def.database {
                 postgres.create_database(db)?;
@@ -353,11 +365,16 @@ impl Stack {
             }
         }
         targets.sort_by_key(|t| t.job);
-        let prometheus = Prometheus::start(run, &tools, prometheus_port, &targets)?;
+        let alerting = Alerting {
+            alertmanager: alertmanager.address(),
+            runbook_base: Alerting::local_runbooks(),
+        };
+        let prometheus = Prometheus::start(run, &tools, ports.prometheus, &targets, &alerting)?;
 
         Ok(StackParts {
             services,
             prometheus,
+            alertmanager,
             jaeger,
             kafka,
             postgres,
@@ -532,6 +549,7 @@ impl Stack {
             run_dir: self.run.path().to_owned(),
             gateway: self.gateway_url(),
             prometheus: self.prometheus.url(),
+            alertmanager: self.alertmanager.url(),
             traces: self.jaeger.query_url(),
             kafka_bootstrap: self.kafka.bootstrap(),
             postgres: self.postgres.url("postgres"),
@@ -548,6 +566,7 @@ impl Stack {
         pids.insert("kafka".to_owned(), self.kafka.pid());
         pids.insert("jaeger".to_owned(), self.jaeger.pid());
         pids.insert("prometheus".to_owned(), self.prometheus.pid());
+        pids.insert("alertmanager".to_owned(), self.alertmanager.pid());
         for (name, running) in &self.services {
             pids.insert((*name).to_owned(), running.service.pid());
             if let Some(d) = &running.daprd {
@@ -630,6 +649,14 @@ pub struct ServiceInfo {
     pub daprd_metrics: Option<String>,
 }
 
+/// Ports of the stack's web UIs and APIs.
+#[derive(Debug, Clone, Copy)]
+struct UiPorts {
+    prometheus: u16,
+    traces: u16,
+    alertmanager: u16,
+}
+
 /// What `cargo xtask up --detach` writes to `target/learnflow/stack.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StackInfo {
@@ -639,6 +666,8 @@ pub struct StackInfo {
     pub gateway: String,
     /// Base URL of Prometheus.
     pub prometheus: String,
+    /// Base URL of Alertmanager's API and UI.
+    pub alertmanager: String,
     /// Base URL of the trace backend's query API (Jaeger).
     pub traces: String,
     /// Kafka bootstrap `host:port`.

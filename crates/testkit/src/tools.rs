@@ -21,6 +21,10 @@ pub struct Toolchain {
     pub java: PathBuf,
     /// Directory with `postgres`, `initdb`, `pg_isready`, `psql`.
     pub postgres_bin: PathBuf,
+    /// The Alertmanager binary.
+    pub alertmanager: PathBuf,
+    /// Alertmanager's `amtool` (config checks and route tests).
+    pub amtool: PathBuf,
     /// The `prometheus` binary.
     pub prometheus: PathBuf,
     /// The `promtool` binary.
@@ -34,6 +38,10 @@ pub fn daprd_dir() -> PathBuf {
 /// Directory of provisioned Jaeger.
 pub fn jaeger_dir() -> PathBuf {
     cache_dir().join(format!("jaeger-{}", versions::JAEGER_MODULE))
+}
+/// Directory of provisioned Alertmanager (and amtool).
+pub fn alertmanager_dir() -> PathBuf {
+    cache_dir().join(format!("alertmanager-{}", versions::ALERTMANAGER_MODULE))
 }
 /// `deploy/local/kafka-pom.xml`, which decides which jars provisioning resolves. Read at
 /// run time, not compiled in: crates that link the testkit (the load driver) are built in
@@ -57,6 +65,8 @@ impl Toolchain {
     pub fn locate() -> Result<Self> {
         let daprd = provisioned(&daprd_dir(), "daprd", "daprd")?;
         let jaeger = provisioned(&jaeger_dir(), "jaeger", "Jaeger")?;
+        let alertmanager = provisioned(&alertmanager_dir(), "alertmanager", "Alertmanager")?;
+        let amtool = provisioned(&alertmanager_dir(), "amtool", "amtool")?;
         let kafka_libs = kafka_dir().join("libs");
         if !kafka_dir().join(DONE_MARKER).exists() {
             return Err(not_provisioned("Apache Kafka jars", &kafka_libs));
@@ -64,6 +74,8 @@ impl Toolchain {
         Ok(Self {
             daprd,
             jaeger,
+            alertmanager,
+            amtool,
             kafka_libs,
             java: java()?,
             postgres_bin: postgres_bin()?,

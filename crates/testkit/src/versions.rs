@@ -14,6 +14,11 @@ pub const LOG4J: &str = "2.24.3";
 pub const KAFKA_PROTOCOL: &str = "4.1.0";
 /// Jaeger v2 (the `cmd/jaeger` binary), Go module `github.com/jaegertracing/jaeger` tag.
 pub const JAEGER_MODULE: &str = "v1.76.0";
+/// Alertmanager and amtool, Go module `github.com/prometheus/alertmanager` tag: the newest
+/// release whose module still carries its web UI as Go source (later ones embed an npm-built
+/// UI the module lacks), and new enough for `url_file` webhooks (Debian's 0.25 is not).
+/// ADR 0026.
+pub const ALERTMANAGER_MODULE: &str = "v0.31.1";
 /// PostgreSQL major version (Debian package).
 pub const POSTGRES_MAJOR: &str = "15";
 /// Helm, built with `go install helm.sh/helm/v3/cmd/helm@<this>` for the offline chart checks.

@@ -1,5 +1,6 @@
 //! The stack's components, each a real process on free loopback ports in its own directory.
 
+pub mod alertmanager;
 pub mod daprd;
 pub mod jaeger;
 pub mod kafka;

@@ -1,4 +1,5 @@
-//! Prometheus (Debian package) scraping every service, every daprd and kafka-monitor.
+//! Prometheus (Debian package) scraping every service, every daprd and kafka-monitor,
+//! evaluating the rule file with absolute runbook links and sending alerts to Alertmanager.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -26,6 +27,23 @@ pub struct ScrapeTarget {
     pub app_id: String,
 }
 
+/// Where alerts go and where their runbook links point.
+#[derive(Debug, Clone)]
+pub struct Alerting {
+    /// Alertmanager's `host:port`.
+    pub alertmanager: String,
+    /// Prefix of every `runbook_url` (ending in `/`): `<base>docs/runbooks/<Alert>.md`, as
+    /// the chart's `monitoring.rules.runbookBaseUrl`.
+    pub runbook_base: String,
+}
+
+impl Alerting {
+    /// The runbook base of a native stack: this checkout, as a `file://` URL.
+    pub fn local_runbooks() -> String {
+        format!("file://{}/", repo_root().display())
+    }
+}
+
 /// A running Prometheus.
 #[derive(Debug)]
 pub struct Prometheus {
@@ -34,14 +52,16 @@ pub struct Prometheus {
 }
 
 impl Prometheus {
-    /// Renders `deploy/local/prometheus.yml` for `targets` (with [`RULES_FILE`]), checks it with promtool and starts Prometheus on `port`.
+    /// Renders `deploy/local/prometheus.yml` for `targets` and `alerting` (with
+    /// [`RULES_FILE`]), checks it with promtool and starts Prometheus on `port`.
     pub fn start(
         run: &mut RunDir,
         tools: &Toolchain,
         port: u16,
         targets: &[ScrapeTarget],
+        alerting: &Alerting,
     ) -> Result<Self> {
-        let mut prometheus = Self::spawn(run, tools, port, targets)?;
+        let mut prometheus = Self::spawn(run, tools, port, targets, alerting)?;
         prometheus.wait_ready()?;
         Ok(prometheus)
     }
@@ -52,17 +72,18 @@ impl Prometheus {
         tools: &Toolchain,
         port: u16,
         targets: &[ScrapeTarget],
+        alerting: &Alerting,
     ) -> Result<Self> {
         let dir = run.subdir("prometheus")?;
         let config = dir.join("prometheus.yml");
+        let rules = dir.join("learnflow.rules.yaml");
+        write_rules(&alerting.runbook_base, &rules)?;
         render(
             &repo_root().join("deploy/local/prometheus.yml"),
             &[
                 ("SCRAPE_CONFIGS", scrape_configs(targets)),
-                (
-                    "RULES_FILE",
-                    repo_root().join(RULES_FILE).display().to_string(),
-                ),
+                ("RULES_FILE", rules.display().to_string()),
+                ("ALERTMANAGER", alerting.alertmanager.clone()),
             ],
             &config,
         )?;
@@ -109,6 +130,25 @@ impl Prometheus {
     pub fn process(&mut self) -> &mut ManagedProcess {
         &mut self.process
     }
+}
+
+/// [`RULES_FILE`] with every `runbook_url` prefixed by `runbook_base`, written to `out`.
+fn write_rules(runbook_base: &str, out: &std::path::Path) -> Result<()> {
+    let file = repo_root().join(RULES_FILE);
+    let text = std::fs::read_to_string(&file).map_err(crate::HarnessError::io(format!(
+        "reading {}",
+        file.display()
+    )))?;
+    let text = super::alertmanager::replace_required(
+        &text,
+        "runbook_url: \"docs/runbooks/",
+        &format!("runbook_url: \"{runbook_base}docs/runbooks/"),
+        &file,
+    )?;
+    std::fs::write(out, text).map_err(crate::HarnessError::io(format!(
+        "writing {}",
+        out.display()
+    )))
 }
 
 /// The `scrape_configs` entries for `targets`, grouped by job, one static target each.
