@@ -236,6 +236,24 @@ async fn a_kafka_outage_under_load_pages_someone_with_a_runbook_and_then_says_it
         }
     }
 
+    // kafka-monitor's numbers are stale meanwhile: it says so on /readyz.
+    let monitor_readyz = stack
+        .metrics_url("kafka-monitor")
+        .replace("/metrics", "/readyz");
+    let readyz = async || -> (u16, Value) {
+        let answer = reqwest::get(&monitor_readyz)
+            .await
+            .expect("kafka-monitor /readyz");
+        let status = answer.status().as_u16();
+        (status, answer.json().await.unwrap_or_default())
+    };
+    let (status, body) = readyz().await;
+    assert_eq!(
+        status, 503,
+        "kafka-monitor ready with the broker down: {body}"
+    );
+    assert!(body["failed"]["kafka"].is_string(), "{body}");
+
     stack.kafka.restart().expect("Kafka starts again");
     let resolved = eventually_async(
         &format!("{name} resolved at the pager"),
@@ -247,6 +265,11 @@ async fn a_kafka_outage_under_load_pages_someone_with_a_runbook_and_then_says_it
     assert_eq!(
         resolved["alerts"][0]["labels"]["service"], "kafka-monitor",
         "{resolved}"
+    );
+    let (status, body) = readyz().await;
+    assert_eq!(
+        status, 200,
+        "kafka-monitor ready again with the broker back: {body}"
     );
     stop_load.store(true, Ordering::Relaxed);
     let accepted = load.await.expect("load task");

@@ -50,6 +50,9 @@ pub enum StartupError {
     /// No app token: its internal routes would take calls from anyone.
     #[error(transparent)]
     AppToken(#[from] lf_dapr::app_token::AppTokenError),
+    /// The embedded curriculum does not parse or names an unknown generator.
+    #[error(transparent)]
+    Curriculum(#[from] curriculum::CurriculumError),
 }
 
 /// The built application.
@@ -61,7 +64,8 @@ pub struct App {
 
 impl App {
     /// Wires routes, listeners and background tasks (migrations, outbox relay, backlog
-    /// gauges). Refuses to start without an app token (see [`StartupError`]).
+    /// gauges). Refuses to start without an app token or with a broken curriculum (see
+    /// [`StartupError`]).
     pub fn build(config: &Config, deps: Deps) -> Result<Self, StartupError> {
         let background = Background::new();
         let relay_wake = Arc::new(Notify::new());
@@ -71,6 +75,7 @@ impl App {
             dapr: deps.dapr.clone(),
             relay_wake: relay_wake.clone(),
             personalisation_timeout: Duration::from_millis(config.personalisation.timeout_ms),
+            curriculum: Arc::new(curriculum::Curriculum::embedded()?),
         };
         let router = lf_dapr::sidecar_facing(routes::router(state), &config.dapr)?;
         let (pool, dapr, relay) = (deps.pool.clone(), deps.dapr.clone(), config.relay.clone());

@@ -39,6 +39,8 @@ pub struct AppState {
     pub relay_wake: Arc<Notify>,
     /// How long to wait for mastery.
     pub personalisation_timeout: Duration,
+    /// The courses lessons are made from, checked when the app was built.
+    pub curriculum: Arc<Curriculum>,
 }
 
 /// The internal routes.
@@ -66,7 +68,7 @@ async fn create_lesson(
     }
     let mastery = fetch_mastery(&state, &request.learner_id).await;
     metrics::personalisation(mastery.is_some());
-    let curriculum = Curriculum::embedded();
+    let curriculum = state.curriculum.as_ref();
     let choice = personalise::choose(
         curriculum,
         request.course.as_deref(),

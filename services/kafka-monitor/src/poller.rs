@@ -2,9 +2,11 @@
 //!
 //! Uses librdkafka's metadata, watermark and committed-offset requests; it never
 //! joins the consumer groups it watches. While the broker is down every poll fails,
-//! `learnflow_kafka_monitor_up` drops to 0 and the last known values stay; when it
-//! returns the next poll succeeds and everything is current again.
+//! `learnflow_kafka_monitor_up` drops to 0, [`PollStatus`] (behind `/readyz`) says why and
+//! the last known values stay; when it returns the next poll succeeds and everything is
+//! current again. Clients that cannot be made are retried every interval.
 
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
@@ -14,6 +16,38 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::KafkaConfig;
 use crate::metrics as names;
+
+/// Whether the numbers kafka-monitor exports are current: the outcome of its last poll.
+/// Ready only after a poll succeeded, and not while the latest one failed.
+#[derive(Debug)]
+pub struct PollStatus {
+    last: RwLock<Result<(), String>>,
+}
+
+impl Default for PollStatus {
+    fn default() -> Self {
+        Self {
+            last: RwLock::new(Err("no poll of the broker has succeeded yet".into())),
+        }
+    }
+}
+
+impl PollStatus {
+    /// `Ok` after a successful poll; else why the numbers are not current.
+    pub fn current(&self) -> Result<(), String> {
+        self.last.read().map_or_else(
+            |poisoned| poisoned.into_inner().clone(),
+            |last| last.clone(),
+        )
+    }
+
+    fn record(&self, outcome: Result<(), String>) {
+        match self.last.write() {
+            Ok(mut last) => *last = outcome,
+            Err(poisoned) => *poisoned.into_inner() = outcome,
+        }
+    }
+}
 
 /// One partition's numbers.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,17 +172,24 @@ fn publish(readings: &[PartitionReading]) {
     }
 }
 
-/// Polls every `config.poll_interval_secs` until `stop` is cancelled; a poll in progress
-/// is finished first.
-pub async fn run(config: KafkaConfig, stop: CancellationToken) {
+/// Polls every `config.poll_interval_secs` until `stop` is cancelled, recording each
+/// outcome in `status`; a poll in progress is finished first.
+pub async fn run(config: KafkaConfig, status: Arc<PollStatus>, stop: CancellationToken) {
     let interval = Duration::from_secs(config.poll_interval_secs.max(1));
     ::metrics::gauge!(names::UP).set(0.0);
     ::metrics::counter!(names::POLL_ERRORS).increment(0);
-    let clients = match Clients::new(&config) {
-        Ok(c) => std::sync::Arc::new(c),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot create Kafka clients; kafka-monitor reports nothing");
-            return;
+    let clients = loop {
+        match Clients::new(&config) {
+            Ok(c) => break Arc::new(c),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot create Kafka clients; retrying");
+                ::metrics::counter!(names::POLL_ERRORS).increment(1);
+                status.record(Err(format!("cannot create Kafka clients: {e}")));
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = stop.cancelled() => return,
         }
     };
     loop {
@@ -158,13 +199,18 @@ pub async fn run(config: KafkaConfig, stop: CancellationToken) {
             Ok(Ok(readings)) => {
                 publish(&readings);
                 ::metrics::gauge!(names::UP).set(1.0);
+                status.record(Ok(()));
             }
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "polling Kafka failed");
                 ::metrics::gauge!(names::UP).set(0.0);
                 ::metrics::counter!(names::POLL_ERRORS).increment(1);
+                status.record(Err(format!("the last poll of the broker failed: {e}")));
             }
-            Err(e) => tracing::error!(error = %e, "poller task failed"),
+            Err(e) => {
+                tracing::error!(error = %e, "poller task failed");
+                status.record(Err(format!("the poller task failed: {e}")));
+            }
         }
         ::metrics::histogram!(names::POLL_DURATION).record(started.elapsed().as_secs_f64());
         tokio::select! {

@@ -1,13 +1,13 @@
 //! The embedded curriculum and lesson rendering.
 //!
-//! `curriculum.toml` (courses → modules → topics) is parsed once at start-up and
-//! checked: every topic names a known generator. [`Curriculum::render`] turns a
+//! `curriculum.toml` (courses → modules → topics) is parsed and checked once, when the
+//! app is built ([`Curriculum::embedded`]): every topic names a known generator, and a
+//! curriculum that fails either is a [`CurriculumError`] at start-up, not a panic on the
+//! first request. [`Curriculum::render`] turns a
 //! topic and difficulty into a complete lesson — explanation, worked example,
 //! exercises and quiz — deterministically from its seed.
 
 pub mod generate;
-
-use std::sync::OnceLock;
 
 use lf_events::api::{Exercise, QuizItem, WorkedExample};
 use serde::Deserialize;
@@ -91,18 +91,28 @@ fn exercise_count(difficulty: u8) -> usize {
 /// Quiz items per lesson.
 const QUIZ_ITEMS: usize = 3;
 
+/// Why a curriculum cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CurriculumError {
+    /// Not TOML, or not the shape of [`Curriculum`].
+    #[error("the curriculum does not parse: {0}")]
+    Parse(#[from] toml::de::Error),
+    /// Parsed, but [`Curriculum::check`] found a problem.
+    #[error("the curriculum is inconsistent: {0}")]
+    Inconsistent(String),
+}
+
 impl Curriculum {
-    /// The embedded curriculum, parsed and checked once.
-    pub fn embedded() -> &'static Self {
-        static CURRICULUM: OnceLock<Curriculum> = OnceLock::new();
-        CURRICULUM.get_or_init(|| {
-            let parsed: Curriculum = toml::from_str(include_str!("curriculum.toml"))
-                .unwrap_or_else(|e| panic!("embedded curriculum does not parse: {e}"));
-            if let Err(problem) = parsed.check() {
-                panic!("embedded curriculum is inconsistent: {problem}");
-            }
-            parsed
-        })
+    /// The curriculum built into the binary (`curriculum.toml`), parsed and checked.
+    pub fn embedded() -> Result<Self, CurriculumError> {
+        Self::parse(include_str!("curriculum.toml"))
+    }
+
+    /// Parses `text` and checks the result.
+    pub fn parse(text: &str) -> Result<Self, CurriculumError> {
+        let parsed: Self = toml::from_str(text)?;
+        parsed.check().map_err(CurriculumError::Inconsistent)?;
+        Ok(parsed)
     }
 
     /// Every topic names a known generator; ids are unique within a course.
@@ -206,9 +216,13 @@ impl Curriculum {
 mod tests {
     use super::*;
 
+    fn embedded() -> Curriculum {
+        Curriculum::embedded().unwrap_or_else(|e| panic!("{e}"))
+    }
+
     #[test]
     fn the_embedded_curriculum_is_big_enough_and_consistent() {
-        let c = Curriculum::embedded();
+        let c = embedded();
         assert!(c.courses.len() >= 3);
         for course in &c.courses {
             assert!(course.modules.len() >= 5, "{}", course.id);
@@ -219,7 +233,7 @@ mod tests {
 
     #[test]
     fn rendering_is_deterministic_and_complete() {
-        let c = Curriculum::embedded();
+        let c = embedded();
         let course = c.course("algebra").unwrap_or_else(|| panic!("algebra"));
         let topic = c
             .topic(course, "two-step-equations")
@@ -235,8 +249,30 @@ mod tests {
 
     #[test]
     fn an_unknown_kind_is_reported() {
-        let mut c = Curriculum::embedded().clone();
+        let mut c = embedded();
         c.courses[0].modules[0].topics[0].kind = "telepathy".into();
         assert!(c.check().unwrap_err().contains("telepathy"));
+    }
+
+    #[test]
+    fn a_broken_curriculum_is_an_error_not_a_panic() {
+        let text = include_str!("curriculum.toml");
+        let not_toml = Curriculum::parse(&text.replacen('[', "{", 1));
+        assert!(
+            matches!(not_toml, Err(CurriculumError::Parse(_))),
+            "{not_toml:?}"
+        );
+        let kind = embedded().courses[0].modules[0].topics[0].kind.clone();
+        let unknown_kind = text.replacen(&format!("\"{kind}\""), "\"telepathy\"", 1);
+        assert_ne!(
+            unknown_kind, text,
+            "the first topic's kind is written as \"{kind}\""
+        );
+        match Curriculum::parse(&unknown_kind) {
+            Err(e @ CurriculumError::Inconsistent(_)) => {
+                assert!(e.to_string().contains("unknown kind telepathy"), "{e}");
+            }
+            other => panic!("want Inconsistent, got {other:?}"),
+        }
     }
 }

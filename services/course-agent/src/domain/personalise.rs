@@ -133,7 +133,7 @@ mod tests {
 
     #[test]
     fn without_mastery_the_first_topic_at_level_one_not_personalised() {
-        let c = Curriculum::embedded();
+        let c = &Curriculum::embedded().unwrap_or_else(|e| panic!("{e}"));
         let choice = choose(c, None, None, None).unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(choice.topic.course.id, "arithmetic");
         assert_eq!(choice.topic.topic.id, "addition");
@@ -142,7 +142,7 @@ mod tests {
 
     #[test]
     fn with_mastery_the_first_unmastered_topic_of_the_latest_course() {
-        let c = Curriculum::embedded();
+        let c = &Curriculum::embedded().unwrap_or_else(|e| panic!("{e}"));
         let mastery = vec![
             m("algebra", "evaluating-expressions", 0.9),
             m("algebra", "like-terms", 0.45),
@@ -155,7 +155,7 @@ mod tests {
 
     #[test]
     fn unknown_course_or_topic_is_a_field_error() {
-        let c = Curriculum::embedded();
+        let c = &Curriculum::embedded().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             choose(c, Some("alchemy"), None, None).unwrap_err().field,
             "course"
