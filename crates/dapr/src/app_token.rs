@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
 
 use crate::TOKEN_HEADER;
 
@@ -44,7 +45,9 @@ pub async fn require_app_token(
         .get(TOKEN_HEADER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
+    // Constant time in the token's bytes: the answer's timing does not tell how much of a
+    // guess was right.
+    if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
         next.run(request).await
     } else {
         (
@@ -57,18 +60,50 @@ pub async fn require_app_token(
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 #[cfg(test)]
 mod tests {
-    use super::constant_time_eq;
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt as _;
 
-    #[test]
-    fn equality() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
+    use super::*;
+
+    async fn status_with(token: Option<&str>) -> StatusCode {
+        let app = Router::new()
+            .route("/internal", get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn_with_state(
+                AppToken(SecretString::from("s3cret-token")),
+                require_app_token,
+            ));
+        let mut request = Request::builder().uri("/internal");
+        if let Some(token) = token {
+            request = request.header(TOKEN_HEADER, token);
+        }
+        let request = request
+            .body(Body::empty())
+            .unwrap_or_else(|e| panic!("{e}"));
+        app.oneshot(request)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .status()
+    }
+
+    #[tokio::test]
+    async fn only_the_exact_token_passes() {
+        assert_eq!(status_with(Some("s3cret-token")).await, StatusCode::OK);
+        for wrong in [
+            None,
+            Some(""),
+            Some("s3cret-tokeN"),
+            Some("s3cret"),
+            Some("s3cret-token-and-more"),
+        ] {
+            assert_eq!(
+                status_with(wrong).await,
+                StatusCode::UNAUTHORIZED,
+                "{wrong:?}"
+            );
+        }
     }
 }

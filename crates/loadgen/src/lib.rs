@@ -186,28 +186,19 @@ async fn open_connections(gateway: &str, n: usize) -> Vec<reqwest::Client> {
         })
         .collect();
     for chunk in clients.chunks(100) {
-        let opened = chunk.iter().map(|c| {
+        let mut opening = tokio::task::JoinSet::new();
+        for c in chunk {
             let c = c.clone();
             let url = format!("{gateway}/api/v1/progress");
-            async move {
+            opening.spawn(async move {
                 if let Ok(r) = c.get(url).send().await {
                     let _ = r.bytes().await;
                 }
-            }
-        });
-        futures_join_all(opened).await;
+            });
+        }
+        opening.join_all().await;
     }
     clients
-}
-
-/// Awaits every future (a tiny join_all; the crate has no `futures` dependency).
-async fn futures_join_all<F: std::future::Future<Output = ()> + Send + 'static>(
-    futures: impl Iterator<Item = F>,
-) {
-    let handles: Vec<_> = futures.map(tokio::spawn).collect();
-    for h in handles {
-        let _ = h.await;
-    }
 }
 
 /// Runs the load described by `spec`.
