@@ -9,13 +9,13 @@
 //! committed). A crash, timeout or leak fails the command; libFuzzer saves the input
 //! under `fuzz/artifacts/<target>/` (ignored by git) and prints how to reproduce it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use lf_testkit::paths::{cache_dir, repo_root, target_dir};
+use lf_testkit::paths::{repo_root, target_dir};
 
-/// cargo-fuzz version installed into the cache.
-const CARGO_FUZZ: &str = "0.13.2";
+use crate::cargo_tools;
+
 /// Every target (`[[bin]]` of `fuzz/Cargo.toml`).
 const TARGETS: &[&str] = &["cloud_event", "api_json", "gateway_request", "bearer_token"];
 /// Seconds per target unless `--seconds` says otherwise.
@@ -26,7 +26,7 @@ const INPUT_TIMEOUT_SECONDS: u64 = 10;
 /// `cargo xtask fuzz [--seconds N]`.
 pub fn run(args: &[String]) -> Result<(), String> {
     let seconds = seconds(args)?;
-    let cargo_fuzz = ensure_cargo_fuzz()?;
+    let cargo_fuzz = cargo_tools::ensure("cargo-fuzz", cargo_tools::CARGO_FUZZ)?;
     let mut summary = Vec::new();
     for target in TARGETS {
         summary.push(run_target(&cargo_fuzz, target, seconds)?);
@@ -45,33 +45,6 @@ fn seconds(args: &[String]) -> Result<u64, String> {
             .and_then(|s| s.parse::<u64>().ok())
             .filter(|s| *s > 0)
             .ok_or_else(|| "--seconds needs a whole number of seconds above 0".to_owned()),
-    }
-}
-
-/// The cargo-fuzz binary, installed into the cache on first use (about a minute on 2 cores).
-pub fn ensure_cargo_fuzz() -> Result<PathBuf, String> {
-    let root = cache_dir().join(format!("cargo-fuzz-{CARGO_FUZZ}"));
-    let bin = root.join("bin").join("cargo-fuzz");
-    if bin.is_file() {
-        return Ok(bin);
-    }
-    crate::say(&format!(
-        "installing cargo-fuzz {CARGO_FUZZ} into {}",
-        root.display()
-    ));
-    let status = Command::new(cargo_bin())
-        .current_dir(repo_root())
-        .args(["install", "cargo-fuzz", "--locked", "--version", CARGO_FUZZ])
-        .arg("--root")
-        .arg(&root)
-        .status()
-        .map_err(|e| format!("running cargo install cargo-fuzz: {e}"))?;
-    if status.success() && bin.is_file() {
-        Ok(bin)
-    } else {
-        Err(format!(
-            "cargo install cargo-fuzz {CARGO_FUZZ} failed ({status}); it needs crates.io and a C++ compiler (apt-get install -y build-essential)"
-        ))
     }
 }
 
@@ -123,10 +96,6 @@ fn final_stat(log: &str, key: &str) -> Option<u64> {
     log.lines()
         .find_map(|l| l.trim().strip_prefix(key))
         .and_then(|v| v.trim().parse().ok())
-}
-
-fn cargo_bin() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
 #[cfg(test)]

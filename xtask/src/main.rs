@@ -5,6 +5,7 @@
 //! `cargo xtask up` and `cargo xtask test` are the only two commands needed.
 
 mod bench;
+mod cargo_tools;
 mod chaos;
 mod cluster;
 mod containers;
@@ -28,9 +29,11 @@ commands:
   up [--detach]     start the whole native stack; Ctrl-C stops it
                     (--detach: return once healthy, write target/learnflow/stack.json)
   down              stop a detached stack
-  test              everything CI runs: fmt, clippy, offline deploy checks, all tests
+  test              everything CI runs: fmt, clippy, unused dependencies, offline deploy
+                    checks, all tests
                     (unit, per-service, end-to-end, browser, security, fuzz smoke)
   deploy-check      only the offline checks of the chart, skaffold, compose, rules, dashboards
+  unused-deps       only the unused-dependency check (cargo-machete, installed into the cache)
   fuzz [--seconds N]
                     every cargo-fuzz target N s each (default 20, the CI smoke run);
                     installs cargo-fuzz into the cache
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Some("down") => stack::down(),
         Some("test") => test::run(),
         Some("deploy-check") => deploy_check::run(),
+        Some("unused-deps") => cargo_tools::unused_dependencies(),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("sqlx-prepare") => sqlx::prepare(),
         Some("chaos") => chaos::run(),

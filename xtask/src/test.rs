@@ -1,7 +1,8 @@
 //! `cargo xtask test`: everything CI runs.
 //!
 //! 1. provision the stack's components;
-//! 2. `cargo fmt --check` and `cargo clippy --all-targets -D warnings`;
+//! 2. `cargo fmt --check`, `cargo clippy --all-targets -D warnings` and cargo-machete (no
+//!    unused dependencies);
 //! 3. the offline deploy checks (`tests/deploy`, see `deploy_check`);
 //! 4. build every binary (end-to-end tests run the real service binaries);
 //! 5. a short run of every fuzz target (`cargo xtask fuzz`);
@@ -14,6 +15,8 @@ use lf_testkit::components::postgres::Postgres;
 use lf_testkit::paths::repo_root;
 use lf_testkit::tools::Toolchain;
 
+use crate::cargo_tools::cargo_bin;
+
 pub fn run() -> Result<(), String> {
     crate::deps::ensure()?;
     cargo(&["fmt", "--all", "--check"])?;
@@ -25,6 +28,7 @@ pub fn run() -> Result<(), String> {
         "-D",
         "warnings",
     ])?;
+    crate::cargo_tools::unused_dependencies()?;
     crate::deploy_check::check()?;
     cargo(&["build", "--workspace", "--bins"])?;
     crate::fuzz::run(&[])?;
@@ -50,10 +54,6 @@ pub fn run() -> Result<(), String> {
     }
     crate::say("all checks passed");
     Ok(())
-}
-
-fn cargo_bin() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
 pub(crate) fn cargo(args: &[&str]) -> Result<(), String> {
