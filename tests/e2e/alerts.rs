@@ -7,7 +7,7 @@
 //! the rules read are really produced when it matters, and that alerts reach someone.)
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use learnflow_e2e::{RecordingApp, eventually_async, url_encode};
@@ -157,7 +157,7 @@ fn lessons_under_way(stack: &Stack, stop: Arc<AtomicBool>) -> tokio::task::JoinH
             .timeout(Duration::from_secs(5))
             .build()
             .expect("http client");
-        let accepted = AtomicU64::new(0);
+        let mut accepted = 0;
         while !stop.load(Ordering::Relaxed) {
             let answer = http
                 .post(format!("{gateway}/api/v1/lessons"))
@@ -166,11 +166,11 @@ fn lessons_under_way(stack: &Stack, stop: Arc<AtomicBool>) -> tokio::task::JoinH
                 .send()
                 .await;
             if answer.is_ok_and(|r| r.status().is_success()) {
-                accepted.fetch_add(1, Ordering::Relaxed);
+                accepted += 1;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        accepted.load(Ordering::Relaxed)
+        accepted
     })
 }
 

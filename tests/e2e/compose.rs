@@ -21,6 +21,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lf_loadgen::{LoadSpec, Mode};
+use lf_testkit::components::alertmanager::WEBHOOK_DIR;
 use lf_testkit::containers::{self, Engine};
 use lf_testkit::paths::repo_root;
 use lf_testkit::wait::free_port;
@@ -412,9 +413,7 @@ async fn the_compose_stack_runs_the_flow_and_survives_app_crashes() {
         let out = project
             .compose(ALL_LAYERS)
             .args(["exec", "-T", "alertmanager", "cat"])
-            .arg(format!(
-                "/etc/alertmanager/secrets/learnflow-alert-webhooks/{receiver}-url"
-            ))
+            .arg(format!("{WEBHOOK_DIR}{receiver}-url"))
             .output()
             .expect("docker compose exec");
         assert!(

@@ -200,18 +200,17 @@ impl Stack {
             Some(p) => require_port(p, "the gateway API")?,
             None => free_port()?,
         };
-        let ports = if options.prefer_well_known_ports {
-            UiPorts {
-                prometheus: preferred_or_free(9090)?,
-                traces: preferred_or_free(16686)?,
-                alertmanager: preferred_or_free(9093)?,
+        let ui_port = |well_known| {
+            if options.prefer_well_known_ports {
+                preferred_or_free(well_known)
+            } else {
+                free_port()
             }
-        } else {
-            UiPorts {
-                prometheus: free_port()?,
-                traces: free_port()?,
-                alertmanager: free_port()?,
-            }
+        };
+        let ports = UiPorts {
+            prometheus: ui_port(9090)?,
+            traces: ui_port(16686)?,
+            alertmanager: ui_port(9093)?,
         };
         let mut run = RunDir::create("stack", options.detached)?;
         match Self::start_in(&mut run, tools, options, gateway_port, &ports) {

@@ -120,28 +120,10 @@ impl Alertmanager {
 
 /// `template` with its webhook files in `secrets` and [`NATIVE_TIMINGS`], written to `out`.
 fn write_native_config(template: &Path, secrets: &Path, out: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(template)
-        .map_err(HarnessError::io(format!("reading {}", template.display())))?;
-    let mut secrets_dir = secrets.display().to_string();
-    secrets_dir.push('/');
-    let mut text = replace_required(&text, WEBHOOK_DIR, &secrets_dir, template)?;
-    for (from, to) in NATIVE_TIMINGS {
-        text = replace_required(&text, from, to, template)?;
-    }
-    std::fs::write(out, text).map_err(HarnessError::io(format!("writing {}", out.display())))
-}
-
-/// `text` with every `from` replaced by `to`; an error naming `file` if there is none (the
-/// file changed under the harness, which would otherwise run it unadjusted).
-pub(crate) fn replace_required(text: &str, from: &str, to: &str, file: &Path) -> Result<String> {
-    if text.contains(from) {
-        Ok(text.replace(from, to))
-    } else {
-        Err(HarnessError::Command {
-            what: format!("rendering {}", file.display()),
-            detail: format!("expected {from:?} in it"),
-        })
-    }
+    let secrets_dir = format!("{}/", secrets.display());
+    let mut replacements = vec![(WEBHOOK_DIR, secrets_dir.as_str())];
+    replacements.extend(NATIVE_TIMINGS);
+    super::rewrite(template, &replacements, out)
 }
 
 #[cfg(test)]

@@ -180,6 +180,24 @@ pub fn render(template: &Path, vars: &[(&str, String)], out: &Path) -> Result<()
     std::fs::write(out, text).map_err(HarnessError::io(format!("writing {}", out.display())))
 }
 
+/// Copies a repository file to `out` with each literal `(from, to)` replaced; an error
+/// naming the file when a `from` is not in it (the file changed under the harness, which
+/// would otherwise run it unadjusted).
+pub fn rewrite(file: &Path, replacements: &[(&str, &str)], out: &Path) -> Result<()> {
+    let mut text = std::fs::read_to_string(file)
+        .map_err(HarnessError::io(format!("reading {}", file.display())))?;
+    for (from, to) in replacements {
+        if !text.contains(from) {
+            return Err(HarnessError::Command {
+                what: format!("rendering {}", file.display()),
+                detail: format!("expected {from:?} in it"),
+            });
+        }
+        text = text.replace(from, to);
+    }
+    std::fs::write(out, text).map_err(HarnessError::io(format!("writing {}", out.display())))
+}
+
 /// Runs a short command to completion; fails with its output if it exits non-zero.
 pub fn run_command(what: &str, cmd: &mut std::process::Command) -> Result<String> {
     let out = cmd

@@ -134,21 +134,12 @@ impl Prometheus {
 
 /// [`RULES_FILE`] with every `runbook_url` prefixed by `runbook_base`, written to `out`.
 fn write_rules(runbook_base: &str, out: &std::path::Path) -> Result<()> {
-    let file = repo_root().join(RULES_FILE);
-    let text = std::fs::read_to_string(&file).map_err(crate::HarnessError::io(format!(
-        "reading {}",
-        file.display()
-    )))?;
-    let text = super::alertmanager::replace_required(
-        &text,
-        "runbook_url: \"docs/runbooks/",
-        &format!("runbook_url: \"{runbook_base}docs/runbooks/"),
-        &file,
-    )?;
-    std::fs::write(out, text).map_err(crate::HarnessError::io(format!(
-        "writing {}",
-        out.display()
-    )))
+    let absolute = format!("runbook_url: \"{runbook_base}docs/runbooks/");
+    super::rewrite(
+        &repo_root().join(RULES_FILE),
+        &[("runbook_url: \"docs/runbooks/", absolute.as_str())],
+        out,
+    )
 }
 
 /// The `scrape_configs` entries for `targets`, grouped by job, one static target each.
