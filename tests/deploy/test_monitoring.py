@@ -120,6 +120,17 @@ KUBERNETES_SERIES = {
     "kube_horizontalpodautoscaler_spec_max_replicas": ("gauge", {"namespace", "horizontalpodautoscaler"}),
     "container_memory_working_set_bytes": ("gauge", {"namespace", "pod", "container", "id", "image", "name"}),
 }
+# Recorded and described by the metrics-process crate (lf-telemetry's `process` module,
+# prefix PROCESS_PREFIX); the names modules name the ones dashboards use.
+PROCESS_SERIES = {
+    "learnflow_process_cpu_seconds_total": ("counter", set()),
+    "learnflow_process_resident_memory_bytes": ("gauge", set()),
+    "learnflow_process_virtual_memory_bytes": ("gauge", set()),
+    "learnflow_process_threads": ("gauge", set()),
+    "learnflow_process_open_fds": ("gauge", set()),
+    "learnflow_process_max_fds": ("gauge", set()),
+    "learnflow_process_start_time_seconds": ("gauge", set()),
+}
 # Prometheus's own synthetic series.
 PROMETHEUS_SERIES = {"up": ("gauge", set()), "ALERTS": ("gauge", {"alertname", "alertstate", "severity", "slo"})}
 
@@ -171,9 +182,13 @@ def code_metrics():
                 arrays = [a for a in _LABEL_ARRAY.finditer(text) if a.start() < m.start()]
                 assert arrays, f"{f}: {ident} recorded with &labels but no `let labels = [...]` before it"
                 labels[ident] |= set(_ARRAY_KEY.findall(arrays[-1].group(1)))
+    for ident, name in consts.items():
+        if name in PROCESS_SERIES:
+            assert ident not in kinds, f"{ident} is described by metrics-process, not here"
+            kinds[ident] = PROCESS_SERIES[name][0]
     missing = sorted(i for i in consts if i not in kinds)
     assert not missing, f"metrics without a describe_* call: {missing}"
-    return {consts[i]: (kinds[i], labels[i]) for i in consts}
+    return {**PROCESS_SERIES, **{consts[i]: (kinds[i], labels[i]) for i in consts}}
 
 
 def exported_series():

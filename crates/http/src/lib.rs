@@ -37,9 +37,11 @@ pub use health::{Readiness, ReadinessCheck};
 
 /// The admin port's router: Prometheus text at `/metrics`, plus the health routes.
 pub fn admin_router(readiness: Readiness) -> Router {
-    let handle = lf_telemetry::metrics_recorder();
     Router::new()
-        .route("/metrics", get(move || std::future::ready(handle.render())))
+        .route(
+            "/metrics",
+            get(|| std::future::ready(lf_telemetry::render_metrics())),
+        )
         .merge(health::router(readiness))
 }
 

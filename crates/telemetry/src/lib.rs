@@ -6,9 +6,9 @@
 //!   process, and returns a [`TelemetryGuard`] that flushes spans on shutdown;
 //! - [`trace`]: extracting and injecting trace context (HTTP headers, stored
 //!   `traceparent`s) and reading the current trace id;
-//! - [`process`]: process CPU and resident memory as Prometheus gauges;
+//! - [`process`]: process CPU time, memory, threads and descriptors (`metrics-process`);
 //! - [`metrics_recorder`] installs the process-wide Prometheus recorder once and
-//!   keeps its histograms trimmed;
+//!   keeps its histograms trimmed; [`render_metrics`] is the `/metrics` text;
 //! - [`http_metrics`] is an axum middleware recording request counts and
 //!   durations by route template, method and status class;
 //! - [`names`] holds every metric name this crate emits.
@@ -128,7 +128,6 @@ pub fn init(
             )
             .try_init()
     };
-    process::spawn_collector();
     metrics_recorder();
     metrics::gauge!(
         names::BUILD_INFO,
@@ -160,7 +159,9 @@ pub fn metrics_recorder() -> PrometheusHandle {
                 .unwrap_or_else(|e| panic!("prometheus buckets: {e}"))
                 .build_recorder();
             let handle = recorder.handle();
-            // Without upkeep the histogram buffers grow without bound.
+            // Without upkeep the histogram buffers grow without bound while nobody scrapes.
+            // The builder runs upkeep itself only beside its own HTTP listener
+            // (`install`/`build`); `/metrics` is served by the admin router instead.
             let upkeep = handle.clone();
             std::thread::Builder::new()
                 .name("metrics-upkeep".into())
@@ -180,6 +181,13 @@ pub fn metrics_recorder() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+/// The Prometheus text for `/metrics`, with the process metrics collected just before.
+pub fn render_metrics() -> String {
+    let handle = metrics_recorder();
+    process::collect();
+    handle.render()
 }
 
 /// Axum middleware: counts requests and records their duration, labelled by

@@ -6,9 +6,10 @@ pub const BUILD_INFO: &str = "learnflow_build_info";
 pub const HTTP_REQUESTS: &str = "learnflow_http_server_requests_total";
 /// Histogram of HTTP request durations in seconds, same labels as [`HTTP_REQUESTS`].
 pub const HTTP_DURATION: &str = "learnflow_http_server_request_duration_seconds";
-/// Gauge: CPU seconds this process used (user + system). A gauge fed from /proc,
-/// so `rate()` works on it as on a counter.
-pub const PROCESS_CPU: &str = "learnflow_process_cpu_seconds";
+/// Prefix of the process metrics `metrics-process` records ([`crate::process`]).
+pub const PROCESS_PREFIX: &str = "learnflow_";
+/// Counter: CPU seconds this process used (user + system), in whole seconds.
+pub const PROCESS_CPU: &str = "learnflow_process_cpu_seconds_total";
 /// Gauge: resident memory in bytes.
 pub const PROCESS_RSS: &str = "learnflow_process_resident_memory_bytes";
 
@@ -26,15 +27,5 @@ pub(crate) fn describe() {
         HTTP_DURATION,
         metrics::Unit::Seconds,
         "HTTP request duration, by route template, method and status class."
-    );
-    metrics::describe_gauge!(
-        PROCESS_CPU,
-        metrics::Unit::Seconds,
-        "CPU time used by this process (user + system)."
-    );
-    metrics::describe_gauge!(
-        PROCESS_RSS,
-        metrics::Unit::Bytes,
-        "Resident memory of this process."
     );
 }
