@@ -15,22 +15,40 @@ use lf_testkit::cluster::config::cluster_json;
 use lf_testkit::cluster::{self, Cluster, ClusterOptions};
 use nix::sys::signal::{SigSet, Signal};
 
-const USAGE: &str =
-    "usage: cargo xtask cluster up [--detach] [--no-network-policies] | down | status | test";
+/// `cargo xtask cluster …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum ClusterAction {
+    /// Build what is missing, start the cluster and print how to reach it; without
+    /// `--detach`, run until Ctrl-C and then take it down.
+    Up {
+        /// Return once ready and write target/learnflow/cluster.json.
+        #[arg(long)]
+        detach: bool,
+        /// Leave out the NetworkPolicy enforcer (learnflow-netpol, ADR 0022).
+        #[arg(long)]
+        no_network_policies: bool,
+    },
+    /// Stop a detached cluster and remove whatever it made.
+    Down,
+    /// Node and pod readiness.
+    Status,
+    /// The full cluster suite: the reduced one `cargo xtask test` runs, then the HPAs
+    /// under the chart's load Job, drain against the PDBs, scale-down.
+    Test,
+}
 
-pub fn run(args: &[String]) -> Result<(), String> {
-    match args.first().map(String::as_str) {
-        Some("up") => up(
-            args.iter().any(|a| a == "--detach"),
-            !args.iter().any(|a| a == "--no-network-policies"),
-        ),
-        Some("down") => cluster::down_detached(&mut crate::say).map_err(|e| e.to_string()),
-        Some("test") => full_suite(),
-        Some("status") => {
+pub fn run(action: ClusterAction) -> Result<(), String> {
+    match action {
+        ClusterAction::Up {
+            detach,
+            no_network_policies,
+        } => up(detach, !no_network_policies),
+        ClusterAction::Down => cluster::down_detached(&mut crate::say).map_err(|e| e.to_string()),
+        ClusterAction::Test => full_suite(),
+        ClusterAction::Status => {
             print!("{}", cluster::status().map_err(|e| e.to_string())?);
             Ok(())
         }
-        _ => Err(USAGE.into()),
     }
 }
 

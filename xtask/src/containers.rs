@@ -13,12 +13,22 @@ use std::time::Duration;
 use lf_testkit::containers::{self, DEFAULT_SOCKET, Engine};
 use lf_testkit::paths::{cache_dir, repo_root};
 
-pub fn engine(args: &[String]) -> Result<(), String> {
-    match args.first().map(String::as_str) {
-        Some("start") => start(),
-        Some("stop") => stop(),
-        Some("status") => status(),
-        _ => Err("usage: cargo xtask engine start|stop|status".into()),
+/// `cargo xtask engine …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum EngineAction {
+    /// Start dockerd unless one answers, and make the third-party images.
+    Start,
+    /// Stop the dockerd `start` left running.
+    Stop,
+    /// Whether an engine answers, and which.
+    Status,
+}
+
+pub fn engine(action: EngineAction) -> Result<(), String> {
+    match action {
+        EngineAction::Start => start(),
+        EngineAction::Stop => stop(),
+        EngineAction::Status => status(),
     }
 }
 

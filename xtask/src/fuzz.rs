@@ -19,13 +19,12 @@ use crate::cargo_tools;
 /// Every target (`[[bin]]` of `fuzz/Cargo.toml`).
 const TARGETS: &[&str] = &["cloud_event", "api_json", "gateway_request", "bearer_token"];
 /// Seconds per target unless `--seconds` says otherwise.
-const DEFAULT_SECONDS: u64 = 20;
+pub const DEFAULT_SECONDS: u64 = 20;
 /// Seconds one input may take before libFuzzer calls it a hang.
 const INPUT_TIMEOUT_SECONDS: u64 = 10;
 
 /// `cargo xtask fuzz [--seconds N]`.
-pub fn run(args: &[String]) -> Result<(), String> {
-    let seconds = seconds(args)?;
+pub fn run(seconds: u64) -> Result<(), String> {
     let cargo_fuzz = cargo_tools::ensure("cargo-fuzz", cargo_tools::CARGO_FUZZ)?;
     let mut summary = Vec::new();
     for target in TARGETS {
@@ -35,17 +34,6 @@ pub fn run(args: &[String]) -> Result<(), String> {
         crate::say(&line);
     }
     Ok(())
-}
-
-fn seconds(args: &[String]) -> Result<u64, String> {
-    match args.iter().position(|a| a == "--seconds") {
-        None => Ok(DEFAULT_SECONDS),
-        Some(i) => args
-            .get(i + 1)
-            .and_then(|s| s.parse::<u64>().ok())
-            .filter(|s| *s > 0)
-            .ok_or_else(|| "--seconds needs a whole number of seconds above 0".to_owned()),
-    }
 }
 
 /// Runs one target for `seconds`; returns a summary line (executions, corpus size).
@@ -100,15 +88,10 @@ fn final_stat(log: &str, key: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::{final_stat, seconds};
+    use super::final_stat;
 
     #[test]
-    fn reads_seconds_and_stats() {
-        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        assert_eq!(seconds(&args(&[])), Ok(20));
-        assert_eq!(seconds(&args(&["--seconds", "300"])), Ok(300));
-        assert!(seconds(&args(&["--seconds"])).is_err());
-        assert!(seconds(&args(&["--seconds", "0"])).is_err());
+    fn reads_stats() {
         let log = "stat::number_of_executed_units: 679761\nstat::peak_rss_mb: 520\n";
         assert_eq!(
             final_stat(log, "stat::number_of_executed_units:"),

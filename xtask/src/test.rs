@@ -31,7 +31,7 @@ pub fn run() -> Result<(), String> {
     crate::cargo_tools::unused_dependencies()?;
     crate::deploy_check::check()?;
     cargo(&["build", "--workspace", "--bins"])?;
-    crate::fuzz::run(&[])?;
+    crate::fuzz::run(crate::fuzz::DEFAULT_SECONDS)?;
     let tools = Toolchain::locate().map_err(|e| e.to_string())?;
     let mut run = RunDir::create("xtask-test", false).map_err(|e| e.to_string())?;
     crate::say("starting PostgreSQL for per-service tests");
