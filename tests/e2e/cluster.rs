@@ -307,7 +307,7 @@ fn a_cluster_from_source_serves_dns_metrics_dapr_and_learnflow_and_down_leaves_n
             .build()
             .expect("client");
         let learner = format!("cluster-{}", uuid::Uuid::new_v4().simple());
-        let token = lf_testkit::token::mint(&learnflow.jwt_secret, &learner, 3600);
+        let token = lf_auth::mint(&learnflow.jwt_secret, &learner, 3600);
         let took = learnflow_e2e::lesson_reaches_progress(&http, &learnflow.gateway, &token).await;
         say(&format!(
             "lesson through the cluster gateway shown in progress after {:.1} s",
@@ -321,7 +321,7 @@ fn a_cluster_from_source_serves_dns_metrics_dapr_and_learnflow_and_down_leaves_n
             gateway: learnflow.gateway.clone(),
             tokens: (0..learners)
                 .map(|i| {
-                    lf_testkit::token::mint(&learnflow.jwt_secret, &format!("{learner}-{i}"), 3600)
+                    lf_auth::mint(&learnflow.jwt_secret, &format!("{learner}-{i}"), 3600)
                 })
                 .collect(),
             mode: lf_loadgen::Mode::FixedRate(10.0),
@@ -645,7 +645,7 @@ fn a_cluster_from_source_serves_dns_metrics_dapr_and_learnflow_and_down_leaves_n
             .await
             .expect("lesson JSON");
         let lesson_id = lesson["id"].as_str().expect("lesson id");
-        let other = lf_testkit::token::mint(&learnflow.jwt_secret, &format!("{learner}-other"), 3600);
+        let other = lf_auth::mint(&learnflow.jwt_secret, &format!("{learner}-other"), 3600);
         let theirs = http
             .get(format!("{}/api/v1/lessons/{lesson_id}", learnflow.gateway))
             .bearer_auth(&other)
@@ -1089,7 +1089,7 @@ fn skaffold_run_and_dev(
         .build()
         .expect("client");
     let learner = format!("devloop-{}", uuid::Uuid::new_v4().simple());
-    let token = lf_testkit::token::mint(&learnflow.jwt_secret, &learner, 3600);
+    let token = lf_auth::mint(&learnflow.jwt_secret, &learner, 3600);
     let took = runtime.block_on(learnflow_e2e::lesson_reaches_progress_via_forward(
         &http, &forwarded, &token,
     ));
@@ -1211,7 +1211,7 @@ fn skaffold_run_and_dev(
         forwarded_port_answers,
     );
     let again = format!("{learner}-after-edit");
-    let token = lf_testkit::token::mint(&learnflow.jwt_secret, &again, 3600);
+    let token = lf_auth::mint(&learnflow.jwt_secret, &again, 3600);
     runtime.block_on(learnflow_e2e::lesson_reaches_progress_via_forward(
         &http, &forwarded, &token,
     ));

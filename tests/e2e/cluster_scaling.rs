@@ -504,7 +504,7 @@ fn lesson_goes_through(installed: &learnflow::LearnFlow) {
             .build()
             .expect("client");
         let learner = format!("scaling-{}", uuid::Uuid::new_v4().simple());
-        let token = lf_testkit::token::mint(&installed.jwt_secret, &learner, 3600);
+        let token = lf_auth::mint(&installed.jwt_secret, &learner, 3600);
         learnflow_e2e::lesson_reaches_progress(&http, &installed.gateway, &token).await;
     });
 }

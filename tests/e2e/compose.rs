@@ -293,7 +293,7 @@ async fn the_compose_stack_runs_the_flow_and_survives_app_crashes() {
 
     // 1. A lesson through the published gateway reaches the learner's progress.
     let learner = format!("compose-{}", uuid::Uuid::new_v4().simple());
-    let token = lf_testkit::token::mint(&secret, &learner, 3600);
+    let token = lf_auth::mint(&secret, &learner, 3600);
     let created = http
         .post(format!("{}/api/v1/lessons", project.gateway()))
         .bearer_auth(&token)
@@ -446,7 +446,7 @@ async fn the_compose_stack_runs_the_flow_and_survives_app_crashes() {
     let spec = LoadSpec {
         gateway: project.gateway(),
         tokens: (0..learners)
-            .map(|i| lf_testkit::token::mint(&secret, &format!("{learner}-crash-{i}"), 3600))
+            .map(|i| lf_auth::mint(&secret, &format!("{learner}-crash-{i}"), 3600))
             .collect(),
         mode: Mode::FixedRate(20.0),
         duration: Duration::from_secs(45),

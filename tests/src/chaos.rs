@@ -585,7 +585,7 @@ impl NameResolutionLock {
 /// Waits until a lesson can be created again (breakers of the last scenario have
 /// closed), so each scenario starts from a healthy stack.
 async fn settle(stack: &Stack, http: &reqwest::Client) {
-    let token = lf_testkit::token::mint(&stack.secrets.jwt_secret, "chaos-probe", 3600);
+    let token = lf_auth::mint(&stack.secrets.jwt_secret, "chaos-probe", 3600);
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(60) {
         let created = http
@@ -993,7 +993,7 @@ pub fn refusals_after(refused: &[lf_loadgen::Refused], end: Duration) -> Duratio
 
 /// Whether `GET /api/v1/progress` answers 200 within [`REACHABLE_WITHIN`].
 async fn progress_readable(stack: &Stack, http: &reqwest::Client) -> bool {
-    let token = lf_testkit::token::mint(&stack.secrets.jwt_secret, "chaos-probe", 3600);
+    let token = lf_auth::mint(&stack.secrets.jwt_secret, "chaos-probe", 3600);
     let started = Instant::now();
     while started.elapsed() < REACHABLE_WITHIN {
         let read = http

@@ -3,7 +3,6 @@
 //! [`forged`] lists them by name; each must be answered 401.
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use lf_testkit::token;
 use serde_json::{Value, json};
 
 /// Every forged or broken token for `learner`, by name; `secret` is the gateway's.
@@ -11,16 +10,16 @@ pub fn forged(secret: &str, learner: &str) -> Vec<(&'static str, String)> {
     vec![
         (
             "token signed with another secret",
-            token::mint("not-the-gateway-secret", learner, 3600),
+            lf_auth::mint("not-the-gateway-secret", learner, 3600),
         ),
-        ("expired token", token::mint(secret, learner, -3600)),
+        ("expired token", lf_auth::mint(secret, learner, -3600)),
         (
             "token for another audience",
-            token::mint_with(secret, learner, 3600, token::ISSUER, "another-api"),
+            lf_auth::mint_with(secret, learner, 3600, lf_auth::ISSUER, "another-api"),
         ),
         (
             "token from another issuer",
-            token::mint_with(secret, learner, 3600, "evil-issuer", token::AUDIENCE),
+            lf_auth::mint_with(secret, learner, 3600, "evil-issuer", lf_auth::AUDIENCE),
         ),
         ("unsigned token (alg none)", alg_none_token(learner)),
         (
@@ -28,7 +27,7 @@ pub fn forged(secret: &str, learner: &str) -> Vec<(&'static str, String)> {
             signed_token(
                 secret,
                 Algorithm::HS512,
-                &json!({"sub": learner, "exp": now() + 3600, "iss": token::ISSUER, "aud": token::AUDIENCE}),
+                &json!({"sub": learner, "exp": now() + 3600, "iss": lf_auth::ISSUER, "aud": lf_auth::AUDIENCE}),
             ),
         ),
         (
@@ -36,35 +35,35 @@ pub fn forged(secret: &str, learner: &str) -> Vec<(&'static str, String)> {
             signed_token(
                 secret,
                 Algorithm::HS256,
-                &json!({"sub": learner, "iss": token::ISSUER, "aud": token::AUDIENCE}),
+                &json!({"sub": learner, "iss": lf_auth::ISSUER, "aud": lf_auth::AUDIENCE}),
             ),
         ),
         (
             "token whose subject is not a learner id",
-            token::mint(secret, "../../internal/progress/x", 3600),
+            lf_auth::mint(secret, "../../internal/progress/x", 3600),
         ),
         (
             "token whose subject is only dots",
-            token::mint(secret, "..", 3600),
+            lf_auth::mint(secret, "..", 3600),
         ),
         (
             "token not valid yet (nbf in an hour)",
             signed_token(
                 secret,
                 Algorithm::HS256,
-                &json!({"sub": learner, "exp": now() + 7200, "nbf": now() + 3600, "iss": token::ISSUER, "aud": token::AUDIENCE}),
+                &json!({"sub": learner, "exp": now() + 7200, "nbf": now() + 3600, "iss": lf_auth::ISSUER, "aud": lf_auth::AUDIENCE}),
             ),
         ),
         (
             "token living 30 days (over the 24 h cap)",
-            token::mint(secret, learner, 30 * 24 * 3600),
+            lf_auth::mint(secret, learner, 30 * 24 * 3600),
         ),
         (
             "token issued 2 days ago, still unexpired (over the 24 h cap)",
             signed_token(
                 secret,
                 Algorithm::HS256,
-                &json!({"sub": learner, "exp": now() + 3600, "iat": now() - 2 * 24 * 3600, "iss": token::ISSUER, "aud": token::AUDIENCE}),
+                &json!({"sub": learner, "exp": now() + 3600, "iat": now() - 2 * 24 * 3600, "iss": lf_auth::ISSUER, "aud": lf_auth::AUDIENCE}),
             ),
         ),
         ("garbage token", "not.a.jwt".to_owned()),
@@ -98,8 +97,7 @@ pub fn now() -> u64 {
 /// An unsigned token (`alg: none`) with otherwise valid claims.
 pub fn alg_none_token(learner: &str) -> String {
     let header = b64url(br#"{"alg":"none","typ":"JWT"}"#);
-    let claims =
-        json!({"sub": learner, "exp": now() + 3600, "iss": token::ISSUER, "aud": token::AUDIENCE});
+    let claims = json!({"sub": learner, "exp": now() + 3600, "iss": lf_auth::ISSUER, "aud": lf_auth::AUDIENCE});
     format!("{header}.{}.", b64url(claims.to_string().as_bytes()))
 }
 

@@ -310,6 +310,6 @@ pub async fn run(spec: LoadSpec) -> Report {
 /// `n` learner tokens (`load-learner-0`, …) signed with the gateway's `secret`.
 pub fn tokens(secret: &str, n: usize) -> Vec<String> {
     (0..n)
-        .map(|i| lf_testkit::token::mint(secret, &format!("load-learner-{i}"), 24 * 3600))
+        .map(|i| lf_auth::mint(secret, &format!("load-learner-{i}"), 24 * 3600))
         .collect()
 }

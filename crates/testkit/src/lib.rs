@@ -22,7 +22,6 @@
 //! - [`wait`]: readiness polling with a deadline, and a tiny HTTP/1.0 getter;
 //! - [`components`]: PostgreSQL, Kafka, daprd, Prometheus, Jaeger and service
 //!   processes, each on free loopback ports in its own directory;
-//! - [`token`]: learner bearer tokens signed like the gateway expects;
 //! - [`stack`]: the whole LearnFlow stack, and the JSON description
 //!   `cargo xtask up --detach` writes.
 //!
@@ -42,7 +41,6 @@ pub mod provision;
 pub mod schemas;
 pub mod stack;
 pub mod system;
-pub mod token;
 pub mod tools;
 pub mod versions;
 pub mod wait;

@@ -525,7 +525,7 @@ impl Stack {
 
     /// A day-long learner token for `learner`, accepted by this stack's gateway.
     pub fn dev_token(&self, learner: &str) -> String {
-        crate::token::mint(&self.secrets.jwt_secret, learner, 24 * 3600)
+        lf_auth::mint(&self.secrets.jwt_secret, learner, 24 * 3600)
     }
 
     /// The description `xtask up --detach` writes to `target/learnflow/stack.json`.

@@ -4,7 +4,7 @@
 //! tokens that live longer than `[auth] max_token_lifetime_secs`, checks that the subject
 //! is a valid learner id, and puts the [`Learner`] into the request's extensions; anything
 //! else is a 401 with a JSON error. [`Verifier::new`] refuses secrets shorter than
-//! [`MIN_SECRET_BYTES`].
+//! [`MIN_SECRET_BYTES`]. The claims and the token checks themselves live in `lf-auth`.
 
 use std::sync::Arc;
 
@@ -13,31 +13,12 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
 use secrecy::ExposeSecret;
-use serde::{Deserialize, Serialize};
 
 use crate::config::AuthConfig;
 use crate::error::ApiError;
 
-/// The claims LearnFlow tokens carry.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Claims {
-    /// The learner id.
-    pub sub: String,
-    /// Expiry (seconds since the epoch).
-    pub exp: u64,
-    /// Not valid before (seconds since the epoch), when present.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nbf: Option<u64>,
-    /// Issued at (seconds since the epoch), when present.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub iat: Option<u64>,
-    /// Issuer.
-    pub iss: String,
-    /// Audience.
-    pub aud: String,
-}
+pub use lf_auth::MIN_SECRET_BYTES;
 
 /// The authenticated learner of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,12 +34,6 @@ impl Learner {
             .unwrap_or_default()
     }
 }
-
-/// The shortest HS256 secret accepted: 256 bits, the hash's size (RFC 7518 §3.2).
-pub const MIN_SECRET_BYTES: usize = 32;
-
-/// Seconds of clock skew tolerated on `exp` and `nbf`.
-const LEEWAY_SECS: u64 = 5;
 
 /// Why no verifier can be made from the configuration.
 #[derive(Debug, thiserror::Error)]
@@ -83,60 +58,33 @@ pub fn check_secret(config: &AuthConfig) -> Result<&[u8], SecretError> {
     }
 }
 
-/// Verifies tokens.
-pub struct Verifier {
-    key: DecodingKey,
-    validation: Validation,
-    max_lifetime_secs: u64,
-}
+/// Verifies tokens ([`lf_auth::Verifier`]) and that their subject is a learner id.
+pub struct Verifier(lf_auth::Verifier);
 
 impl Verifier {
     /// A verifier for `config`, or why its secret cannot be used.
     pub fn new(config: &AuthConfig) -> Result<Self, SecretError> {
         let secret = check_secret(config)?;
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[&config.issuer]);
-        validation.set_audience(&[&config.audience]);
-        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
-        validation.validate_nbf = true;
-        validation.leeway = LEEWAY_SECS;
-        Ok(Self {
-            key: DecodingKey::from_secret(secret),
-            validation,
-            max_lifetime_secs: config.max_token_lifetime_secs,
-        })
+        Ok(Self(lf_auth::Verifier::new(
+            secret,
+            &config.issuer,
+            &config.audience,
+            config.max_token_lifetime_secs,
+        )))
     }
 
     /// The learner a token names, or why it is refused.
     pub fn verify(&self, token: &str) -> Result<Learner, ApiError> {
-        let data = decode::<Claims>(token, &self.key, &self.validation).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind;
-            ApiError::Unauthenticated(match e.kind() {
-                ErrorKind::ExpiredSignature => "the token has expired".into(),
-                ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)".into(),
-                ErrorKind::InvalidSignature => "the token's signature is not valid".into(),
-                ErrorKind::InvalidAudience => "the token is not for this API (audience)".into(),
-                ErrorKind::InvalidIssuer => "the token's issuer is not trusted".into(),
-                ErrorKind::InvalidAlgorithm => "the token must be signed with HS256".into(),
-                _ => "the bearer token is malformed".into(),
-            })
-        })?;
-        // A stolen long-lived token stays useful for long: refuse any that would live
-        // longer than the cap from now, or from when it says it was issued.
-        let now = jsonwebtoken::get_current_timestamp();
-        let lifetime_from = data.claims.iat.unwrap_or(now).min(now);
-        if data.claims.exp.saturating_sub(lifetime_from) > self.max_lifetime_secs + LEEWAY_SECS {
-            return Err(ApiError::Unauthenticated(format!(
-                "the token lives longer than the {} s this API accepts",
-                self.max_lifetime_secs
-            )));
-        }
-        if !lf_events::valid_learner_id(&data.claims.sub) {
+        let claims = self
+            .0
+            .verify(token)
+            .map_err(|e| ApiError::Unauthenticated(e.to_string()))?;
+        if !lf_events::valid_learner_id(&claims.sub) {
             return Err(ApiError::Unauthenticated(
                 "the token's subject is not a valid learner id".into(),
             ));
         }
-        Ok(Learner(data.claims.sub))
+        Ok(Learner(claims.sub))
     }
 }
 

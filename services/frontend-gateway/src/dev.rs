@@ -6,19 +6,16 @@
 //! stack harness turns it on. The token is signed with the configured secret and
 //! carries the configured issuer and audience, exactly what [`crate::auth`] verifies.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, extract::State};
-use jsonwebtoken::{EncodingKey, Header, encode};
+use lf_auth::Minter;
 use lf_http::error::FieldError;
 use lf_http::json::ApiJson;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Claims;
 use crate::config::AuthConfig;
 use crate::error::ApiError;
 
@@ -44,21 +41,10 @@ pub struct DevToken {
     pub expires_in: u64,
 }
 
-#[derive(Clone)]
-struct Minter {
-    key: EncodingKey,
-    issuer: String,
-    audience: String,
-}
-
 /// The dev routes, or why the secret cannot be used.
 pub fn routes(config: &AuthConfig) -> Result<Router, crate::auth::SecretError> {
     let secret = crate::auth::check_secret(config)?;
-    let minter = Minter {
-        key: EncodingKey::from_secret(secret),
-        issuer: config.issuer.clone(),
-        audience: config.audience.clone(),
-    };
+    let minter = Minter::new(secret, &config.issuer, &config.audience);
     Ok(Router::new()
         .route("/dev/token", post(mint))
         .with_state(minter))
@@ -74,19 +60,9 @@ async fn mint(
             message: lf_events::LEARNER_ID_RULE.into(),
         }]));
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let claims = Claims {
-        sub: request.learner.clone(),
-        exp: now + DEV_TOKEN_TTL_SECS,
-        nbf: None,
-        iat: Some(now),
-        iss: minter.issuer,
-        aud: minter.audience,
-    };
-    let token = encode(&Header::default(), &claims, &minter.key)
+    let ttl = i64::try_from(DEV_TOKEN_TTL_SECS).unwrap_or(i64::MAX);
+    let token = minter
+        .mint(&request.learner, ttl)
         .map_err(|e| ApiError::internal("signing a dev token", e))?;
     let mut response = Json(DevToken {
         token,

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use frontend_gateway::{App, Config};
 use lf_dapr::fake::FakeSidecar;
 use lf_dapr::{DaprError, InvokeResponse};
-use lf_testkit::token;
 use serde_json::{Value, json};
 
 const SECRET: &str = "test-secret-test-secret-test-secret";
@@ -101,7 +100,7 @@ impl TestApp {
 }
 
 fn learner_a() -> String {
-    token::mint(SECRET, "learner-a", 600)
+    lf_auth::mint(SECRET, "learner-a", 600)
 }
 
 #[tokio::test]
@@ -178,9 +177,9 @@ async fn tokens_inside_the_rules_are_accepted() {
     let cases = [
         signed(&serde_json::json!({
             "sub": "learner-a", "exp": now() + 600, "nbf": now() - 10, "iat": now() - 10,
-            "iss": token::ISSUER, "aud": token::AUDIENCE})),
-        token::mint(SECRET, "learner-a", 24 * 3600),
-        token::mint(SECRET, ".a.", 600),
+            "iss": lf_auth::ISSUER, "aud": lf_auth::AUDIENCE})),
+        lf_auth::mint(SECRET, "learner-a", 24 * 3600),
+        lf_auth::mint(SECRET, ".a.", 600),
     ];
     for token in cases {
         let (s, _, b) = app
@@ -197,50 +196,50 @@ async fn tokens_are_checked() {
         (None, "missing"),
         (Some("not.a.jwt".to_owned()), "malformed"),
         (
-            Some(token::mint("another-secret-entirely", "learner-a", 600)),
+            Some(lf_auth::mint("another-secret-entirely", "learner-a", 600)),
             "bad signature",
         ),
-        (Some(token::mint(SECRET, "learner-a", -600)), "expired"),
+        (Some(lf_auth::mint(SECRET, "learner-a", -600)), "expired"),
         (
-            Some(token::mint_with(
+            Some(lf_auth::mint_with(
                 SECRET,
                 "learner-a",
                 600,
-                token::ISSUER,
+                lf_auth::ISSUER,
                 "someone-else",
             )),
             "wrong audience",
         ),
         (
-            Some(token::mint_with(
+            Some(lf_auth::mint_with(
                 SECRET,
                 "learner-a",
                 600,
                 "evil",
-                token::AUDIENCE,
+                lf_auth::AUDIENCE,
             )),
             "wrong issuer",
         ),
         (
-            Some(token::mint(SECRET, "../etc/passwd", 600)),
+            Some(lf_auth::mint(SECRET, "../etc/passwd", 600)),
             "bad subject",
         ),
-        (Some(token::mint(SECRET, "..", 600)), "subject only dots"),
-        (Some(token::mint(SECRET, ".", 600)), "subject one dot"),
+        (Some(lf_auth::mint(SECRET, "..", 600)), "subject only dots"),
+        (Some(lf_auth::mint(SECRET, ".", 600)), "subject one dot"),
         (
-            Some(token::mint(SECRET, "learner-a", 2 * 24 * 3600)),
+            Some(lf_auth::mint(SECRET, "learner-a", 2 * 24 * 3600)),
             "lives two days, over the 24 h cap",
         ),
         (
             Some(signed(&serde_json::json!({
                 "sub": "learner-a", "exp": now() + 600, "nbf": now() + 300,
-                "iss": token::ISSUER, "aud": token::AUDIENCE}))),
+                "iss": lf_auth::ISSUER, "aud": lf_auth::AUDIENCE}))),
             "not valid yet",
         ),
         (
             Some(signed(&serde_json::json!({
                 "sub": "learner-a", "exp": now() + 600, "iat": now() - 2 * 24 * 3600,
-                "iss": token::ISSUER, "aud": token::AUDIENCE}))),
+                "iss": lf_auth::ISSUER, "aud": lf_auth::AUDIENCE}))),
             "issued two days ago",
         ),
     ];
@@ -479,7 +478,7 @@ async fn each_learner_is_rate_limited() {
         .send(
             reqwest::Method::GET,
             "/api/v1/progress",
-            Some(&token::mint(SECRET, "learner-b", 600)),
+            Some(&lf_auth::mint(SECRET, "learner-b", 600)),
             None,
         )
         .await;
@@ -634,7 +633,7 @@ async fn one_learner_cannot_hold_every_slot() {
         }
         seen = now;
     }
-    let neighbour = token::mint(SECRET, "learner-b", 600);
+    let neighbour = lf_auth::mint(SECRET, "learner-b", 600);
     let lesson = || {
         app.send(
             reqwest::Method::POST,

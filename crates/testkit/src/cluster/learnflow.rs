@@ -96,7 +96,7 @@ pub fn install(layout: &Layout, say: &mut dyn FnMut(&str)) -> Result<LearnFlow> 
         ],
     )?;
     let jwt_secret = secret_value(&secrets_file, "jwtSecret")?;
-    let dev_token = crate::token::mint(&jwt_secret, "dev-learner", 24 * 3600);
+    let dev_token = lf_auth::mint(&jwt_secret, "dev-learner", 24 * 3600);
     say(&format!(
         "LearnFlow ready in {:.0} s; gateway http://{}",
         started.elapsed().as_secs_f64(),
