@@ -3,7 +3,7 @@
 //! Layout:
 //! - [`DaprConfig`]: where the sidecar is and which tokens to use (`[dapr]` in service configs);
 //! - [`DaprPort`]: the operations services need (invoke, publish, bulk publish, health),
-//!   as a trait so per-service tests can inject [`fake::FakeSidecar`];
+//!   as a trait so per-service tests can inject `fake::FakeSidecar` (feature `fake`);
 //! - [`HttpDapr`]: the real implementation over daprd's HTTP API — it sets the
 //!   Dapr API token, the trace context and a timeout on every call;
 //! - [`app_token`]: middleware that accepts calls only from our own sidecar;
@@ -14,6 +14,7 @@
 //! Why HTTP and not the `dapr` crate's gRPC client: see `docs/adr/0005-dapr-client.md`.
 
 pub mod app_token;
+#[cfg(feature = "fake")]
 pub mod fake;
 pub mod refusals;
 

@@ -3,7 +3,7 @@
 //! Layout: [`DatabaseConfig`] (`[database]` settings) → [`connect`] (a lazy pool, so
 //! a service starts and reports not-ready instead of crashing while the database
 //! is down, after a startup check that refuses TLS settings that can never work:
-//! [`SetupError`]) → [`readiness`] (a `/readyz` check) and [`watch_database`]
+//! [`SetupError`]) → [`answers`] and [`migrations_applied`] (`/readyz` checks) and [`watch_database`]
 //! (connections in use and idle, and whether it answers, every few seconds); [`statement`] and
 //! [`transaction`] make database spans; [`is_transient`] and [`retry_conflicts`] say what
 //! is worth another attempt and make it, and [`DbError`] is that classification once for
@@ -89,20 +89,14 @@ pub async fn migrate_with_retry(
     }
 }
 
-/// A `/readyz` check that passes once `migrated` is set.
-pub fn migrations_readiness(
-    migrated: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> lf_http::ReadinessCheck {
-    lf_http::ReadinessCheck::new("migrations", move || {
-        let done = migrated.load(std::sync::atomic::Ordering::Acquire);
-        async move {
-            if done {
-                Ok(())
-            } else {
-                Err("migrations not applied yet".into())
-            }
-        }
-    })
+/// The `/readyz` check of migrations: passes once `migrated` is set (by
+/// [`migrate_with_retry`]). Services wrap it in their readiness check.
+pub fn migrations_applied(migrated: &std::sync::atomic::AtomicBool) -> Result<(), String> {
+    if migrated.load(std::sync::atomic::Ordering::Acquire) {
+        Ok(())
+    } else {
+        Err("migrations not applied yet".into())
+    }
 }
 
 /// Records how long a database operation took, in `learnflow_db_query_duration_seconds`.
@@ -343,18 +337,13 @@ fn lazy_pool(config: &DatabaseConfig, options: PgConnectOptions) -> PgPool {
         .connect_lazy_with(options)
 }
 
-/// A `/readyz` check that passes when the database answers `SELECT 1`.
-pub fn readiness(pool: PgPool) -> lf_http::ReadinessCheck {
-    lf_http::ReadinessCheck::new("database", move || {
-        let pool = pool.clone();
-        async move {
-            sqlx::query("SELECT 1")
-                .execute(&pool)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        }
-    })
+/// The `/readyz` check of the database: passes when it answers `SELECT 1`.
+pub async fn answers(pool: PgPool) -> Result<(), String> {
+    sqlx::query("SELECT 1")
+        .execute(&pool)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// How long [`watch_database`]'s probe waits for an answer before it calls the database down.

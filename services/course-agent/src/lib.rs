@@ -21,7 +21,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use lf_dapr::DaprPort;
-use lf_http::{Background, Readiness, Servers};
+use lf_http::{Background, Readiness, ReadinessCheck, Servers};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -87,9 +87,14 @@ impl App {
         let pool = deps.pool.clone();
         background.spawn(|stop| lf_db::watch_database(SERVICE, pool, stop));
 
+        let pool = deps.pool;
         let readiness = Readiness::new()
-            .with(lf_db::readiness(deps.pool))
-            .with(lf_db::migrations_readiness(migrated));
+            .with(ReadinessCheck::new("database", move || {
+                lf_db::answers(pool.clone())
+            }))
+            .with(ReadinessCheck::new("migrations", move || {
+                std::future::ready(lf_db::migrations_applied(&migrated))
+            }));
         let servers = Servers::new(deps.api_listener, router, deps.admin_listener, readiness);
         Ok(Self {
             servers,

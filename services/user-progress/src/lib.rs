@@ -18,8 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use lf_dapr::DaprPort;
-use lf_http::{Readiness, Servers};
+use lf_http::{Readiness, ReadinessCheck, Servers};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
@@ -36,8 +35,6 @@ pub struct Deps {
     pub admin_listener: TcpListener,
     /// The service's database.
     pub pool: PgPool,
-    /// The Dapr sidecar (user-progress calls nothing through it yet; kept for symmetry and health).
-    pub dapr: Arc<dyn DaprPort>,
 }
 
 /// Why the service does not start.
@@ -76,9 +73,14 @@ impl App {
         background.spawn(|stop| lf_db::watch_database(SERVICE, pool, stop));
         let (pool, retention) = (deps.pool.clone(), config.retention.clone());
         background.spawn(|stop| retention::run(pool, retention, stop));
+        let pool = deps.pool;
         let readiness = Readiness::new()
-            .with(lf_db::readiness(deps.pool))
-            .with(lf_db::migrations_readiness(migrated));
+            .with(ReadinessCheck::new("database", move || {
+                lf_db::answers(pool.clone())
+            }))
+            .with(ReadinessCheck::new("migrations", move || {
+                std::future::ready(lf_db::migrations_applied(&migrated))
+            }));
         let servers = Servers::new(deps.api_listener, router, deps.admin_listener, readiness);
         Ok(Self {
             servers,

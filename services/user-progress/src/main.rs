@@ -1,7 +1,5 @@
 //! user-progress binary: config → telemetry → App::build → run → flush.
 
-use std::sync::Arc;
-
 use user_progress::{App, Config, Deps, SERVICE};
 
 #[tokio::main]
@@ -12,7 +10,6 @@ async fn main() -> anyhow::Result<()> {
         api_listener: config.server.bind().await?,
         admin_listener: config.admin.bind().await?,
         pool: lf_db::connect(&config.database).await?,
-        dapr: Arc::new(lf_dapr::HttpDapr::new(&config.dapr)?),
     };
     let app = App::build(&config, deps)?;
     tracing::info!(api = %app.api_addr()?, admin = %app.admin_addr()?, "{SERVICE} listening");

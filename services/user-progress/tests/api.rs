@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use lf_dapr::fake::FakeSidecar;
 use lf_events::LessonEvent;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -27,7 +26,7 @@ impl TestApp {
             ),
         ];
         let config = Config::load(Vec::new(), env).expect("config");
-        let deps = deps(pool, FakeSidecar::new()).await;
+        let deps = deps(pool).await;
         let app = App::build(&config, deps).expect("the app builds");
         let base = format!("http://{}", app.api_addr().expect("addr"));
         tokio::spawn(app.run_until_stopped(std::future::pending()));
@@ -339,8 +338,8 @@ async fn a_completion_racing_a_lesson_event_of_the_same_learner_succeeds(pool: P
     );
 }
 
-/// What `App::build` takes: free loopback listeners, `pool` and `sidecar`.
-async fn deps(pool: PgPool, sidecar: FakeSidecar) -> Deps {
+/// What `App::build` takes: free loopback listeners and `pool`.
+async fn deps(pool: PgPool) -> Deps {
     Deps {
         api_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -349,14 +348,13 @@ async fn deps(pool: PgPool, sidecar: FakeSidecar) -> Deps {
             .await
             .expect("bind"),
         pool,
-        dapr: Arc::new(sidecar),
     }
 }
 
 #[sqlx::test]
 async fn no_app_token_no_start_unless_dev_allows_it(pool: PgPool) {
     let config = Config::load(Vec::new(), Vec::new()).expect("config");
-    let err = App::build(&config, deps(pool.clone(), FakeSidecar::new()).await)
+    let err = App::build(&config, deps(pool.clone()).await)
         .expect_err("refuses to start without an app token");
     let message = err.to_string();
     assert!(
@@ -371,7 +369,7 @@ async fn no_app_token_no_start_unless_dev_allows_it(pool: PgPool) {
         )],
     )
     .expect("config");
-    assert!(App::build(&dev, deps(pool, FakeSidecar::new()).await).is_ok());
+    assert!(App::build(&dev, deps(pool).await).is_ok());
 }
 
 /// Sets an event's deduplication key to `hours` old.
