@@ -11,6 +11,8 @@
 //! - [`serve`] (HTTP/1.1, graceful) and [`shutdown_signal`]: run a router until SIGTERM or
 //!   Ctrl-C; [`serve_with`] and [`ServeLimits`] for a public edge (a connection cap and a
 //!   short header-read timeout);
+//! - [`Servers`]: a service's API and admin listeners ([`Listeners`], [`ListenConfig`])
+//!   with their routers, served until shutdown;
 //! - [`background`]: a service's background tasks, stopped and awaited at shutdown;
 //! - [`names`]: the metric names this crate emits.
 
@@ -19,6 +21,7 @@ pub mod error;
 pub mod health;
 pub mod json;
 pub mod names;
+mod servers;
 pub mod span;
 
 use std::collections::BTreeMap;
@@ -34,6 +37,7 @@ use tokio::net::TcpListener;
 pub use background::Background;
 
 pub use health::{Readiness, ReadinessCheck};
+pub use servers::{ListenConfig, Listeners, Servers};
 
 /// The admin port's router: Prometheus text at `/metrics`, plus the health routes.
 pub fn admin_router(readiness: Readiness) -> Router {
@@ -260,143 +264,4 @@ async fn refuse(mut stream: tokio::net::TcpStream) {
         let _ = stream.shutdown().await;
     })
     .await;
-}
-
-/// Where a server listens (`[server]` and `[admin]` in service configs).
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct ListenConfig {
-    /// Interface to bind, e.g. `127.0.0.1` (native stack) or `0.0.0.0` (containers).
-    pub host: String,
-    /// TCP port; 0 picks a free one.
-    pub port: u16,
-}
-
-impl ListenConfig {
-    /// Binds a listener.
-    pub async fn bind(&self) -> std::io::Result<TcpListener> {
-        TcpListener::bind((self.host.as_str(), self.port)).await
-    }
-}
-
-/// Whether the API port serves `/healthz` and `/readyz` too (the admin port always does).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum HealthOnApi {
-    Yes,
-    No,
-}
-
-/// A service's two listeners: the API port and the admin port (`/metrics`, health).
-#[derive(Debug)]
-pub struct Servers {
-    api: (TcpListener, Router),
-    api_limits: ServeLimits,
-    admin: (TcpListener, Router),
-}
-
-impl Servers {
-    /// Pairs each listener with its router. The API router gets the HTTP metrics
-    /// middleware and a server span continuing the caller's trace (the caller is daprd);
-    /// both get the health routes (daprd's app health check probes the app port).
-    pub fn new(
-        api_listener: TcpListener,
-        api_router: Router,
-        admin_listener: TcpListener,
-        readiness: Readiness,
-    ) -> Self {
-        Self::build(
-            api_listener,
-            api_router,
-            admin_listener,
-            readiness,
-            span::make_span,
-            HealthOnApi::Yes,
-        )
-    }
-
-    /// [`Servers::new`] for a public edge: each request starts its own trace and only
-    /// links a client's `traceparent` ([`span::make_edge_span`]), and health is served on
-    /// the admin port only: the internet has no business probing `/readyz`, which calls
-    /// the sidecar on every request. The API listener serves with `api_limits`.
-    pub fn new_public_edge(
-        api_listener: TcpListener,
-        api_router: Router,
-        admin_listener: TcpListener,
-        readiness: Readiness,
-        api_limits: ServeLimits,
-    ) -> Self {
-        Self {
-            api_limits,
-            ..Self::build(
-                api_listener,
-                api_router,
-                admin_listener,
-                readiness,
-                span::make_edge_span,
-                HealthOnApi::No,
-            )
-        }
-    }
-
-    fn build(
-        api_listener: TcpListener,
-        api_router: Router,
-        admin_listener: TcpListener,
-        readiness: Readiness,
-        make_span: fn(&axum::http::Request<axum::body::Body>) -> tracing::Span,
-        health_on_api: HealthOnApi,
-    ) -> Self {
-        let api_router = match health_on_api {
-            HealthOnApi::Yes => api_router.merge(health::router(readiness.clone())),
-            HealthOnApi::No => api_router,
-        };
-        let api_router = api_router
-            .layer(axum::middleware::from_fn(lf_telemetry::http_metrics))
-            .layer(axum::middleware::from_fn(span::trace_id_header))
-            .layer(
-                tower_http::trace::TraceLayer::new_for_http()
-                    .make_span_with(make_span)
-                    .on_request(())
-                    .on_response(span::on_response)
-                    .on_failure(()),
-            );
-        Self {
-            api: (api_listener, api_router),
-            api_limits: ServeLimits::INTERNAL,
-            admin: (admin_listener, admin_router(readiness)),
-        }
-    }
-
-    /// The API port's address.
-    pub fn api_addr(&self) -> std::io::Result<std::net::SocketAddr> {
-        self.api.0.local_addr()
-    }
-
-    /// The admin port's address.
-    pub fn admin_addr(&self) -> std::io::Result<std::net::SocketAddr> {
-        self.admin.0.local_addr()
-    }
-
-    /// Serves both until `shutdown` resolves, then drains both.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        };
-        let api = tokio::spawn(serve_with(
-            self.api.0,
-            self.api.1,
-            stopped(rx.clone()),
-            self.api_limits,
-        ));
-        let admin = tokio::spawn(serve(self.admin.0, self.admin.1, stopped(rx)));
-        shutdown.await;
-        let _ = tx.send(true);
-        for task in [api, admin] {
-            task.await.map_err(std::io::Error::other)??;
-        }
-        Ok(())
-    }
 }

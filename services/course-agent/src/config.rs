@@ -2,21 +2,15 @@
 
 use lf_dapr::DaprConfig;
 use lf_db::DatabaseConfig;
-use lf_http::ListenConfig;
-use lf_telemetry::TelemetryConfig;
 use serde::Deserialize;
 
-const DEFAULTS: &str = include_str!("config.default.toml");
+/// All settings of course-agent: `[server]`, `[admin]` and `[telemetry]` as every service
+/// has them, and its own [`Settings`] (read through: `config.dapr`).
+pub type Config = lf_service::Config<Settings>;
 
-/// All settings of course-agent.
+/// The sections of course-agent's settings that are its own.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Config {
-    /// The internal API listener (reached through daprd).
-    pub server: ListenConfig,
-    /// The admin listener (`/metrics`).
-    pub admin: ListenConfig,
-    /// Logging.
-    pub telemetry: TelemetryConfig,
+pub struct Settings {
     /// The Dapr sidecar.
     pub dapr: DaprConfig,
     /// The service's database.
@@ -25,6 +19,10 @@ pub struct Config {
     pub personalisation: PersonalisationConfig,
     /// The outbox relay.
     pub relay: RelayConfig,
+}
+
+impl lf_service::ServiceSettings for Settings {
+    const DEFAULTS: &'static str = include_str!("config.default.toml");
 }
 
 /// `[personalisation]`.
@@ -51,14 +49,4 @@ pub struct RelayConfig {
     pub max_event_bytes: usize,
     /// Seconds sent rows are kept.
     pub retain_sent_secs: i64,
-}
-
-impl Config {
-    /// Loads defaults, the file named by `--config`/`LEARNFLOW_CONFIG`, and the environment.
-    pub fn load(
-        args: impl IntoIterator<Item = String>,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, lf_config::ConfigError> {
-        lf_config::load_from_args(DEFAULTS, args, env)
-    }
 }

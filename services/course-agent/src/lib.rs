@@ -1,6 +1,6 @@
 //! course-agent: generates lessons and relays their events.
 //!
-//! Layout: [`config`] → [`App`] (wires listeners, pool, sidecar port, routes and the
+//! Layout: [`config`] → [`CourseAgent`] (its part of the shared skeleton, [`App`]: wires listeners, pool, sidecar port, routes and the
 //! background tasks) → [`routes`] (internal API) → [`domain`] (personalisation rules)
 //! and [`curriculum`] (embedded courses and lesson rendering) → [`db`] (queries) and
 //! [`relay`] (the outbox relay). [`metrics`] names every metric; [`error`] maps
@@ -15,15 +15,14 @@ pub mod metrics;
 pub mod relay;
 pub mod routes;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use lf_dapr::DaprPort;
-use lf_http::{Background, Readiness, ReadinessCheck, Servers};
+use lf_http::{Background, Listeners, Readiness, ReadinessCheck, Servers};
+use lf_service::{BoxError, Parts};
 use sqlx::PgPool;
-use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -34,10 +33,8 @@ pub const SERVICE: &str = "course-agent";
 
 /// What the app needs from outside; tests hand in their own.
 pub struct Deps {
-    /// The API listener.
-    pub api_listener: TcpListener,
-    /// The admin listener.
-    pub admin_listener: TcpListener,
+    /// The API and admin listeners.
+    pub listeners: Listeners,
     /// The service's database.
     pub pool: PgPool,
     /// The Dapr sidecar.
@@ -55,18 +52,30 @@ pub enum StartupError {
     Curriculum(#[from] curriculum::CurriculumError),
 }
 
-/// The built application.
-#[derive(Debug)]
-pub struct App {
-    servers: Servers,
-    background: Background,
-}
+/// course-agent, for the shared skeleton ([`lf_service`]).
+pub struct CourseAgent;
 
-impl App {
+/// The built application.
+pub type App = lf_service::App<CourseAgent>;
+
+impl lf_service::Service for CourseAgent {
+    const NAME: &'static str = SERVICE;
+    type Settings = config::Settings;
+    type Deps = Deps;
+    type Error = StartupError;
+
+    async fn connect(config: &Config, listeners: Listeners) -> Result<Deps, BoxError> {
+        Ok(Deps {
+            listeners,
+            pool: lf_db::connect(&config.database).await?,
+            dapr: Arc::new(lf_dapr::HttpDapr::new(&config.dapr)?),
+        })
+    }
+
     /// Wires routes, listeners and background tasks (migrations, outbox relay, backlog
     /// gauges). Refuses to start without an app token or with a broken curriculum (see
     /// [`StartupError`]).
-    pub fn build(config: &Config, deps: Deps) -> Result<Self, StartupError> {
+    fn build(config: &Config, deps: Deps) -> Result<Parts, StartupError> {
         let background = Background::new();
         let relay_wake = Arc::new(Notify::new());
         let migrated = Arc::new(AtomicBool::new(false));
@@ -95,33 +104,11 @@ impl App {
             .with(ReadinessCheck::new("migrations", move || {
                 std::future::ready(lf_db::migrations_applied(&migrated))
             }));
-        let servers = Servers::new(deps.api_listener, router, deps.admin_listener, readiness);
-        Ok(Self {
+        let servers = Servers::new(deps.listeners, router, readiness);
+        Ok(Parts {
             servers,
             background,
         })
-    }
-
-    /// Address of the API listener.
-    pub fn api_addr(&self) -> std::io::Result<SocketAddr> {
-        self.servers.api_addr()
-    }
-
-    /// Address of the admin listener.
-    pub fn admin_addr(&self) -> std::io::Result<SocketAddr> {
-        self.servers.admin_addr()
-    }
-
-    /// Serves until `shutdown` resolves and the servers have drained, then stops the
-    /// background tasks and waits for them: a relay round in progress is finished, so its
-    /// events are published and marked sent together (see [`Background`]).
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let result = self.servers.run_until(shutdown).await;
-        self.background.stop(lf_http::background::STOP_GRACE).await;
-        result
     }
 }
 

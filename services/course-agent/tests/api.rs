@@ -694,12 +694,7 @@ async fn an_idempotency_key_reused_for_another_request_or_malformed_is_refused(p
 /// What `App::build` takes: free loopback listeners, `pool` and `sidecar`.
 async fn deps(pool: PgPool, sidecar: FakeSidecar) -> Deps {
     Deps {
-        api_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind"),
-        admin_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind"),
+        listeners: lf_http::Listeners::loopback().await.expect("bind"),
         pool,
         dapr: Arc::new(sidecar),
     }

@@ -1,22 +1,16 @@
 //! Typed configuration: embedded defaults, then a file, then `LEARNFLOW_*` environment.
 
 use lf_dapr::DaprConfig;
-use lf_http::ListenConfig;
-use lf_telemetry::TelemetryConfig;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-const DEFAULTS: &str = include_str!("config.default.toml");
+/// All settings of frontend-gateway: `[server]`, `[admin]` and `[telemetry]` as every service
+/// has them, and its own [`Settings`] (read through: `config.dapr`).
+pub type Config = lf_service::Config<Settings>;
 
-/// All settings of frontend-gateway.
+/// The sections of frontend-gateway's settings that are its own.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Config {
-    /// The public API listener.
-    pub server: ListenConfig,
-    /// The admin listener (`/metrics`).
-    pub admin: ListenConfig,
-    /// Logging.
-    pub telemetry: TelemetryConfig,
+pub struct Settings {
     /// The Dapr sidecar.
     pub dapr: DaprConfig,
     /// Learner tokens.
@@ -29,6 +23,10 @@ pub struct Config {
     pub upstream: UpstreamConfig,
     /// Dev-only conveniences.
     pub dev: DevConfig,
+}
+
+impl lf_service::ServiceSettings for Settings {
+    const DEFAULTS: &'static str = include_str!("config.default.toml");
 }
 
 /// `[dev]`: conveniences for dev stacks only.
@@ -84,16 +82,6 @@ pub struct AuthConfig {
     pub audience: String,
     /// The longest a token may live, from now or from its `iat` (seconds).
     pub max_token_lifetime_secs: u64,
-}
-
-impl Config {
-    /// Loads defaults, the file named by `--config`/`LEARNFLOW_CONFIG`, and the environment.
-    pub fn load(
-        args: impl IntoIterator<Item = String>,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, lf_config::ConfigError> {
-        lf_config::load_from_args(DEFAULTS, args, env)
-    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! frontend-gateway: the public edge of LearnFlow.
 //!
-//! Layout: [`config`] → [`App`] (wires listeners, the sidecar port and the edge
+//! Layout: [`config`] → [`FrontendGateway`] (its part of the shared skeleton, [`App`]: wires listeners, the sidecar port and the edge
 //! stack) → [`routes`] (the `/api/v1` handlers) → [`upstream`] (calls through
 //! daprd). [`auth`] verifies learner tokens, [`ratelimit`] limits each learner,
 //! [`error`] maps failures to statuses and stable codes.
@@ -27,7 +27,6 @@ pub mod upstream;
 pub mod web;
 
 use std::any::Any;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,8 +37,8 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use lf_dapr::DaprPort;
 use lf_http::error::ErrorResponse;
-use lf_http::{Readiness, ReadinessCheck, ServeLimits, Servers};
-use tokio::net::TcpListener;
+use lf_http::{Background, Listeners, Readiness, ReadinessCheck, ServeLimits, Servers};
+use lf_service::{BoxError, Parts};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -52,10 +51,8 @@ pub const SERVICE: &str = "frontend-gateway";
 
 /// What the app needs from outside; tests hand in their own.
 pub struct Deps {
-    /// The public API listener.
-    pub api_listener: TcpListener,
-    /// The admin listener.
-    pub admin_listener: TcpListener,
+    /// The public API listener and the admin listener.
+    pub listeners: Listeners,
     /// The Dapr sidecar.
     pub dapr: Arc<dyn DaprPort>,
 }
@@ -71,15 +68,27 @@ pub enum StartupError {
     BadCorsOrigin(String),
 }
 
-/// The built application.
-#[derive(Debug)]
-pub struct App {
-    servers: Servers,
-}
+/// frontend-gateway, for the shared skeleton ([`lf_service`]).
+pub struct FrontendGateway;
 
-impl App {
-    /// Wires routes, the edge stack and listeners.
-    pub fn build(config: &Config, deps: Deps) -> Result<Self, StartupError> {
+/// The built application.
+pub type App = lf_service::App<FrontendGateway>;
+
+impl lf_service::Service for FrontendGateway {
+    const NAME: &'static str = SERVICE;
+    type Settings = config::Settings;
+    type Deps = Deps;
+    type Error = StartupError;
+
+    async fn connect(config: &Config, listeners: Listeners) -> Result<Deps, BoxError> {
+        Ok(Deps {
+            listeners,
+            dapr: Arc::new(lf_dapr::HttpDapr::new(&config.dapr)?),
+        })
+    }
+
+    /// Wires routes, the edge stack and listeners; no background tasks.
+    fn build(config: &Config, deps: Deps) -> Result<Parts, StartupError> {
         let verifier = Arc::new(auth::Verifier::new(&config.auth)?);
         let limiter = ratelimit::limiter(config.limits.rate_per_second, config.limits.rate_burst);
         let upstream =
@@ -150,32 +159,11 @@ impl App {
             header_read_timeout: Duration::from_millis(config.limits.header_read_timeout_ms),
             max_connections: config.limits.max_connections,
         };
-        let servers = Servers::new_public_edge(
-            deps.api_listener,
-            api,
-            deps.admin_listener,
-            readiness,
-            limits,
-        );
-        Ok(Self { servers })
-    }
-
-    /// Address of the API listener.
-    pub fn api_addr(&self) -> std::io::Result<SocketAddr> {
-        self.servers.api_addr()
-    }
-
-    /// Address of the admin listener.
-    pub fn admin_addr(&self) -> std::io::Result<SocketAddr> {
-        self.servers.admin_addr()
-    }
-
-    /// Serves until `shutdown` resolves.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        self.servers.run_until(shutdown).await
+        let servers = Servers::new_public_edge(deps.listeners, api, readiness, limits);
+        Ok(Parts {
+            servers,
+            background: Background::new(),
+        })
     }
 }
 

@@ -1,21 +1,6 @@
-//! frontend-gateway binary: config → telemetry → App::build → run → flush.
+//! frontend-gateway binary: the shared service skeleton ([`lf_service::main`]) around
+//! [`frontend_gateway::FrontendGateway`].
 
-use std::sync::Arc;
-
-use frontend_gateway::{App, Config, Deps, SERVICE};
-
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let config = Config::load(std::env::args(), std::env::vars())?;
-    let telemetry = lf_telemetry::init(SERVICE, &config.telemetry, std::env::vars())?;
-    let deps = Deps {
-        api_listener: config.server.bind().await?,
-        admin_listener: config.admin.bind().await?,
-        dapr: Arc::new(lf_dapr::HttpDapr::new(&config.dapr)?),
-    };
-    let app = App::build(&config, deps)?;
-    tracing::info!(api = %app.api_addr()?, admin = %app.admin_addr()?, "{SERVICE} listening");
-    app.run_until_stopped(lf_http::shutdown_signal()).await?;
-    telemetry.shutdown();
-    Ok(())
+fn main() -> std::process::ExitCode {
+    lf_service::main::<frontend_gateway::FrontendGateway>()
 }

@@ -1,22 +1,20 @@
 //! Typed configuration: embedded defaults, then a file, then `LEARNFLOW_*` environment.
 
-use lf_http::ListenConfig;
-use lf_telemetry::TelemetryConfig;
 use serde::Deserialize;
 
-const DEFAULTS: &str = include_str!("config.default.toml");
+/// All settings of kafka-monitor: `[server]`, `[admin]` and `[telemetry]` as every service
+/// has them, and its own [`Settings`] (read through: `config.kafka`).
+pub type Config = lf_service::Config<Settings>;
 
-/// All settings of kafka-monitor.
+/// The sections of kafka-monitor's settings that are its own.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Config {
-    /// Health listener.
-    pub server: ListenConfig,
-    /// The admin listener (`/metrics`).
-    pub admin: ListenConfig,
-    /// Logging.
-    pub telemetry: TelemetryConfig,
+pub struct Settings {
     /// What to watch.
     pub kafka: KafkaConfig,
+}
+
+impl lf_service::ServiceSettings for Settings {
+    const DEFAULTS: &'static str = include_str!("config.default.toml");
 }
 
 /// `[kafka]` settings.
@@ -30,14 +28,4 @@ pub struct KafkaConfig {
     pub consumer_groups: Vec<String>,
     /// Seconds between polls.
     pub poll_interval_secs: u64,
-}
-
-impl Config {
-    /// Loads defaults, the file named by `--config`/`LEARNFLOW_CONFIG`, and the environment.
-    pub fn load(
-        args: impl IntoIterator<Item = String>,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, lf_config::ConfigError> {
-        lf_config::load_from_args(DEFAULTS, args, env)
-    }
 }

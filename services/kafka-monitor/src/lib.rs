@@ -1,6 +1,7 @@
 //! kafka-monitor: Kafka traffic for the dashboards.
 //!
-//! Layout: [`config`] (typed settings) → [`App`] (health and metrics listeners, the
+//! Layout: [`config`] (typed settings) → [`KafkaMonitor`] (its part of the shared skeleton,
+//! [`App`]: health and metrics listeners, the
 //! poller task, `/readyz` from the last poll's outcome) → [`poller`] (watermarks and
 //! committed offsets via rdkafka) → [`metrics`] (every metric name).
 
@@ -8,12 +9,11 @@ pub mod config;
 pub mod metrics;
 pub mod poller;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use lf_http::{Readiness, ReadinessCheck, Servers};
-use tokio::net::TcpListener;
+use lf_http::{Listeners, Readiness, ReadinessCheck, Servers};
+use lf_service::{BoxError, Parts};
 
 pub use config::Config;
 
@@ -22,23 +22,29 @@ pub const SERVICE: &str = "kafka-monitor";
 
 /// What the app needs from outside.
 pub struct Deps {
-    /// Health listener.
-    pub api_listener: TcpListener,
-    /// The admin listener.
-    pub admin_listener: TcpListener,
+    /// Health and admin listeners.
+    pub listeners: Listeners,
 }
+
+/// kafka-monitor, for the shared skeleton ([`lf_service`]).
+pub struct KafkaMonitor;
 
 /// The built application.
-#[derive(Debug)]
-pub struct App {
-    servers: Servers,
-    background: lf_http::Background,
-}
+pub type App = lf_service::App<KafkaMonitor>;
 
-impl App {
+impl lf_service::Service for KafkaMonitor {
+    const NAME: &'static str = SERVICE;
+    type Settings = config::Settings;
+    type Deps = Deps;
+    type Error = std::convert::Infallible;
+
+    async fn connect(_config: &Config, listeners: Listeners) -> Result<Deps, BoxError> {
+        Ok(Deps { listeners })
+    }
+
     /// Wires listeners and starts the poller. Ready once a poll of the broker succeeded,
     /// and not while the latest one failed: its numbers are then stale.
-    pub fn build(config: &Config, deps: Deps) -> Self {
+    fn build(config: &Config, deps: Deps) -> Result<Parts, Self::Error> {
         metrics::describe();
         let background = lf_http::Background::new();
         let kafka = config.kafka.clone();
@@ -49,37 +55,11 @@ impl App {
             let status = status.clone();
             async move { status.current() }
         }));
-        let servers = Servers::new(
-            deps.api_listener,
-            Router::new(),
-            deps.admin_listener,
-            readiness,
-        );
-        Self {
+        let servers = Servers::new(deps.listeners, Router::new(), readiness);
+        Ok(Parts {
             servers,
             background,
-        }
-    }
-
-    /// Address of the API listener.
-    pub fn api_addr(&self) -> std::io::Result<SocketAddr> {
-        self.servers.api_addr()
-    }
-
-    /// Address of the admin listener.
-    pub fn admin_addr(&self) -> std::io::Result<SocketAddr> {
-        self.servers.admin_addr()
-    }
-
-    /// Serves until `shutdown` resolves and the servers have drained, then stops the
-    /// poller and waits for it (a poll in progress is finished).
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let result = self.servers.run_until(shutdown).await;
-        self.background.stop(lf_http::background::STOP_GRACE).await;
-        result
+        })
     }
 }
 
@@ -104,23 +84,14 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"))
     }
 
-    async fn listener() -> TcpListener {
-        TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-    }
-
     #[tokio::test]
     async fn not_ready_while_the_broker_cannot_be_polled() {
         let config = config("127.0.0.1:1");
         assert_eq!(config.kafka.brokers, "127.0.0.1:1");
-        let app = App::build(
-            &config,
-            Deps {
-                api_listener: listener().await,
-                admin_listener: listener().await,
-            },
-        );
+        let listeners = Listeners::loopback()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let Ok(app) = App::build(&config, Deps { listeners });
         let readyz = format!(
             "http://{}/readyz",
             app.admin_addr().unwrap_or_else(|e| panic!("{e}"))

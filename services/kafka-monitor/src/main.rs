@@ -1,18 +1,6 @@
-//! kafka-monitor binary: config → telemetry → App::build → run → flush.
+//! kafka-monitor binary: the shared service skeleton ([`lf_service::main`]) around
+//! [`kafka_monitor::KafkaMonitor`].
 
-use kafka_monitor::{App, Config, Deps, SERVICE};
-
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let config = Config::load(std::env::args(), std::env::vars())?;
-    let telemetry = lf_telemetry::init(SERVICE, &config.telemetry, std::env::vars())?;
-    let deps = Deps {
-        api_listener: config.server.bind().await?,
-        admin_listener: config.admin.bind().await?,
-    };
-    let app = App::build(&config, deps);
-    tracing::info!(api = %app.api_addr()?, admin = %app.admin_addr()?, "{SERVICE} listening");
-    app.run_until_stopped(lf_http::shutdown_signal()).await?;
-    telemetry.shutdown();
-    Ok(())
+fn main() -> std::process::ExitCode {
+    lf_service::main::<kafka_monitor::KafkaMonitor>()
 }

@@ -2,27 +2,25 @@
 
 use lf_dapr::DaprConfig;
 use lf_db::DatabaseConfig;
-use lf_http::ListenConfig;
-use lf_telemetry::TelemetryConfig;
 use serde::Deserialize;
 
-const DEFAULTS: &str = include_str!("config.default.toml");
+/// All settings of user-progress: `[server]`, `[admin]` and `[telemetry]` as every service
+/// has them, and its own [`Settings`] (read through: `config.dapr`).
+pub type Config = lf_service::Config<Settings>;
 
-/// All settings of user-progress.
+/// The sections of user-progress's settings that are its own.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Config {
-    /// The internal API listener (reached through daprd).
-    pub server: ListenConfig,
-    /// The admin listener (`/metrics`).
-    pub admin: ListenConfig,
-    /// Logging.
-    pub telemetry: TelemetryConfig,
+pub struct Settings {
     /// The Dapr sidecar.
     pub dapr: DaprConfig,
     /// The service's database.
     pub database: DatabaseConfig,
     /// How long deduplication keys are kept.
     pub retention: RetentionConfig,
+}
+
+impl lf_service::ServiceSettings for Settings {
+    const DEFAULTS: &'static str = include_str!("config.default.toml");
 }
 
 /// `[retention]`: the dedup window and the sweeper that keeps `processed_events` to it.
@@ -40,15 +38,5 @@ impl RetentionConfig {
     /// The dedup window.
     pub fn window(&self) -> std::time::Duration {
         std::time::Duration::from_secs(u64::from(self.dedup_window_hours) * 3600)
-    }
-}
-
-impl Config {
-    /// Loads defaults, the file named by `--config`/`LEARNFLOW_CONFIG`, and the environment.
-    pub fn load(
-        args: impl IntoIterator<Item = String>,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, lf_config::ConfigError> {
-        lf_config::load_from_args(DEFAULTS, args, env)
     }
 }

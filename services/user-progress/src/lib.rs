@@ -1,6 +1,6 @@
 //! user-progress: records what learners did.
 //!
-//! Layout: [`config`] → [`App`] (wires listeners, pool and routes; applies migrations
+//! Layout: [`config`] → [`UserProgress`] (its part of the shared skeleton, [`App`]: wires listeners, pool and routes; applies migrations
 //! in the background) → [`routes`] (the subscription handler and internal API) →
 //! [`mastery`] (the knowledge-tracing model) → [`db`] (queries); [`retention`] keeps
 //! the deduplication keys to their window. [`metrics`] names every metric; [`error`] maps
@@ -14,13 +14,12 @@ pub mod metrics;
 pub mod retention;
 pub mod routes;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use lf_http::{Readiness, ReadinessCheck, Servers};
+use lf_http::{Listeners, Readiness, ReadinessCheck, Servers};
+use lf_service::{BoxError, Parts};
 use sqlx::PgPool;
-use tokio::net::TcpListener;
 
 pub use config::Config;
 
@@ -29,10 +28,8 @@ pub const SERVICE: &str = "user-progress";
 
 /// What the app needs from outside; tests hand in their own.
 pub struct Deps {
-    /// The API listener.
-    pub api_listener: TcpListener,
-    /// The admin listener.
-    pub admin_listener: TcpListener,
+    /// The API and admin listeners.
+    pub listeners: Listeners,
     /// The service's database.
     pub pool: PgPool,
 }
@@ -45,18 +42,29 @@ pub enum StartupError {
     AppToken(#[from] lf_dapr::app_token::AppTokenError),
 }
 
-/// The built application.
-#[derive(Debug)]
-pub struct App {
-    servers: Servers,
-    background: lf_http::Background,
-}
+/// user-progress, for the shared skeleton ([`lf_service`]).
+pub struct UserProgress;
 
-impl App {
+/// The built application.
+pub type App = lf_service::App<UserProgress>;
+
+impl lf_service::Service for UserProgress {
+    const NAME: &'static str = SERVICE;
+    type Settings = config::Settings;
+    type Deps = Deps;
+    type Error = StartupError;
+
+    async fn connect(config: &Config, listeners: Listeners) -> Result<Deps, BoxError> {
+        Ok(Deps {
+            listeners,
+            pool: lf_db::connect(&config.database).await?,
+        })
+    }
+
     /// Wires routes and listeners; applies migrations and sweeps expired deduplication
     /// keys in the background.
     /// Refuses to start without an app token (see [`StartupError`]).
-    pub fn build(config: &Config, deps: Deps) -> Result<Self, StartupError> {
+    fn build(config: &Config, deps: Deps) -> Result<Parts, StartupError> {
         let migrated = Arc::new(AtomicBool::new(false));
         let state = routes::AppState {
             pool: deps.pool.clone(),
@@ -81,31 +89,10 @@ impl App {
             .with(ReadinessCheck::new("migrations", move || {
                 std::future::ready(lf_db::migrations_applied(&migrated))
             }));
-        let servers = Servers::new(deps.api_listener, router, deps.admin_listener, readiness);
-        Ok(Self {
+        let servers = Servers::new(deps.listeners, router, readiness);
+        Ok(Parts {
             servers,
             background,
         })
-    }
-
-    /// Address of the API listener.
-    pub fn api_addr(&self) -> std::io::Result<SocketAddr> {
-        self.servers.api_addr()
-    }
-
-    /// Address of the admin listener.
-    pub fn admin_addr(&self) -> std::io::Result<SocketAddr> {
-        self.servers.admin_addr()
-    }
-
-    /// Serves until `shutdown` resolves and the servers have drained, then stops the
-    /// background tasks and waits for them.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let result = self.servers.run_until(shutdown).await;
-        self.background.stop(lf_http::background::STOP_GRACE).await;
-        result
     }
 }

@@ -341,12 +341,7 @@ async fn a_completion_racing_a_lesson_event_of_the_same_learner_succeeds(pool: P
 /// What `App::build` takes: free loopback listeners and `pool`.
 async fn deps(pool: PgPool) -> Deps {
     Deps {
-        api_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind"),
-        admin_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind"),
+        listeners: lf_http::Listeners::loopback().await.expect("bind"),
         pool,
     }
 }
@@ -398,7 +393,8 @@ async fn a_redelivery_inside_the_dedup_window_is_still_a_duplicate(pool: PgPool)
     use user_progress::db::{self, Applied};
     let retention = Config::load(Vec::new(), Vec::new())
         .expect("config")
-        .retention;
+        .retention
+        .clone();
     let window = i64::from(retention.dedup_window_hours);
     let kept = event("kept", "addition");
     let expired = event("expired", "addition");
@@ -438,7 +434,8 @@ async fn a_redelivery_inside_the_dedup_window_is_still_a_duplicate(pool: PgPool)
 async fn a_sweep_goes_batch_by_batch_and_stops_between_batches(pool: PgPool) {
     let mut retention = Config::load(Vec::new(), Vec::new())
         .expect("config")
-        .retention;
+        .retention
+        .clone();
     retention.batch_rows = 5;
     let window = i64::from(retention.dedup_window_hours);
     let mut ids = Vec::new();

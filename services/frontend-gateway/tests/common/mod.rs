@@ -8,12 +8,7 @@ use lf_dapr::fake::FakeSidecar;
 /// What `App::build` takes: free loopback ports and `sidecar`.
 pub async fn deps(sidecar: FakeSidecar) -> Deps {
     Deps {
-        api_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind"),
-        admin_listener: tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind"),
+        listeners: lf_http::Listeners::loopback().await.expect("bind"),
         dapr: Arc::new(sidecar),
     }
 }
