@@ -118,6 +118,7 @@ KUBERNETES_SERIES = {
     "kube_pod_container_resource_limits": ("gauge", {"namespace", "pod", "container", "uid", "node", "resource", "unit"}),
     "kube_horizontalpodautoscaler_status_current_replicas": ("gauge", {"namespace", "horizontalpodautoscaler"}),
     "kube_horizontalpodautoscaler_spec_max_replicas": ("gauge", {"namespace", "horizontalpodautoscaler"}),
+    "kube_horizontalpodautoscaler_status_desired_replicas": ("gauge", {"namespace", "horizontalpodautoscaler"}),
     "container_memory_working_set_bytes": ("gauge", {"namespace", "pod", "container", "id", "image", "name"}),
 }
 # Recorded and described by the metrics-process crate (lf-telemetry's `process` module,

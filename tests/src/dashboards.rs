@@ -141,6 +141,21 @@ pub fn substitute(expr: &str, rate_interval: &str) -> String {
     out
 }
 
+/// Prefixes of the metrics only Kubernetes exposes (kube-state-metrics, the kubelet's cAdvisor).
+pub const KUBERNETES_METRIC_PREFIXES: &[&str] = &["kube_", "container_"];
+
+/// True when every metric `expr` reads comes from Kubernetes: the native and compose
+/// stacks cannot show it, and the cluster must.
+pub fn reads_only_kubernetes(expr: &str) -> bool {
+    let names = metric_names(expr);
+    !names.is_empty()
+        && names.iter().all(|name| {
+            KUBERNETES_METRIC_PREFIXES
+                .iter()
+                .any(|prefix| name.starts_with(prefix))
+        })
+}
+
 /// Metric names a PromQL expression selects: identifiers outside strings, label matchers,
 /// range brackets and label lists, not followed by `(` and not keywords.
 pub fn metric_names(expr: &str) -> BTreeSet<String> {
@@ -317,5 +332,21 @@ mod tests {
             ),
             "rate(x{a=~\".*\",b=~\".*\"}[30s])"
         );
+    }
+
+    #[test]
+    fn only_queries_of_kubernetes_series_alone_are_kubernetes_panels() {
+        assert!(reads_only_kubernetes(
+            "sum by (pod) (kube_pod_container_status_restarts_total{pod=~\".*\"})"
+        ));
+        assert!(reads_only_kubernetes(
+            "container_memory_working_set_bytes / on (pod) kube_pod_container_resource_limits"
+        ));
+        // A LearnFlow series beside a Kubernetes one: the native stack must show it.
+        assert!(!reads_only_kubernetes(
+            "kube_horizontalpodautoscaler_spec_max_replicas * learnflow_build_info"
+        ));
+        assert!(!reads_only_kubernetes("sum(rate(learnflow_x_total[1m]))"));
+        assert!(!reads_only_kubernetes("vector(1)"));
     }
 }

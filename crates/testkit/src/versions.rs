@@ -65,6 +65,9 @@ pub const KUBERNETES: &str = "v1.34.4";
 pub const COREDNS: &str = "v1.12.1";
 /// metrics-server, Go module `sigs.k8s.io/metrics-server`.
 pub const METRICS_SERVER: &str = "v0.8.0";
+/// kube-state-metrics, Go module `k8s.io/kube-state-metrics/v2`: the Kubernetes objects'
+/// state for the Kubernetes alerts and panels, as kube-prometheus-stack bundles it.
+pub const KUBE_STATE_METRICS: &str = "v2.20.0";
 /// The cluster's image registry: the Distribution registry, Go module
 /// `github.com/distribution/distribution/v3` (`./cmd/registry`).
 pub const REGISTRY: &str = "v3.1.2";

@@ -1,8 +1,8 @@
 //! The cluster's images: made on this machine from the provisioned static binaries
 //! (`FROM scratch`, no registry needed) and imported into the cluster's own containerd.
 //!
-//! - [`wanted`]: every image the cluster runs — pause, CoreDNS, metrics-server, Dapr's
-//!   control plane and daprd, the Prometheus operator, its config reloader and Prometheus — under `learnflow.local/…` names, so nothing mistakes
+//! - [`wanted`]: every image the cluster runs — pause, CoreDNS, metrics-server,
+//!   kube-state-metrics, Dapr's control plane and daprd, the Prometheus operator, its config reloader and Prometheus — under `learnflow.local/…` names, so nothing mistakes
 //!   them for upstream images or tries to pull them;
 //! - [`ensure`]: builds an image with the Docker Engine when the engine lacks it (or it
 //!   was made from another binary), then `docker save | ctr images import` for those
@@ -16,8 +16,8 @@ use std::time::Instant;
 
 use super::config::Layout;
 use super::provision::{
-    DAPR_SERVICES, coredns_dir, dapr_control_plane_dir, kubernetes_dir, metrics_server_dir,
-    pause_tag, prometheus_dir, prometheus_operator_dir, provisioned,
+    DAPR_SERVICES, coredns_dir, dapr_control_plane_dir, kube_state_metrics_dir, kubernetes_dir,
+    metrics_server_dir, pause_tag, prometheus_dir, prometheus_operator_dir, provisioned,
 };
 use crate::containers::Engine;
 use crate::paths::cache_dir;
@@ -45,6 +45,14 @@ pub fn coredns_image() -> String {
 /// The metrics-server image.
 pub fn metrics_server_image() -> String {
     format!("{REGISTRY}/k8s/metrics-server:{}", versions::METRICS_SERVER)
+}
+
+/// The kube-state-metrics image.
+pub fn kube_state_metrics_image() -> String {
+    format!(
+        "{REGISTRY}/kube-state-metrics/kube-state-metrics:{}",
+        versions::KUBE_STATE_METRICS
+    )
 }
 
 /// The Prometheus operator image.
@@ -108,6 +116,14 @@ pub fn wanted() -> Result<Vec<ImageSpec>> {
             reference: metrics_server_image(),
             binary: provisioned(&metrics_server_dir(), "metrics-server")?,
             name: "metrics-server",
+            dir: "/",
+            user: Some("65534:65534"),
+            distroless_files: false,
+        },
+        ImageSpec {
+            reference: kube_state_metrics_image(),
+            binary: provisioned(&kube_state_metrics_dir(), "kube-state-metrics")?,
+            name: "kube-state-metrics",
             dir: "/",
             user: Some("65534:65534"),
             distroless_files: false,

@@ -7,6 +7,9 @@
 //!   ServiceMonitors, PodMonitor and PrometheusRule;
 //! - the operator (`manifests/prometheus-operator.yaml`) and the Prometheus it runs
 //!   (`manifests/prometheus.yaml`, the image built here), selecting every monitor and rule;
+//! - kube-state-metrics (`manifests/kube-state-metrics.yaml`, the image built here) and
+//!   its ServiceMonitor: pod restarts, container limits and HPA replicas for the chart's
+//!   Kubernetes alerts and the dashboards' Kubernetes row;
 //! - Jaeger (`manifests/jaeger.yaml`) with the compose stack's configuration, which the
 //!   chart's apps and sidecars export to (`tracing.otlpEndpoint` in values-local.yaml).
 //!
@@ -43,6 +46,7 @@ pub const REQUIRED_CRDS: [&str; 5] = [
 const OPERATOR: &str = include_str!("manifests/prometheus-operator.yaml");
 const PROMETHEUS: &str = include_str!("manifests/prometheus.yaml");
 const JAEGER: &str = include_str!("manifests/jaeger.yaml");
+const KUBE_STATE_METRICS: &str = include_str!("manifests/kube-state-metrics.yaml");
 
 /// Where the host reaches monitoring (ClusterIP Services, through kube-proxy).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -105,7 +109,14 @@ pub fn install(layout: &Layout, say: &mut dyn FnMut(&str)) -> Result<Monitoring>
             .replace("{{PROMETHEUS_IMAGE}}", &prometheus_image())
             .replace("{{PROMETHEUS_VERSION}}", versions::PROMETHEUS),
     )?;
+    apply(
+        layout,
+        &KUBE_STATE_METRICS
+            .replace("{{NAMESPACE}}", NAMESPACE)
+            .replace("{{IMAGE}}", &images::kube_state_metrics_image()),
+    )?;
     rollout(layout, "deployment/jaeger")?;
+    rollout(layout, "deployment/kube-state-metrics")?;
     // The operator makes the StatefulSet a moment after the Prometheus object.
     let waited = Instant::now();
     while kubectl_output(

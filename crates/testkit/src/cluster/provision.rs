@@ -52,6 +52,14 @@ pub fn metrics_server_dir() -> PathBuf {
     cache_dir().join(format!("metrics-server-{}", versions::METRICS_SERVER))
 }
 
+/// Directory of the provisioned kube-state-metrics.
+pub fn kube_state_metrics_dir() -> PathBuf {
+    cache_dir().join(format!(
+        "kube-state-metrics-{}",
+        versions::KUBE_STATE_METRICS
+    ))
+}
+
 /// Directory of the provisioned image registry.
 pub fn registry_dir() -> PathBuf {
     cache_dir().join(format!("registry-{}", versions::REGISTRY))
@@ -127,6 +135,7 @@ pub fn ensure_all(say: &mut dyn FnMut(&str)) -> Result<Vec<Outcome>> {
         provision::ensure_helm(say)?,
         ensure_prometheus_operator(say)?,
         ensure_prometheus(say)?,
+        ensure_kube_state_metrics(say)?,
         // The in-cluster Jaeger runs the compose stand-in image, built from this binary.
         provision::ensure_jaeger(say)?,
         // The in-cluster Kafka runs the compose stand-in image, built from these jars.
@@ -334,6 +343,25 @@ pub fn ensure_metrics_server(say: &mut dyn FnMut(&str)) -> Result<Outcome> {
         format!(
             "-s -w -X k8s.io/client-go/pkg/version.gitVersion={}",
             versions::METRICS_SERVER
+        ),
+        say,
+    )
+}
+
+/// kube-state-metrics by `go install` (its go.mod has no replace directives), its
+/// version stamped as its Makefile does.
+pub fn ensure_kube_state_metrics(say: &mut dyn FnMut(&str)) -> Result<Outcome> {
+    go_install(
+        "kube-state-metrics",
+        versions::KUBE_STATE_METRICS,
+        &kube_state_metrics_dir(),
+        &format!(
+            "k8s.io/kube-state-metrics/v2@{}",
+            versions::KUBE_STATE_METRICS
+        ),
+        format!(
+            "-s -w -X github.com/prometheus/common/version.Version={}",
+            versions::KUBE_STATE_METRICS
         ),
         say,
     )
