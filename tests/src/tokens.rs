@@ -103,6 +103,7 @@ pub fn alg_none_token(learner: &str) -> String {
 
 /// A token signed with the right secret but the wrong algorithm (HS512), or without `exp`.
 pub fn signed_token(secret: &str, alg: Algorithm, claims: &Value) -> String {
+    lf_auth::hmac_crypto::install();
     jsonwebtoken::encode(
         &Header::new(alg),
         claims,

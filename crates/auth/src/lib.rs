@@ -3,8 +3,11 @@
 //! Parts: [`Claims`] (what a token carries), [`Minter`] and the [`mint`]/[`mint_with`]
 //! shorthands (signing: the gateway's dev route, the load generator, test harnesses),
 //! [`Verifier`] (signature, expiry, not-before, issuer, audience and a lifetime cap) with
-//! [`TokenError`] saying why a token is refused. What a valid subject is belongs to the API
-//! (the gateway checks it); this crate only reads it.
+//! [`TokenError`] saying why a token is refused, and [`hmac_crypto`], the HMAC-only
+//! cryptography behind them. What a valid subject is belongs to the API (the gateway checks
+//! it); this crate only reads it.
+
+pub mod hmac_crypto;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -93,6 +96,7 @@ pub struct Minter {
 impl Minter {
     /// A minter signing with `secret` (HS256).
     pub fn new(secret: &[u8], issuer: &str, audience: &str) -> Self {
+        hmac_crypto::install();
         Self {
             key: EncodingKey::from_secret(secret),
             issuer: issuer.to_owned(),
@@ -139,6 +143,7 @@ impl Verifier {
     /// A verifier of tokens signed with `secret` by `issuer` for `audience`, refusing any
     /// that would live longer than `max_lifetime_secs`.
     pub fn new(secret: &[u8], issuer: &str, audience: &str, max_lifetime_secs: u64) -> Self {
+        hmac_crypto::install();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
@@ -227,6 +232,34 @@ mod tests {
         assert_eq!(
             refused("not.a.token".into()).as_deref(),
             Some("the bearer token is malformed")
+        );
+        // Signed with the right secret by another HMAC: the provider signs it, the
+        // verifier refuses it for its algorithm.
+        let claims = Claims {
+            sub: "a".into(),
+            exp: now_secs() + 600,
+            nbf: None,
+            iat: None,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+        };
+        let hs512 = encode(
+            &Header::new(Algorithm::HS512),
+            &claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            refused(hs512).as_deref(),
+            Some("the token must be signed with HS256")
+        );
+        // A flipped bit in the signature.
+        let token = mint(SECRET, "a", 600);
+        let (head, signature) = token.rsplit_once('.').unwrap_or_else(|| panic!("{token}"));
+        let flipped = if signature.starts_with('A') { "B" } else { "A" };
+        assert_eq!(
+            refused(format!("{head}.{flipped}{}", &signature[1..])).as_deref(),
+            Some("the token's signature is not valid")
         );
     }
 }

@@ -161,6 +161,7 @@ fn now() -> u64 {
 
 /// A token with exactly these claims, signed with the gateway's secret.
 fn signed(claims: &serde_json::Value) -> String {
+    lf_auth::hmac_crypto::install();
     jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
         claims,
