@@ -1,7 +1,8 @@
 //! Cargo subcommands the checks use, each `cargo install`ed from crates.io at a pinned
 //! version into the cache (`~/.cache/learnflow/<crate>-<version>`), never into the
-//! user's `~/.cargo/bin`: cargo-fuzz (`cargo xtask fuzz`) and cargo-machete (unused
-//! dependencies, run by `cargo xtask test`).
+//! user's `~/.cargo/bin`: cargo-fuzz (`cargo xtask fuzz`), cargo-machete (unused
+//! dependencies) and cargo-deny (licenses, bans, sources: `deny.toml`), the last two run by
+//! `cargo xtask test`.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -12,6 +13,8 @@ use lf_testkit::paths::{cache_dir, repo_root};
 pub const CARGO_FUZZ: &str = "0.13.2";
 /// cargo-machete version installed into the cache.
 pub const CARGO_MACHETE: &str = "0.9.2";
+/// cargo-deny version installed into the cache.
+pub const CARGO_DENY: &str = "0.20.2";
 
 /// `cargo` as this xtask was started with.
 pub fn cargo_bin() -> String {
@@ -60,6 +63,26 @@ pub fn unused_dependencies() -> Result<(), String> {
     } else {
         Err(format!(
             "cargo-machete found unused dependencies ({status}): remove them, or list one under [package.metadata.cargo-machete] ignored with a comment saying why"
+        ))
+    }
+}
+
+/// `cargo deny check licenses bans sources` against `deny.toml`: only permissive licenses,
+/// no second version of a crate unless `deny.toml` says who brings it, no banned crate,
+/// crates.io only. Advisories are left out: their database is on GitHub (ADR 0027).
+pub fn supply_chain() -> Result<(), String> {
+    let deny = ensure("cargo-deny", CARGO_DENY)?;
+    crate::say("cargo deny check licenses bans sources (deny.toml)");
+    let status = Command::new(&deny)
+        .current_dir(repo_root())
+        .args(["check", "licenses", "bans", "sources"])
+        .status()
+        .map_err(|e| format!("running cargo-deny: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "cargo-deny found a problem ({status}): change the dependency, or add an exception to deny.toml with its reason"
         ))
     }
 }

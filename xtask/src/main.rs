@@ -48,13 +48,15 @@ enum Command {
     },
     /// Stop a detached stack.
     Down,
-    /// Everything CI runs: fmt, clippy, unused dependencies, offline deploy checks, all
-    /// tests (unit, per-service, end-to-end, browser, security, fuzz smoke).
+    /// Everything CI runs: fmt, clippy, unused dependencies, supply chain (cargo-deny),
+    /// offline deploy checks, all tests (unit, per-service, end-to-end, browser, security, fuzz smoke).
     Test,
     /// Only the offline checks of the chart, skaffold, compose, rules, dashboards.
     DeployCheck,
     /// Only the unused-dependency check (cargo-machete, installed into the cache).
     UnusedDeps,
+    /// Only the supply-chain check: cargo-deny's licenses, bans and sources (deny.toml).
+    SupplyChain,
     /// Every cargo-fuzz target for a while each (installs cargo-fuzz into the cache).
     Fuzz {
         /// Seconds per target (20: the CI smoke run).
@@ -101,6 +103,7 @@ fn main() -> ExitCode {
         Command::Test => test::run(),
         Command::DeployCheck => deploy_check::run(),
         Command::UnusedDeps => cargo_tools::unused_dependencies(),
+        Command::SupplyChain => cargo_tools::supply_chain(),
         Command::Fuzz { seconds } => fuzz::run(seconds),
         Command::SqlxPrepare => sqlx::prepare(),
         Command::Chaos => chaos::run(),

@@ -1,8 +1,8 @@
 //! `cargo xtask test`: everything CI runs.
 //!
 //! 1. provision the stack's components;
-//! 2. `cargo fmt --check`, `cargo clippy --all-targets -D warnings` and cargo-machete (no
-//!    unused dependencies);
+//! 2. `cargo fmt --check`, `cargo clippy --all-targets -D warnings`, cargo-machete (no
+//!    unused dependencies) and cargo-deny (licenses, bans, sources: `deny.toml`);
 //! 3. the offline deploy checks (`tests/deploy`, see `deploy_check`);
 //! 4. build every binary (end-to-end tests run the real service binaries);
 //! 5. a short run of every fuzz target (`cargo xtask fuzz`);
@@ -29,6 +29,7 @@ pub fn run() -> Result<(), String> {
         "warnings",
     ])?;
     crate::cargo_tools::unused_dependencies()?;
+    crate::cargo_tools::supply_chain()?;
     crate::deploy_check::check()?;
     cargo(&["build", "--workspace", "--bins"])?;
     crate::fuzz::run(crate::fuzz::DEFAULT_SECONDS)?;
