@@ -121,6 +121,10 @@ pub struct RecordCompletion {
     pub score: f64,
 }
 
+/// Mastery assumed before any completion: where user-progress starts a topic, and what
+/// course-agent assumes for a topic it has no figure for. One value, so both agree.
+pub const MASTERY_PRIOR: f64 = 0.1;
+
 /// Mastery of one topic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TopicMastery {

@@ -135,9 +135,10 @@ impl LessonEvent {
         // The same rule the gateway applies to token subjects, so no event can carry a
         // learner id no learner could have.
         if !crate::valid_learner_id(&self.learner_id) {
-            return Err(EventError::Invalid(
-                "learner_id must be 1..=128 of [A-Za-z0-9._-]".into(),
-            ));
+            return Err(EventError::Invalid(format!(
+                "learner_id: {}",
+                crate::LEARNER_ID_RULE
+            )));
         }
         if self.course.is_empty() || self.topic.is_empty() {
             return Err(EventError::Invalid(

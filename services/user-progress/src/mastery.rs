@@ -7,8 +7,8 @@
 //! the lesson itself moves a not-yet-knowing learner to knowing with probability
 //! `LEARN`. Parameters are the classic BKT defaults (Corbett & Anderson, 1995).
 
-/// Mastery before any completion.
-pub const PRIOR: f64 = 0.1;
+/// Mastery before any completion (shared with course-agent).
+pub use lf_events::api::MASTERY_PRIOR as PRIOR;
 /// P(wrong answer | knows).
 pub const SLIP: f64 = 0.1;
 /// P(right answer | does not know).

@@ -13,8 +13,8 @@ use crate::curriculum::{Curriculum, TopicRef};
 
 /// Mastery at which a topic counts as learned.
 pub const MASTERED: f64 = 0.8;
-/// Mastery assumed for a topic the learner has never completed.
-pub const PRIOR: f64 = 0.1;
+/// Mastery assumed for a topic the learner has never completed (user-progress's prior).
+pub use lf_events::api::MASTERY_PRIOR as PRIOR;
 
 /// What to teach.
 #[derive(Debug, Clone, Copy)]
