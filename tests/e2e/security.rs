@@ -262,7 +262,7 @@ static ONE_STACK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_edge_refuses_what_it_must_and_never_leaks_secrets() {
     let _one = ONE_STACK.lock().await;
-    let mut stack = Stack::start(&StackOptions {
+    let stack = Stack::start(&StackOptions {
         gateway_allowed_origins: vec![ALLOWED_ORIGIN.into()],
         ..StackOptions::default()
     })
@@ -274,17 +274,79 @@ async fn the_edge_refuses_what_it_must_and_never_leaks_secrets() {
         .pool_max_idle_per_host(0)
         .build()
         .expect("http client");
-    let gw = stack.gateway_url();
-    let secret = stack.secrets.jwt_secret.clone();
-    let mut m = Matrix::new();
-    // Every bearer token this test sends; none may show up in a log.
-    let mut sent_tokens: Vec<String> = Vec::new();
+    let mut e = Edge {
+        gw: stack.gateway_url(),
+        secret: stack.secrets.jwt_secret.clone(),
+        alice: stack.dev_token("sec-alice"),
+        bob: stack.dev_token("sec-bob"),
+        bodies: stack.dev_token("sec-bodies"),
+        stack,
+        http,
+        m: Matrix::new(),
+        sent_tokens: Vec::new(),
+        lesson_id: String::new(),
+    };
+    learner_tokens(&mut e).await;
+    another_learners_lesson(&mut e).await;
+    internal_services_take_only_their_sidecar(&mut e).await;
+    daprd_takes_only_the_api_token(&mut e).await;
+    only_course_agent_publishes(&mut e).await;
+    hostile_bodies(&mut e).await;
+    unknown_routes_and_methods(&mut e).await;
+    cors(&mut e).await;
+    rate_limit(&mut e).await;
+    database_tls(&mut e).await;
+    no_secret_in_any_log(&mut e).await;
+}
 
-    // ── Learner tokens: every way a token can be wrong is a 401 ─────────────────────
-    let alice = stack.dev_token("sec-alice");
-    let bob = stack.dev_token("sec-bob");
-    let bodies = stack.dev_token("sec-bodies");
-    let forged = learnflow_e2e::tokens::forged(&secret, "sec-alice");
+/// What the edge checks share.
+struct Edge {
+    stack: Stack,
+    http: reqwest::Client,
+    /// The gateway's base URL.
+    gw: String,
+    /// The gateway's learner-token secret.
+    secret: String,
+    /// Learners with dev tokens.
+    alice: String,
+    bob: String,
+    bodies: String,
+    m: Matrix,
+    /// Every bearer token the checks send; none may show up in a log.
+    sent_tokens: Vec<String>,
+    /// Alice's lesson (made by the 403 checks; later checks address it).
+    lesson_id: String,
+}
+
+/// The HTTP URLs of the gateway's, course-agent's and user-progress's daprd.
+fn daprd_urls(stack: &Stack) -> (String, String, String) {
+    let daprd = |name: &str| {
+        stack
+            .services
+            .get(name)
+            .and_then(|s| s.daprd.as_ref())
+            .map(|d| d.http_url())
+            .expect("the service has a daprd")
+    };
+    (
+        daprd("frontend-gateway"),
+        daprd("course-agent"),
+        daprd("user-progress"),
+    )
+}
+
+/// Learner tokens: every way a token can be wrong is a 401
+async fn learner_tokens(e: &mut Edge) {
+    let Edge {
+        http,
+        gw,
+        secret,
+        m,
+        sent_tokens,
+        alice,
+        ..
+    } = e;
+    let forged = learnflow_e2e::tokens::forged(secret, "sec-alice");
     let progress = format!("{gw}/api/v1/progress");
     m.case(
         "no Authorization header → 401",
@@ -340,8 +402,20 @@ async fn the_edge_refuses_what_it_must_and_never_leaks_secrets() {
         is(200, ""),
     )
     .await;
+}
 
-    // ── Another learner's lesson → 403 ──────────────────────────────────────────────
+/// Another learner's lesson → 403
+async fn another_learners_lesson(e: &mut Edge) {
+    let Edge {
+        http,
+        gw,
+        m,
+        sent_tokens,
+        alice,
+        bob,
+        lesson_id: alice_lesson,
+        ..
+    } = e;
     let created = m
         .case(
             "control: alice creates a lesson → 201",
@@ -359,6 +433,7 @@ async fn the_edge_refuses_what_it_must_and_never_leaks_secrets() {
         "cannot go on without a lesson: {:#?}",
         m.failures
     );
+    alice_lesson.clone_from(&lesson_id);
     let lesson_url = format!("{gw}/api/v1/lessons/{lesson_id}");
     m.case(
         "bob reads alice's lesson → 403",
@@ -397,8 +472,17 @@ async fn the_edge_refuses_what_it_must_and_never_leaks_secrets() {
     )
     .await;
     sent_tokens.extend([alice.clone(), bob.clone()]);
+}
 
-    // ── Internal services accept only their own sidecar (each its own app token) ────
+/// Internal services accept only their own sidecar (each its own app token)
+async fn internal_services_take_only_their_sidecar(e: &mut Edge) {
+    let Edge {
+        stack,
+        http,
+        m,
+        lesson_id,
+        ..
+    } = e;
     let ca_token = stack.secrets.app_token("course-agent");
     let up_token = stack.secrets.app_token("user-progress");
     m.check(
@@ -500,22 +584,13 @@ async fn the_edge_refuses_what_it_must_and_never_leaks_secrets() {
         is(200, ""),
     )
     .await;
+}
 
-    // ── daprd accepts app calls only with the Dapr API token ────────────────────────
+/// daprd accepts app calls only with the Dapr API token
+async fn daprd_takes_only_the_api_token(e: &mut Edge) {
+    let Edge { stack, http, m, .. } = e;
     let dapr_token = stack.secrets.dapr_api_token.clone();
-    let daprd = |name: &str| {
-        stack
-            .services
-            .get(name)
-            .and_then(|s| s.daprd.as_ref())
-            .map(|d| d.http_url())
-            .expect("the service has a daprd")
-    };
-    let (gw_dapr, ca_dapr, up_dapr) = (
-        daprd("frontend-gateway"),
-        daprd("course-agent"),
-        daprd("user-progress"),
-    );
+    let (gw_dapr, ca_dapr, up_dapr) = daprd_urls(stack);
     let dapr_calls: Vec<(&str, String, Value)> = vec![
         (
             "gateway's daprd: invoke course-agent",
@@ -554,8 +629,15 @@ async fn the_edge_refuses_what_it_must_and_never_leaks_secrets() {
         dapr(200),
     )
     .await;
+}
 
-    // ── Only course-agent publishes lesson events ────────────────────────────────────
+/// Only course-agent publishes lesson events
+async fn only_course_agent_publishes(e: &mut Edge) {
+    let Edge { stack, http, m, .. } = e;
+    let dapr_token = stack.secrets.dapr_api_token.clone();
+    let (gw_dapr, ca_dapr, up_dapr) = daprd_urls(stack);
+    let user_progress = stack.service_url("user-progress");
+    let app_token = stack.secrets.app_token("user-progress");
     // The component's publishingScopes: every other app's daprd refuses, and user-progress
     // drops (and counts) a lesson event that names any other source.
     let forged_learner = "sec-forged-source";
@@ -600,7 +682,7 @@ async fn the_edge_refuses_what_it_must_and_never_leaks_secrets() {
     let progress_metrics = stack.metrics_url("user-progress");
     let foreign_drops = || async {
         learnflow_e2e::metric_sum(
-            &learnflow_e2e::fetch_text(&http, &progress_metrics).await,
+            &learnflow_e2e::fetch_text(http, &progress_metrics).await,
             "learnflow_events_consumed_total",
             &[("outcome", "drop"), ("reason", "foreign")],
         )
@@ -642,8 +724,21 @@ async fn the_edge_refuses_what_it_must_and_never_leaks_secrets() {
             || a.snippet(),
         );
     }
+}
 
-    // ── Hostile bodies → 4xx, never 5xx, and the gateway keeps serving ───────────────
+/// Hostile bodies → 4xx, never 5xx, and the gateway keeps serving
+async fn hostile_bodies(e: &mut Edge) {
+    let Edge {
+        http,
+        gw,
+        m,
+        sent_tokens,
+        alice,
+        bodies,
+        lesson_id,
+        ..
+    } = e;
+    let lesson_url = format!("{gw}/api/v1/lessons/{lesson_id}");
     let lessons = format!("{gw}/api/v1/lessons");
     let post = |body: Vec<u8>, content_type: Option<&str>| {
         let mut r = http.post(&lessons).bearer_auth(&bodies).body(body);
@@ -787,8 +882,18 @@ async fn the_edge_refuses_what_it_must_and_never_leaks_secrets() {
         .await;
     }
     sent_tokens.push(bodies.clone());
+}
 
-    // ── Routes and methods that do not exist are JSON errors too ────────────────────
+/// Routes and methods that do not exist are JSON errors too
+async fn unknown_routes_and_methods(e: &mut Edge) {
+    let Edge {
+        http,
+        gw,
+        m,
+        bodies,
+        lesson_id,
+        ..
+    } = e;
     m.case(
         "unknown route → 404",
         http.get(format!("{gw}/api/v1/admin")).bearer_auth(&bodies),
@@ -809,8 +914,12 @@ async fn the_edge_refuses_what_it_must_and_never_leaks_secrets() {
         )
         .await;
     }
+}
 
-    // ── CORS: only the configured origin is allowed ─────────────────────────────────
+/// CORS: only the configured origin is allowed
+async fn cors(e: &mut Edge) {
+    let Edge { http, gw, m, .. } = e;
+    let lessons = format!("{gw}/api/v1/lessons");
     if let Some(a) = m
         .case(
             "CORS preflight from a foreign origin → 200",
@@ -858,8 +967,19 @@ async fn the_edge_refuses_what_it_must_and_never_leaks_secrets() {
             || format!("headers: {:?}", a.headers),
         );
     }
+}
 
-    // ── Rate limit: one learner driven past it gets 429 + Retry-After; others do not ──
+/// Rate limit: one learner driven past it gets 429 + Retry-After; others do not
+async fn rate_limit(e: &mut Edge) {
+    let Edge {
+        stack,
+        http,
+        gw,
+        m,
+        sent_tokens,
+        bob,
+        ..
+    } = e;
     let limited = stack.dev_token("sec-ratelimited");
     sent_tokens.push(limited.clone());
     let limited_url = Arc::new(format!("{gw}/api/v1/lessons/not-a-uuid"));
@@ -940,11 +1060,26 @@ async fn the_edge_refuses_what_it_must_and_never_leaks_secrets() {
         is(400, "bad_request"),
     )
     .await;
+}
 
-    // ── PostgreSQL is reached over TLS only, with its CA checked ────────────────────
-    database_over_tls(&mut stack, &mut m).await;
+/// PostgreSQL is reached over TLS only, with its CA checked
+async fn database_tls(e: &mut Edge) {
+    let Edge { stack, m, .. } = e;
+    database_over_tls(stack, m).await;
+}
 
-    // ── No secret, and no bearer token, in any log of the run ───────────────────────
+/// No secret, and no bearer token, in any log of the run
+async fn no_secret_in_any_log(e: &mut Edge) {
+    let Edge {
+        stack,
+        m,
+        sent_tokens,
+        ..
+    } = e;
+    let (ca_token, up_token) = (
+        stack.secrets.app_token("course-agent"),
+        stack.secrets.app_token("user-progress"),
+    );
     let mut secrets = vec![
         ("the JWT secret", stack.secrets.jwt_secret.clone()),
         ("the Dapr API token", stack.secrets.dapr_api_token.clone()),
@@ -962,7 +1097,7 @@ async fn the_edge_refuses_what_it_must_and_never_leaks_secrets() {
     if let Some(password) = database_password {
         secrets.push(("the database password", password));
     }
-    for t in &sent_tokens {
+    for t in sent_tokens.iter() {
         secrets.push(("a bearer token", t.clone()));
     }
     // Let the last lines reach the files.
