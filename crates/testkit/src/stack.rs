@@ -329,10 +329,17 @@ impl Stack {
         for running in services.values_mut() {
             running.service.wait_healthy()?;
         }
+        // The first sidecar creates and migrates the shared name-resolution file alone
+        // (Daprd::wait_name_resolution says why); the others start together after it.
+        let mut first = true;
         for (def, api_port, _, dapr_ports) in &planned {
             if let Some(ports) = dapr_ports {
                 let env = dapr_env.for_app(secrets.app_token(def.name));
-                let daprd = Daprd::spawn(run, &tools, def.name, *api_port, *ports, &env)?;
+                let mut daprd = Daprd::spawn(run, &tools, def.name, *api_port, *ports, &env)?;
+                if first {
+                    daprd.wait_name_resolution(std::time::Duration::from_secs(60))?;
+                    first = false;
+                }
                 if let Some(running) = services.get_mut(def.name) {
                     running.daprd = Some(daprd);
                 }

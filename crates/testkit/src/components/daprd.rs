@@ -196,6 +196,51 @@ impl Daprd {
         }
     }
 
+    /// Waits until its name resolver has initialised — the shared SQLite file created in WAL
+    /// mode and migrated — or failed (an error naming the log line).
+    ///
+    /// The stack starts one sidecar this far before the others: the first connection to a
+    /// new file switches it to WAL, which needs the file to itself and does not wait for a
+    /// busy one, so sidecars racing there fail with `database is locked` (seen in CI).
+    pub fn wait_name_resolution(&mut self, timeout: Duration) -> Result<()> {
+        let log = self.process.log_path().to_owned();
+        let started = std::time::Instant::now();
+        loop {
+            let text = read_from(&log, self.log_from);
+            if let Some(line) = component_failure(&text) {
+                return Err(HarnessError::NotReady {
+                    component: self.process.name().to_owned(),
+                    waited: started.elapsed(),
+                    reason: format!("it could not initialise a component: {line}"),
+                    tail: self.process.log_tail(40),
+                    log,
+                });
+            }
+            if name_resolution_initialised(&text) {
+                return Ok(());
+            }
+            if let Some(exit) = self.process.exited() {
+                return Err(HarnessError::NotReady {
+                    component: self.process.name().to_owned(),
+                    waited: started.elapsed(),
+                    reason: exit,
+                    tail: self.process.log_tail(40),
+                    log,
+                });
+            }
+            if started.elapsed() > timeout {
+                return Err(HarnessError::NotReady {
+                    component: self.process.name().to_owned(),
+                    waited: started.elapsed(),
+                    reason: "its name resolver did not initialise".into(),
+                    tail: self.process.log_tail(40),
+                    log,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Its app id.
     pub fn app_id(&self) -> &str {
         &self.app_id
@@ -252,6 +297,12 @@ fn read_from(path: &std::path::Path, offset: u64) -> String {
     text
 }
 
+/// True once a daprd log says its name resolver is initialised.
+fn name_resolution_initialised(log: &str) -> bool {
+    log.lines()
+        .any(|line| line.contains("Initialized name resolution to"))
+}
+
 /// The first line of a daprd log reporting a component that failed to initialise.
 fn component_failure(log: &str) -> Option<&str> {
     log.lines()
@@ -261,13 +312,17 @@ fn component_failure(log: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
-    use super::component_failure;
+    use super::{component_failure, name_resolution_initialised};
 
     #[test]
     fn a_component_that_failed_to_initialise_is_found_in_the_log() {
         let healthy = r#"{"level":"info","msg":"Initialized name resolution to sqlite","scope":"dapr.runtime"}
 {"level":"info","msg":"Component loaded: kafka-pubsub (pubsub.kafka/v1)","scope":"dapr.runtime"}"#;
         assert_eq!(component_failure(healthy), None);
+        assert!(name_resolution_initialised(healthy));
+        assert!(!name_resolution_initialised(
+            r#"{"level":"info","msg":"Loading components…","scope":"dapr.runtime"}"#
+        ));
         let failed = format!(
             "{healthy}\n{}\n",
             r#"{"level":"error","msg":"[INIT_COMPONENT_FAILURE]: initialization error occurred for nr (sqlite/v1): failed to perform migrations: failed to begin transaction: database is locked","scope":"dapr.runtime"}"#
