@@ -256,6 +256,12 @@ async fn the_compose_stack_runs_the_flow_and_survives_app_crashes() {
     let dir = std::env::temp_dir().join(format!("learnflow-compose-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("run dir");
     let project = Project::new(&engine, &dir);
+    // The project name is fixed: containers and volumes an interrupted run left behind
+    // (its database volume initialised with that run's password) would be reused.
+    project.run(
+        ALL_LAYERS,
+        &["down", "--volumes", "--remove-orphans", "--timeout", "10"],
+    );
     project.run(ALL_LAYERS, &["build"]);
     for service in SERVICE_IMAGES {
         let image = format!("learnflow/{service}:dev");
