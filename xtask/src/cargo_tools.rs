@@ -52,37 +52,46 @@ pub fn ensure(krate: &str, version: &str) -> Result<PathBuf, String> {
 /// Fails when a crate of the workspace (or `fuzz/`) declares a dependency it never uses.
 /// Exceptions go in that crate's `[package.metadata.cargo-machete] ignored`, with a reason.
 pub fn unused_dependencies() -> Result<(), String> {
-    let machete = ensure("cargo-machete", CARGO_MACHETE)?;
-    crate::say("cargo machete (unused dependencies)");
-    let status = Command::new(&machete)
-        .current_dir(repo_root())
-        .status()
-        .map_err(|e| format!("running cargo-machete: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "cargo-machete found unused dependencies ({status}): remove them, or list one under [package.metadata.cargo-machete] ignored with a comment saying why"
-        ))
-    }
+    run_checker(
+        "cargo-machete",
+        CARGO_MACHETE,
+        &[],
+        "cargo machete (unused dependencies)",
+        "remove them, or list one under [package.metadata.cargo-machete] ignored with a comment saying why",
+    )
 }
 
 /// `cargo deny check licenses bans sources` against `deny.toml`: only permissive licenses,
 /// no second version of a crate unless `deny.toml` says who brings it, no banned crate,
 /// crates.io only. Advisories are left out: their database is on GitHub (ADR 0027).
 pub fn supply_chain() -> Result<(), String> {
-    let deny = ensure("cargo-deny", CARGO_DENY)?;
-    crate::say("cargo deny check licenses bans sources (deny.toml)");
-    let status = Command::new(&deny)
+    run_checker(
+        "cargo-deny",
+        CARGO_DENY,
+        &["check", "licenses", "bans", "sources"],
+        "cargo deny check licenses bans sources (deny.toml)",
+        "change the dependency, or add an exception to deny.toml with its reason",
+    )
+}
+
+/// Runs the cached `krate` with `args` in the repository; a failure says `remedy`.
+fn run_checker(
+    krate: &str,
+    version: &str,
+    args: &[&str],
+    progress: &str,
+    remedy: &str,
+) -> Result<(), String> {
+    let bin = ensure(krate, version)?;
+    crate::say(progress);
+    let status = Command::new(&bin)
         .current_dir(repo_root())
-        .args(["check", "licenses", "bans", "sources"])
+        .args(args)
         .status()
-        .map_err(|e| format!("running cargo-deny: {e}"))?;
+        .map_err(|e| format!("running {krate}: {e}"))?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "cargo-deny found a problem ({status}): change the dependency, or add an exception to deny.toml with its reason"
-        ))
+        Err(format!("{krate} found a problem ({status}): {remedy}"))
     }
 }

@@ -207,32 +207,22 @@ impl Daprd {
         let started = std::time::Instant::now();
         loop {
             let text = read_from(&log, self.log_from);
-            if let Some(line) = component_failure(&text) {
-                return Err(HarnessError::NotReady {
-                    component: self.process.name().to_owned(),
-                    waited: started.elapsed(),
-                    reason: format!("it could not initialise a component: {line}"),
-                    tail: self.process.log_tail(40),
-                    log,
-                });
-            }
-            if name_resolution_initialised(&text) {
+            let failed = if let Some(line) = component_failure(&text) {
+                Some(format!("it could not initialise a component: {line}"))
+            } else if name_resolution_initialised(&text) {
                 return Ok(());
-            }
-            if let Some(exit) = self.process.exited() {
+            } else if let Some(exit) = self.process.exited() {
+                Some(exit)
+            } else if started.elapsed() > timeout {
+                Some("its name resolver did not initialise".into())
+            } else {
+                None
+            };
+            if let Some(reason) = failed {
                 return Err(HarnessError::NotReady {
                     component: self.process.name().to_owned(),
                     waited: started.elapsed(),
-                    reason: exit,
-                    tail: self.process.log_tail(40),
-                    log,
-                });
-            }
-            if started.elapsed() > timeout {
-                return Err(HarnessError::NotReady {
-                    component: self.process.name().to_owned(),
-                    waited: started.elapsed(),
-                    reason: "its name resolver did not initialise".into(),
+                    reason,
                     tail: self.process.log_tail(40),
                     log,
                 });
