@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::config::{CLUSTER_DOMAIN, DNS_SERVICE_IP, Layout};
 use super::images::{coredns_image, dapr_registry, metrics_server_image};
-use super::node::{kubectl, kubectl_output};
+use super::node::{kubectl, kubectl_output, rollout};
 use super::provision::dapr_control_plane_dir;
 use crate::{HarnessError, Result, versions};
 
@@ -47,21 +47,6 @@ pub fn apply(layout: &Layout, manifest: &str) -> Result<()> {
             detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
         })
     }
-}
-
-fn rollout(layout: &Layout, namespace: &str, what: &str, timeout: Duration) -> Result<()> {
-    kubectl_output(
-        layout,
-        &[
-            "-n",
-            namespace,
-            "rollout",
-            "status",
-            what,
-            &format!("--timeout={}s", timeout.as_secs()),
-        ],
-    )
-    .map(|_| ())
 }
 
 /// CoreDNS at the cluster DNS address, ready to answer.

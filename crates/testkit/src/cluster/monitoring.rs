@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::addons::apply;
 use super::config::Layout;
 use super::images::{self, config_reloader_image, prometheus_image, prometheus_operator_image};
-use super::node::kubectl_output;
+use super::node::{self, kubectl_output};
 use super::provision::{prometheus_operator_dir, provisioned};
 use crate::containers::{self, Engine};
 use crate::paths::repo_root;
@@ -171,12 +171,10 @@ pub fn install(layout: &Layout, say: &mut dyn FnMut(&str)) -> Result<Monitoring>
     Ok(monitoring)
 }
 
+/// Every monitoring workload gets three minutes: the operator and Prometheus start
+/// while the node is busy importing images.
 fn rollout(layout: &Layout, what: &str) -> Result<()> {
-    kubectl_output(
-        layout,
-        &["-n", NAMESPACE, "rollout", "status", what, "--timeout=180s"],
-    )
-    .map(|_| ())
+    node::rollout(layout, NAMESPACE, what, Duration::from_secs(180))
 }
 
 /// Waits up to a minute for `GET http://{address}{path}` to answer 200 from the host.

@@ -45,6 +45,50 @@ pub fn kubectl_output(layout: &Layout, args: &[&str]) -> Result<String> {
     }
 }
 
+/// `kubectl rollout status` of `what` in `namespace`; when it does not finish within
+/// `timeout`, the error carries what the pods say (status, recent events, the last log
+/// lines), so a slow or crashing workload in CI is diagnosable from the test output alone.
+pub fn rollout(layout: &Layout, namespace: &str, what: &str, timeout: Duration) -> Result<()> {
+    let timeout = format!("--timeout={}s", timeout.as_secs());
+    let status = ["-n", namespace, "rollout", "status", what, timeout.as_str()];
+    let Err(HarnessError::Command {
+        what: command,
+        detail,
+    }) = kubectl_output(layout, &status)
+    else {
+        return Ok(());
+    };
+    let probes: [(&str, Vec<&str>); 3] = [
+        ("pods", vec!["-n", namespace, "get", "pods", "-o", "wide"]),
+        (
+            "events",
+            vec!["-n", namespace, "get", "events", "--sort-by=.lastTimestamp"],
+        ),
+        (
+            "logs",
+            vec![
+                "-n",
+                namespace,
+                "logs",
+                what,
+                "--all-containers",
+                "--tail=30",
+            ],
+        ),
+    ];
+    let mut explained = detail;
+    for (title, args) in probes {
+        let answer = kubectl_output(layout, &args).unwrap_or_else(|e| e.to_string());
+        let lines: Vec<&str> = answer.lines().collect();
+        let recent = lines[lines.len().saturating_sub(30)..].join("\n");
+        explained.push_str(&format!("\n--- {title} in {namespace} ---\n{recent}"));
+    }
+    Err(HarnessError::Command {
+        what: command,
+        detail: explained,
+    })
+}
+
 /// Creates the run directory's files: configs, kubeconfigs, CNI network.
 pub fn write_run_files(layout: &Layout, sandbox_image: &str) -> Result<()> {
     for dir in [
