@@ -34,6 +34,7 @@ from conftest import REPO, load_yaml_docs, dev_mode_switches
 
 CHART = REPO / "deploy" / "helm" / "learnflow"
 COMPOSE = REPO / "docker" / "compose.yaml"
+COMPOSE_OBSERVABILITY = REPO / "docker" / "compose.observability.yaml"
 STANDINS = REPO / "docker" / "standins"
 DAPR_SOURCES = REPO / "deploy" / "dapr"
 DASHBOARDS = REPO / "dashboards"
@@ -416,7 +417,7 @@ def test_workloads_are_hardened(scenario):
             # Third-party images are pinned and pulled only when missing (imported images work).
             if app in uids:
                 assert c["imagePullPolicy"] == "IfNotPresent", where
-                assert re.fullmatch(r"(?:[^/]+/)*[^/:]+:[0-9][\w.-]*", c["image"]), f"{where}: {c['image']} is not pinned"
+                assert re.fullmatch(r"(?:[^/]+/)*[^/:]+:v?[0-9][\w.-]*", c["image"]), f"{where}: {c['image']} is not pinned"
     for d in deployments:
         c = app_container(d)
         where = d["metadata"]["name"]
@@ -1024,9 +1025,15 @@ def kafka_properties(env):
     return props
 
 
+# Sidecars a store's pod may carry beside its one main container.
+STORE_SIDECARS = {"postgres-exporter"}
+
+
 def _container(workload):
+    """The workload's main container: the first; any other must be a known sidecar."""
     containers = workload["spec"]["template"]["spec"]["containers"]
-    assert len(containers) == 1, workload["metadata"]["name"]
+    extra = {c["name"] for c in containers[1:]}
+    assert extra <= STORE_SIDECARS, (workload["metadata"]["name"], extra)
     return containers[0]
 
 
@@ -1466,3 +1473,53 @@ def test_notes_token_recipe_matches_the_gateway():
     assert (claims["iss"], claims["aud"]) == ("learnflow-dev", "learnflow-api")
     want = hmac.new(b"s3cret", f"{head}.{payload}".encode(), hashlib.sha256).digest()
     assert base64.urlsafe_b64decode(pad(sig)) == want
+
+
+def _pod_monitor_for(docs, app):
+    monitors = [m for m in of_kind(docs, "PodMonitor")
+                if m["metadata"].get("labels", {}).get("app.kubernetes.io/component") == app]
+    return monitors[0] if monitors else None
+
+
+def test_the_chart_postgresql_reports_through_postgres_exporter(helm, minikube):
+    """postgres_exporter rides in PostgreSQL's pod over loopback, logs in with the chart's
+    password (from its Secret), and a PodMonitor scrapes it as the native stack's job."""
+    sts = component(minikube, "StatefulSet", "postgresql")
+    exporter = {c["name"]: c for c in sts["spec"]["template"]["spec"]["containers"]}["postgres-exporter"]
+    compose = yaml.safe_load(COMPOSE_OBSERVABILITY.read_text())["services"]["postgres-exporter"]
+    assert exporter["image"] == compose["image"]
+    env = _env(exporter)
+    assert env["DATA_SOURCE_URI"]["value"].startswith("127.0.0.1:5432/")
+    assert env["DATA_SOURCE_USER"]["value"] == _env(_container(sts))["POSTGRES_USER"]["value"]
+    ref = env["DATA_SOURCE_PASS"]["valueFrom"]["secretKeyRef"]
+    assert by_name(minikube, "Secret", ref["name"])["stringData"][ref["key"]] == SECRETS["databasePassword"]
+    assert {"name": "metrics", "containerPort": 9187, "protocol": "TCP"} in exporter["ports"]
+    monitor = _pod_monitor_for(minikube, "postgresql")
+    assert monitor, "no PodMonitor for postgresql"
+    assert labels_match(monitor["spec"]["selector"], pod_labels(sts))
+    endpoint, = monitor["spec"]["podMetricsEndpoints"]
+    assert endpoint["port"] == "metrics"
+    assert {"action": "replace", "targetLabel": "job", "replacement": "postgresql"} in endpoint["relabelings"]
+    off = render(helm, *REQUIRED, *MINIKUBE_ARGS, "--set", "postgresql.inCluster.metrics.enabled=false")
+    assert len(component(off, "StatefulSet", "postgresql")["spec"]["template"]["spec"]["containers"]) == 1
+    assert _pod_monitor_for(off, "postgresql") is None
+
+
+def test_the_chart_kafka_reports_through_the_jmx_agent_only_with_an_image_that_has_it(helm, minikube):
+    """Off with the official image (it has no agent); on in values-local.yaml, which runs
+    learnflow/kafka: KAFKA_OPTS loads the agent where docker/Dockerfile puts it."""
+    assert "KAFKA_OPTS" not in _env(_container(component(minikube, "StatefulSet", "kafka")))
+    assert _pod_monitor_for(minikube, "kafka") is None
+    local = render(helm, *REQUIRED, *MINIKUBE_ARGS, "-f", str(CHART / "values-local.yaml"))
+    sts = component(local, "StatefulSet", "kafka")
+    c = _container(sts)
+    assert c["image"] == "127.0.0.1:15000/learnflow/kafka:dev"
+    agent = _env(c)["KAFKA_OPTS"]["value"]
+    dockerfile = (REPO / "docker/Dockerfile").read_text()
+    jar, rules = re.fullmatch(r"-javaagent:(\S+)=9404:(\S+)", agent).groups()
+    assert f" {jar}\n" in dockerfile and f" {rules}\n" in dockerfile, agent
+    assert {"name": "metrics", "containerPort": 9404, "protocol": "TCP"} in c["ports"]
+    monitor = _pod_monitor_for(local, "kafka")
+    assert labels_match(monitor["spec"]["selector"], pod_labels(sts))
+    endpoint, = monitor["spec"]["podMetricsEndpoints"]
+    assert {"action": "replace", "targetLabel": "job", "replacement": "kafka-broker"} in endpoint["relabelings"]

@@ -574,7 +574,7 @@ def dockerfile_stages() -> dict[str, list[str]]:
 
 
 def dockerfile_services() -> set[str]:
-    return set(dockerfile_builds()) | {"daprd", "pause"}
+    return set(dockerfile_builds()) | {"daprd", "pause", "kafka"}
 
 
 def workspace_binaries() -> dict[str, str]:

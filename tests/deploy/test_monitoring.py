@@ -132,6 +132,46 @@ PROCESS_SERIES = {
     "learnflow_process_max_fds": ("gauge", set()),
     "learnflow_process_start_time_seconds": ("gauge", set()),
 }
+# postgres_exporter v0.11.1's default collectors (the Debian package and the image compose
+# runs), as it serves them: every series carries the `server` it scrapes.
+_PG = {"server"}
+_PG_DB = {"server", "datid", "datname"}
+POSTGRES_EXPORTER_SERIES = {
+    "pg_up": ("gauge", set()),
+    "pg_settings_max_connections": ("gauge", _PG),
+    "pg_stat_activity_count": ("gauge", _PG | {"datname", "state"}),
+    "pg_stat_activity_max_tx_duration": ("gauge", _PG | {"datname", "state"}),
+    "pg_locks_count": ("gauge", _PG | {"datname", "mode"}),
+    "pg_database_size_bytes": ("gauge", _PG | {"datname"}),
+    **{f"pg_stat_database_{c}": ("counter", _PG_DB) for c in (
+        "xact_commit", "xact_rollback", "blks_hit", "blks_read", "deadlocks", "conflicts",
+        "temp_bytes", "tup_inserted", "tup_updated", "tup_deleted", "tup_fetched", "tup_returned")},
+    "pg_stat_database_numbackends": ("gauge", _PG_DB),
+}
+JMX_EXPORTER_RULES = REPO / "deploy/local/kafka-jmx-exporter.yaml"
+_ALTERNATIVES = re.compile(r"\(((?:\w+\|)*\w+)\)")
+
+
+def jmx_exporter_series():
+    """{series: (type, labels)} the broker's JMX exporter serves, read from its rules: a
+    `$1` in a rule's name takes each alternative of the pattern's first group, lower-cased
+    (the rules set lowercaseOutputName)."""
+    config = load_yaml_docs(JMX_EXPORTER_RULES)[0]
+    assert config.get("lowercaseOutputName") is True
+    out = {}
+    for rule in config["rules"]:
+        name, kind = rule["name"], rule["type"].lower()
+        labels = set((rule.get("labels") or {}).keys())
+        names = [name]
+        if "$1" in name:
+            first = _ALTERNATIVES.search(rule["pattern"])
+            assert first, f"{name}: $1 needs a group of alternatives in {rule['pattern']!r}"
+            names = [name.replace("$1", alt) for alt in first.group(1).split("|")]
+        for n in names:
+            out[n.lower()] = (kind, labels)
+    return out
+
+
 # Prometheus's own synthetic series.
 PROMETHEUS_SERIES = {"up": ("gauge", set()), "ALERTS": ("gauge", {"alertname", "alertstate", "severity", "slo"})}
 
@@ -195,7 +235,9 @@ def code_metrics():
 def exported_series():
     """{series name: labels} for everything the code, daprd and Kubernetes expose, histograms expanded."""
     out = {}
-    for family, (kind, labels) in {**code_metrics(), **DAPR_SERIES, **KUBERNETES_SERIES, **PROMETHEUS_SERIES}.items():
+    everything = {**code_metrics(), **DAPR_SERIES, **KUBERNETES_SERIES, **PROMETHEUS_SERIES,
+                  **POSTGRES_EXPORTER_SERIES, **jmx_exporter_series()}
+    for family, (kind, labels) in everything.items():
         if kind == "histogram":
             out[family + "_bucket"] = labels | {"le"}
             out[family + "_sum"] = set(labels)
@@ -203,6 +245,15 @@ def exported_series():
         else:
             out[family] = set(labels)
     return out
+
+
+def test_the_broker_series_are_read_from_the_jmx_exporter_rules():
+    series = jmx_exporter_series()
+    # The parser must expand alternatives and carry labels, or the dashboard check is hollow.
+    assert series["kafka_server_bytesin_total"] == ("counter", set())
+    assert series["kafka_controller_offlinepartitionscount"] == ("gauge", set())
+    assert series["kafka_network_request_total_time_ms"] == ("gauge", {"request", "quantile"})
+    assert series["kafka_log_size_bytes"] == ("gauge", {"topic", "partition"})
 
 
 def test_code_metrics_are_read_from_the_names_modules():
@@ -284,7 +335,7 @@ def check_expr(expr: str, known: dict) -> list[str]:
             problems.append("a selector without a metric name")
             continue
         if name not in known:
-            problems.append(f"metric {name} is not exported by the code, daprd or Kubernetes")
+            problems.append(f"metric {name} is not exported by the code, daprd, the exporters or Kubernetes")
             continue
         own = known[name] | TARGET_LABELS
         available |= own

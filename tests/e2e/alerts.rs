@@ -59,17 +59,41 @@ async fn alerts(http: &reqwest::Client, prometheus: &str, name: &str) -> Vec<Val
         .collect()
 }
 
-/// (service, value) of every `learnflow_db_up` series.
-async fn db_up(http: &reqwest::Client, prometheus: &str) -> Vec<(String, String)> {
-    let path = format!("/api/v1/query?query={}", url_encode("learnflow_db_up"));
+/// (`label`, value) of every series `query` returns now.
+async fn instant(
+    http: &reqwest::Client,
+    prometheus: &str,
+    query: &str,
+    label: &str,
+) -> Vec<(String, String)> {
+    let path = format!("/api/v1/query?query={}", url_encode(query));
     api_items(http, prometheus, &path, "result")
         .await
         .iter()
         .map(|s| {
             let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-            (text(&s["metric"]["service"]), text(&s["value"][1]))
+            (text(&s["metric"][label]), text(&s["value"][1]))
         })
         .collect()
+}
+
+/// (service, value) of every `learnflow_db_up` series.
+async fn db_up(http: &reqwest::Client, prometheus: &str) -> Vec<(String, String)> {
+    instant(http, prometheus, "learnflow_db_up", "service").await
+}
+
+/// Waits until postgres_exporter's `pg_up`, as Prometheus last scraped it, is `value`: the
+/// server's own view of the outage, beside the services'.
+async fn wait_pg_up(http: &reqwest::Client, prometheus: &str, value: &str) {
+    eventually_async(
+        &format!("pg_up = {value}"),
+        Duration::from_secs(60),
+        async || {
+            let up = instant(http, prometheus, "pg_up", "service").await;
+            (up.len() == 1 && up[0] == ("postgresql".to_owned(), value.to_owned())).then_some(())
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,9 +124,11 @@ async fn the_database_alert_fires_when_postgresql_stops_and_resolves_when_it_is_
         alerts(&http, &prometheus, name).await.is_empty(),
         "{name} while healthy"
     );
+    wait_pg_up(&http, &prometheus, "1").await;
 
     // PostgreSQL stops (SIGINT: its fast shutdown).
     stack.postgres.process().stop(Duration::from_secs(20));
+    wait_pg_up(&http, &prometheus, "0").await;
     let firing = eventually_async(&format!("{name} firing"), FIRE_WITHIN, async || {
         let firing: Vec<Value> = alerts(&http, &prometheus, name)
             .await
@@ -135,6 +161,7 @@ async fn the_database_alert_fires_when_postgresql_stops_and_resolves_when_it_is_
 
     // Back: the alert resolves (leaves Prometheus's list) once the probes answer again.
     stack.postgres.restart().expect("PostgreSQL starts again");
+    wait_pg_up(&http, &prometheus, "1").await;
     eventually_async(
         &format!("{name} resolved"),
         Duration::from_secs(60),
@@ -205,6 +232,29 @@ async fn a_kafka_outage_under_load_pages_someone_with_a_runbook_and_then_says_it
         notifications(&pager, name, "firing").is_empty(),
         "{name} paged while Kafka was up"
     );
+    // The broker's own view (its JMX exporter): the lessons under way are messages in.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("http client");
+    let prometheus = stack.prometheus.url();
+    eventually_async(
+        "the broker counting messages in",
+        Duration::from_secs(60),
+        async || {
+            let rate = instant(
+                &http,
+                &prometheus,
+                "sum(rate(kafka_server_messagesin_total[30s]))",
+                "service",
+            )
+            .await;
+            rate.first()
+                .and_then(|(_, v)| v.parse::<f64>().ok())
+                .filter(|r| *r > 0.0)
+        },
+    )
+    .await;
 
     stack.kafka.process().stop(Duration::from_secs(20));
     // The rule's `for:` (2 m) after kafka-monitor's failed polls, then Alertmanager's wait.

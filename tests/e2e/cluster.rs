@@ -479,6 +479,8 @@ fn a_cluster_from_source_serves_dns_metrics_dapr_and_learnflow_and_down_leaves_n
                 .iter()
                 .map(|s| ("learnflow-services".to_owned(), (*s).to_owned()))
                 .chain(["frontend-gateway", "course-agent", "user-progress"].iter().map(|s| ("dapr-sidecars".to_owned(), (*s).to_owned())))
+                // The stores' exporters (values-local.yaml turns the broker's on).
+                .chain([("postgresql", "postgresql"), ("kafka-broker", "kafka")].map(|(j, s)| (j.to_owned(), s.to_owned())))
                 .collect();
             let missing: Vec<&(String, String)> = wanted.iter().filter(|w| !seen.contains(*w)).collect();
             if missing.is_empty() && down.is_empty() {
@@ -488,7 +490,7 @@ fn a_cluster_from_source_serves_dns_metrics_dapr_and_learnflow_and_down_leaves_n
             }
         })
         .await;
-        say(&format!("{targets} active targets, all up (ServiceMonitors and the daprd PodMonitor loaded)"));
+        say(&format!("{targets} active targets, all up (ServiceMonitors, the daprd and the stores' PodMonitors loaded)"));
 
         let in_file = learnflow_e2e::rules_in_file();
         let evaluated = learnflow_e2e::within("every rule of the chart's PrometheusRule loaded and evaluated", Duration::from_secs(120), async || {
@@ -847,7 +849,8 @@ fn network_policies_enforced(cluster: &Cluster) {
         }
         for container in pod["spec"]["containers"].as_array().into_iter().flatten() {
             let name = container["name"].as_str().unwrap_or_default();
-            if component == "postgresql" {
+            // The server's image (it has the shell tools the probe uses), not its exporter's.
+            if component == "postgresql" && name == "postgresql" {
                 store_image = container["image"].as_str().map(str::to_owned);
             }
             for port in container["ports"].as_array().into_iter().flatten() {

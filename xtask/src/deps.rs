@@ -5,13 +5,13 @@ use lf_testkit::provision::{self, Outcome};
 pub fn run() -> Result<(), String> {
     let outcomes = ensure()?;
     println!(
-        "\n{:<8} {:<10} {:>8} {:>12} {:>12} {:>10}",
+        "\n{:<14} {:<12} {:>8} {:>12} {:>12} {:>10}",
         "what", "version", "state", "cold (s)", "download MiB", "size MiB"
     );
     for o in outcomes {
         let r = &o.record;
         println!(
-            "{:<8} {:<10} {:>8} {:>12.0} {:>12} {:>10}",
+            "{:<14} {:<12} {:>8} {:>12.0} {:>12} {:>10}",
             r.component,
             r.version,
             if o.cached {

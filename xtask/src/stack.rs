@@ -114,6 +114,7 @@ fn stop_rank(name: &str) -> u8 {
         "jaeger" => 3,
         "kafka" => 4,
         "postgres" => 5,
+        "postgres-exporter" => 4,
         _ => 1,
     }
 }
@@ -171,6 +172,9 @@ fn print_endpoints(info: &StackInfo) {
     );
     println!("  {:<34} {}", "Kafka bootstrap", info.kafka_bootstrap);
     println!("  {:<34} {}", "PostgreSQL", info.postgres);
+    for (component, url) in &info.exporters {
+        println!("  {:<34} {url}", format!("{component} /metrics"));
+    }
     for (name, s) in &info.services {
         println!("  {:<34} {}", format!("{name} /metrics"), s.metrics);
         if let Some(d) = &s.daprd_http {

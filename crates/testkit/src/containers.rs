@@ -627,6 +627,10 @@ pub const STAND_INS: &[StandIn] = &[
         reference: "prom/alertmanager:v0.31.1",
         recipe: "alertmanager",
     },
+    StandIn {
+        reference: "prometheuscommunity/postgres-exporter:v0.11.1",
+        recipe: "postgres-exporter",
+    },
 ];
 
 /// Third-party images the compose files name that no stand-in replaces.

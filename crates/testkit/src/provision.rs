@@ -52,6 +52,9 @@ pub fn native_needs() -> Vec<Need> {
         Need::check("prometheus", || {
             on_path("prometheus") && on_path("promtool")
         }),
+        Need::check("prometheus-postgres-exporter", || {
+            on_path("prometheus-postgres-exporter")
+        }),
         Need::check("util-linux", || on_path("setpriv")),
         Need::check("openjdk-17-jdk-headless", || tools::java().is_ok()),
         Need::check("maven", || on_path("mvn")),
@@ -125,6 +128,7 @@ pub fn ensure_all(say: &mut dyn FnMut(&str)) -> Result<Vec<Outcome>> {
     check_prerequisites(say)?;
     Ok(vec![
         ensure_kafka(say)?,
+        ensure_jmx_exporter(say)?,
         ensure_jaeger(say)?,
         ensure_alertmanager(say)?,
         ensure_daprd(say)?,
@@ -226,6 +230,41 @@ pub fn ensure_kafka(say: &mut dyn FnMut(&str)) -> Result<Outcome> {
         )?;
         Ok((libs, Some(disk_usage(&m2).saturating_sub(before))))
     })
+}
+
+/// The Prometheus JMX exporter's java agent from Maven Central (one shaded jar).
+pub fn ensure_jmx_exporter(say: &mut dyn FnMut(&str)) -> Result<Outcome> {
+    ensure(
+        "jmx-exporter",
+        versions::JMX_EXPORTER,
+        &tools::jmx_exporter_dir(),
+        say,
+        |dir, say| {
+            let m2 = maven_repo();
+            let before = disk_usage(&m2);
+            let mut cmd = Command::new(tools::system_binary("mvn", "apt-get install -y maven")?);
+            // `dependency:copy` needs no project: the directory only has to exist.
+            cmd.current_dir(dir).args([
+                "-B",
+                "dependency:copy",
+                &format!(
+                    "-Dartifact=io.prometheus.jmx:jmx_prometheus_javaagent:{}",
+                    versions::JMX_EXPORTER
+                ),
+                &format!("-DoutputDirectory={}", dir.display()),
+            ]);
+            run_with_heartbeat(
+                "jmx-exporter: mvn dependency:copy",
+                &mut cmd,
+                "jmx-exporter-mvn",
+                say,
+            )?;
+            Ok((
+                dir.join(tools::jmx_agent_jar()),
+                Some(disk_usage(&m2).saturating_sub(before)),
+            ))
+        },
+    )
 }
 
 fn maven_repo() -> PathBuf {

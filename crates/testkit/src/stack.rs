@@ -16,6 +16,7 @@ use crate::components::daprd::{DaprEnv, DaprPorts, Daprd};
 use crate::components::jaeger::Jaeger;
 use crate::components::kafka::Kafka;
 use crate::components::postgres::{Postgres, Transport};
+use crate::components::postgres_exporter::PostgresExporter;
 use crate::components::prometheus::{Alerting, Prometheus, ScrapeTarget};
 use crate::components::service::Service;
 use crate::tools::Toolchain;
@@ -144,6 +145,7 @@ struct StackParts {
     jaeger: Jaeger,
     kafka: Kafka,
     postgres: Postgres,
+    postgres_exporter: PostgresExporter,
     secrets: StackSecrets,
     tools: Toolchain,
     dapr_env: DaprEnv,
@@ -164,6 +166,9 @@ pub struct Stack {
     pub jaeger: Jaeger,
     /// The broker.
     pub kafka: Kafka,
+    /// PostgreSQL's metrics (the broker serves its own, [`Kafka::metrics_port`]); declared
+    /// before the server so that it stops first.
+    pub postgres_exporter: PostgresExporter,
     /// The database server.
     pub postgres: Postgres,
     /// This run's secrets.
@@ -222,6 +227,7 @@ impl Stack {
                 jaeger: p.jaeger,
                 kafka: p.kafka,
                 postgres: p.postgres,
+                postgres_exporter: p.postgres_exporter,
                 secrets: p.secrets,
                 tools: p.tools,
                 dapr_env: p.dapr_env,
@@ -266,9 +272,11 @@ impl Stack {
         let mut alertmanager =
             Alertmanager::spawn(run, &tools, ports.alertmanager, &options.alert_webhooks)?;
         postgres.wait_ready()?;
+        let mut postgres_exporter = PostgresExporter::spawn(run, &tools, &postgres)?;
         kafka.wait_ready()?;
         jaeger.wait_ready()?;
         alertmanager.wait_ready()?;
+        postgres_exporter.wait_ready()?;
         for def in SERVICES {
             if let Some(db) = def.database {
                 postgres.create_database(db)?;
@@ -359,17 +367,29 @@ impl Stack {
                 job: "learnflow-services",
                 port: running.service.admin_port(),
                 service: name.clone(),
-                app_id: name.clone(),
+                app_id: Some(name.clone()),
             });
             if let Some(d) = &running.daprd {
                 targets.push(ScrapeTarget {
                     job: "dapr-sidecars",
                     port: d.ports().metrics,
                     service: name.clone(),
-                    app_id: name,
+                    app_id: Some(name),
                 });
             }
         }
+        targets.push(ScrapeTarget {
+            job: "postgresql",
+            port: postgres_exporter.port(),
+            service: "postgresql".into(),
+            app_id: None,
+        });
+        targets.push(ScrapeTarget {
+            job: "kafka-broker",
+            port: kafka.metrics_port(),
+            service: "kafka".into(),
+            app_id: None,
+        });
         targets.sort_by_key(|t| t.job);
         let alerting = Alerting {
             alertmanager: alertmanager.address(),
@@ -384,6 +404,7 @@ impl Stack {
             jaeger,
             kafka,
             postgres,
+            postgres_exporter,
             secrets,
             tools,
             dapr_env,
@@ -559,6 +580,16 @@ impl Stack {
             traces: self.jaeger.query_url(),
             kafka_bootstrap: self.kafka.bootstrap(),
             postgres: self.postgres.url("postgres"),
+            exporters: BTreeMap::from([
+                (
+                    "postgresql".to_owned(),
+                    format!("http://127.0.0.1:{}/metrics", self.postgres_exporter.port()),
+                ),
+                (
+                    "kafka-broker".to_owned(),
+                    format!("http://127.0.0.1:{}/metrics", self.kafka.metrics_port()),
+                ),
+            ]),
             services,
             pids: self.pids(),
             dapr_api_token: self.secrets.dapr_api_token.clone(),
@@ -569,6 +600,7 @@ impl Stack {
     fn pids(&self) -> BTreeMap<String, u32> {
         let mut pids = BTreeMap::new();
         pids.insert("postgres".to_owned(), self.postgres.pid());
+        pids.insert("postgres-exporter".to_owned(), self.postgres_exporter.pid());
         pids.insert("kafka".to_owned(), self.kafka.pid());
         pids.insert("jaeger".to_owned(), self.jaeger.pid());
         pids.insert("prometheus".to_owned(), self.prometheus.pid());
@@ -680,6 +712,9 @@ pub struct StackInfo {
     pub kafka_bootstrap: String,
     /// PostgreSQL superuser URL.
     pub postgres: String,
+    /// `/metrics` URLs of the exporters of PostgreSQL and the Kafka broker, by component.
+    #[serde(default)]
+    pub exporters: BTreeMap<String, String>,
     /// Endpoints per service.
     pub services: BTreeMap<String, ServiceInfo>,
     /// Pid of every process started, by component.

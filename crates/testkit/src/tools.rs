@@ -17,6 +17,8 @@ pub struct Toolchain {
     pub jaeger: PathBuf,
     /// Directory of the Kafka broker's jars.
     pub kafka_libs: PathBuf,
+    /// The JMX exporter's java agent jar the broker runs with.
+    pub kafka_jmx_agent: PathBuf,
     /// The `java` launcher.
     pub java: PathBuf,
     /// Directory with `postgres`, `initdb`, `pg_isready`, `psql`.
@@ -29,6 +31,8 @@ pub struct Toolchain {
     pub prometheus: PathBuf,
     /// The `promtool` binary.
     pub promtool: PathBuf,
+    /// PostgreSQL's Prometheus exporter (Debian `prometheus-postgres-exporter`).
+    pub postgres_exporter: PathBuf,
 }
 
 /// Directory of provisioned daprd.
@@ -42,6 +46,14 @@ pub fn jaeger_dir() -> PathBuf {
 /// Directory of provisioned Alertmanager (and amtool).
 pub fn alertmanager_dir() -> PathBuf {
     cache_dir().join(format!("alertmanager-{}", versions::ALERTMANAGER_MODULE))
+}
+/// Directory of the provisioned JMX exporter agent.
+pub fn jmx_exporter_dir() -> PathBuf {
+    cache_dir().join(format!("jmx-exporter-{}", versions::JMX_EXPORTER))
+}
+/// The agent jar's file name inside [`jmx_exporter_dir`].
+pub fn jmx_agent_jar() -> String {
+    format!("jmx_prometheus_javaagent-{}.jar", versions::JMX_EXPORTER)
 }
 /// `deploy/local/kafka-pom.xml`, which decides which jars provisioning resolves. Read at
 /// run time, not compiled in: crates that link the testkit (the load driver) are built in
@@ -77,10 +89,19 @@ impl Toolchain {
             alertmanager,
             amtool,
             kafka_libs,
+            kafka_jmx_agent: provisioned(
+                &jmx_exporter_dir(),
+                &jmx_agent_jar(),
+                "the Prometheus JMX exporter agent",
+            )?,
             java: java()?,
             postgres_bin: postgres_bin()?,
             prometheus: system_binary("prometheus", "apt-get install -y prometheus")?,
             promtool: system_binary("promtool", "apt-get install -y prometheus")?,
+            postgres_exporter: system_binary(
+                "prometheus-postgres-exporter",
+                "apt-get install -y prometheus-postgres-exporter",
+            )?,
         })
     }
 }

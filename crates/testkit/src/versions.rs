@@ -8,6 +8,9 @@ pub const DAPR: &str = "1.18.3";
 pub const DAPR_DURABLETASK: &str = "v0.12.1";
 /// Apache Kafka broker (KRaft), from Maven Central jars.
 pub const KAFKA: &str = "4.1.2";
+/// The Prometheus JMX exporter's java agent (Maven Central
+/// `io.prometheus.jmx:jmx_prometheus_javaagent`) the Kafka broker runs with.
+pub const JMX_EXPORTER: &str = "1.0.1";
 /// Log4j 2 backend for the broker's logs.
 pub const LOG4J: &str = "2.24.3";
 /// Kafka protocol version Dapr's Kafka client (sarama) is told to speak; equal to the broker's minor.

@@ -25,16 +25,23 @@ pub const NAMESPACE: &str = "learnflow";
 pub const RELEASE: &str = "learnflow";
 /// The tag of the images built here for the cluster.
 pub const TAG: &str = "dev";
-/// The services whose images the chart runs (the Dockerfile's `SERVICE` values).
+/// The images built here that the chart runs (the Dockerfile's `SERVICE` values): the
+/// services, and Kafka with the JMX exporter agent (values-local.yaml).
 pub const SERVICES: &[&str] = &[
     "frontend-gateway",
     "course-agent",
     "user-progress",
     "kafka-monitor",
     "loadgen",
+    "kafka",
 ];
-/// The data-store images the chart runs in the cluster (values-minikube.yaml).
-pub const STORE_IMAGES: &[&str] = &["apache/kafka:4.1.2", "postgres:15.20-bookworm"];
+/// The third-party images the chart runs in the cluster (values-minikube.yaml), or that
+/// `learnflow/kafka` is built on.
+pub const STORE_IMAGES: &[&str] = &[
+    "apache/kafka:4.1.2",
+    "postgres:15.20-bookworm",
+    "prometheuscommunity/postgres-exporter:v0.11.1",
+];
 
 /// What an installed LearnFlow offers a client.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -3,13 +3,11 @@
 //! shortened so a resolved alert is announced within seconds, not five minutes.
 
 use std::path::Path;
-use std::time::Duration;
 
-use super::RunDir;
+use super::{HttpProcess, RunDir};
 use crate::paths::repo_root;
-use crate::process::{ManagedProcess, ProcessSpec};
+use crate::process::ProcessSpec;
 use crate::tools::Toolchain;
-use crate::wait::{http_status_is, until_ready};
 use crate::{HarnessError, Result};
 
 /// The configuration every environment uses, relative to the repo.
@@ -39,8 +37,7 @@ pub struct AlertWebhooks {
 /// A running Alertmanager.
 #[derive(Debug)]
 pub struct Alertmanager {
-    process: ManagedProcess,
-    port: u16,
+    server: HttpProcess,
 }
 
 impl Alertmanager {
@@ -83,40 +80,18 @@ impl Alertmanager {
             format!("--web.external-url=http://127.0.0.1:{port}/"),
         ]);
         spec.cwd = Some(dir.clone());
-        spec.detached = run.detached();
-        let process = ManagedProcess::spawn(spec)?;
-        run.track(process.pid())?;
-        Ok(Self { process, port })
+        Ok(Self {
+            server: HttpProcess::spawn(run, spec, port)?,
+        })
     }
 
     /// Waits until `/-/ready` answers 200.
     pub fn wait_ready(&mut self) -> Result<()> {
-        let port = self.port;
-        until_ready(&mut self.process, Duration::from_secs(30), || {
-            http_status_is(port, "/-/ready", 200)
-        })
-    }
-
-    /// Base URL of its API and UI.
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// `host:port`, as Prometheus's `alerting` section names it.
-    pub fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Its pid.
-    pub fn pid(&self) -> u32 {
-        self.process.pid()
-    }
-
-    /// The underlying process.
-    pub fn process(&mut self) -> &mut ManagedProcess {
-        &mut self.process
+        self.server.wait_answering("/-/ready")
     }
 }
+
+super::serves_http!(Alertmanager);
 
 /// `template` with its webhook files in `secrets` and [`NATIVE_TIMINGS`], written to `out`.
 fn write_native_config(template: &Path, secrets: &Path, out: &Path) -> Result<()> {

@@ -161,10 +161,8 @@ impl Daprd {
         .env("DAPR_API_TOKEN", env.api_token.clone())
         .env("APP_API_TOKEN", env.app_token.clone());
         spec.cwd = Some(dir.clone());
-        spec.detached = run.detached();
         let log_from = log_len(&spec.log);
-        let process = ManagedProcess::spawn(spec)?;
-        run.track(process.pid())?;
+        let process = run.spawn(spec)?;
         Ok(Self {
             process,
             app_id: app_id.to_owned(),

@@ -49,9 +49,7 @@ impl Jaeger {
         let mut spec = ProcessSpec::new("jaeger", &tools.jaeger, dir.join("jaeger.log"))
             .args([format!("--config={}", config.display())]);
         spec.cwd = Some(dir.clone());
-        spec.detached = run.detached();
-        let process = ManagedProcess::spawn(spec)?;
-        run.track(process.pid())?;
+        let process = run.spawn(spec)?;
         Ok(Self {
             process,
             otlp_grpc_port,

@@ -1,4 +1,6 @@
-//! Apache Kafka in KRaft mode, single node, from the provisioned Maven Central jars.
+//! Apache Kafka in KRaft mode, single node, from the provisioned Maven Central jars, with
+//! the Prometheus JMX exporter's agent serving the broker's metrics
+//! (`deploy/local/kafka-jmx-exporter.yaml` says which).
 
 use std::process::Command;
 use std::time::Duration;
@@ -13,11 +15,15 @@ use crate::wait::{free_port, tcp_open, until_ready};
 /// Partitions of topics created on first use (user-progress replicas beyond this idle).
 pub const DEFAULT_PARTITIONS: u32 = 4;
 
+/// The JMX exporter's rules, relative to the repo (compose and the chart load them too).
+pub const JMX_EXPORTER_RULES: &str = "deploy/local/kafka-jmx-exporter.yaml";
+
 /// A running single-node broker.
 #[derive(Debug)]
 pub struct Kafka {
     process: ManagedProcess,
     port: u16,
+    metrics_port: u16,
     starts_seen: usize,
 }
 
@@ -33,6 +39,7 @@ impl Kafka {
     pub fn spawn(run: &mut RunDir, tools: &Toolchain) -> Result<Self> {
         let port = free_port()?;
         let controller_port = free_port()?;
+        let metrics_port = free_port()?;
         let dir = run.subdir("kafka")?;
         let data = dir.join("data");
         let props = dir.join("server.properties");
@@ -74,6 +81,11 @@ impl Kafka {
             "-Xmx768m".to_owned(),
             "-XX:+UseG1GC".to_owned(),
             "-Djava.awt.headless=true".to_owned(),
+            format!(
+                "-javaagent:{}=127.0.0.1:{metrics_port}:{}",
+                tools.kafka_jmx_agent.display(),
+                repo_root().join(JMX_EXPORTER_RULES).display()
+            ),
             log_config,
             "-cp".to_owned(),
             classpath,
@@ -81,12 +93,11 @@ impl Kafka {
             props.display().to_string(),
         ]);
         spec.cwd = Some(dir.clone());
-        spec.detached = run.detached();
-        let process = ManagedProcess::spawn(spec)?;
-        run.track(process.pid())?;
+        let process = run.spawn(spec)?;
         Ok(Self {
             process,
             port,
+            metrics_port,
             starts_seen: 0,
         })
     }
@@ -120,6 +131,11 @@ impl Kafka {
     /// Its port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the broker's `/metrics` (the JMX exporter agent).
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_port
     }
 
     /// Its pid.

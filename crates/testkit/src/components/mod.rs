@@ -5,6 +5,7 @@ pub mod daprd;
 pub mod jaeger;
 pub mod kafka;
 pub mod postgres;
+pub mod postgres_exporter;
 pub mod prometheus;
 pub mod service;
 
@@ -15,8 +16,79 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::paths::runs_dir;
-use crate::process::{pid_is_ours, stop_pid};
+use crate::process::{ManagedProcess, ProcessSpec, pid_is_ours, stop_pid};
+use crate::wait::{http_status_is, until_ready};
 use crate::{HarnessError, Result};
+
+/// A process of a run that serves HTTP on a loopback port: Prometheus, Alertmanager, an
+/// exporter. Those components deref to it for `url`, `port`, `pid` and `process`.
+#[derive(Debug)]
+pub struct HttpProcess {
+    process: ManagedProcess,
+    port: u16,
+}
+
+impl HttpProcess {
+    /// Starts `spec` as one of `run`'s processes; it is to serve on `port`.
+    pub fn spawn(run: &mut RunDir, spec: ProcessSpec, port: u16) -> Result<Self> {
+        let process = run.spawn(spec)?;
+        Ok(Self { process, port })
+    }
+
+    /// Waits up to 30 s until `GET path` answers 200 (failing early if the process exits).
+    pub fn wait_answering(&mut self, path: &str) -> Result<()> {
+        let port = self.port;
+        until_ready(
+            &mut self.process,
+            std::time::Duration::from_secs(30),
+            || http_status_is(port, path, 200),
+        )
+    }
+
+    /// Base URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `host:port`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Its pid.
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
+    /// The underlying process (chaos: stop, kill, freeze).
+    pub fn process(&mut self) -> &mut ManagedProcess {
+        &mut self.process
+    }
+}
+
+/// `Deref`/`DerefMut` to the component's `server: HttpProcess` field.
+macro_rules! serves_http {
+    ($component:ty) => {
+        impl std::ops::Deref for $component {
+            type Target = super::HttpProcess;
+            fn deref(&self) -> &super::HttpProcess {
+                &self.server
+            }
+        }
+
+        impl std::ops::DerefMut for $component {
+            fn deref_mut(&mut self) -> &mut super::HttpProcess {
+                &mut self.server
+            }
+        }
+    };
+}
+pub(crate) use serves_http;
 
 /// Tells apart run directories made by one process.
 static RUN_SEQUENCE: AtomicU64 = AtomicU64::new(0);
@@ -91,6 +163,14 @@ impl RunDir {
     /// Whether processes of this run outlive their owner.
     pub fn detached(&self) -> bool {
         self.record.detached
+    }
+
+    /// Starts `spec` as one of this run's processes: detached when the run is, and tracked.
+    pub fn spawn(&mut self, mut spec: ProcessSpec) -> Result<ManagedProcess> {
+        spec.detached = self.detached();
+        let process = ManagedProcess::spawn(spec)?;
+        self.track(process.pid())?;
+        Ok(process)
     }
 
     /// Records a started pid.

@@ -132,10 +132,8 @@ impl Postgres {
         spec.run_as = run_as;
         // SIGINT is PostgreSQL's "fast shutdown": roll back and stop now.
         spec.stop_signal = Signal::SIGINT;
-        spec.detached = run.detached();
         spec.cwd = Some(dir.clone());
-        let process = ManagedProcess::spawn(spec)?;
-        run.track(process.pid())?;
+        let process = run.spawn(spec)?;
         Ok(Self {
             port,
             bin: tools.postgres_bin.clone(),
@@ -158,13 +156,15 @@ impl Postgres {
     /// Connection URL for database `db` as the superuser (its password included): with
     /// `sslmode=verify-full` and the run's CA in [`Transport::Tls`].
     pub fn url(&self, db: &str) -> String {
+        self.url_as("postgres", &self.password, db)
+    }
+
+    /// Like [`Postgres::url`] for another role.
+    pub fn url_as(&self, user: &str, password: &str, db: &str) -> String {
+        let base = format!("postgres://{user}:{password}@127.0.0.1:{}/{db}", self.port);
         match &self.ca {
-            Some(ca) => format!(
-                "{}?sslmode=verify-full&sslrootcert={}",
-                self.base_url(db),
-                ca.display()
-            ),
-            None => self.plaintext_url(db),
+            Some(ca) => format!("{base}?sslmode=verify-full&sslrootcert={}", ca.display()),
+            None => format!("{base}?sslmode=disable"),
         }
     }
 

@@ -1,15 +1,14 @@
-//! Prometheus (Debian package) scraping every service, every daprd and kafka-monitor,
+//! Prometheus (Debian package) scraping every service, every daprd, kafka-monitor and the
+//! exporters of PostgreSQL and the Kafka broker,
 //! evaluating the rule file with absolute runbook links and sending alerts to Alertmanager.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
-use super::{RunDir, render, run_command};
+use super::{HttpProcess, RunDir, render, run_command};
 use crate::Result;
 use crate::paths::repo_root;
-use crate::process::{ManagedProcess, ProcessSpec};
+use crate::process::ProcessSpec;
 use crate::tools::Toolchain;
-use crate::wait::{http_status_is, until_ready};
 
 /// The rule file every environment loads (recording rules and alerts), relative to the repo.
 pub const RULES_FILE: &str = "deploy/monitoring/rules/learnflow.rules.yaml";
@@ -21,10 +20,10 @@ pub struct ScrapeTarget {
     pub job: &'static str,
     /// Port serving `/metrics`.
     pub port: u16,
-    /// The `service` label (our service or kafka-monitor).
+    /// The `service` label (our service, kafka-monitor, or the exporter's component).
     pub service: String,
-    /// The `app_id` label (Dapr app id; equal to the service).
-    pub app_id: String,
+    /// The `app_id` label (Dapr app id, equal to the service), for our services and sidecars.
+    pub app_id: Option<String>,
 }
 
 /// Where alerts go and where their runbook links point.
@@ -47,8 +46,7 @@ impl Alerting {
 /// A running Prometheus.
 #[derive(Debug)]
 pub struct Prometheus {
-    process: ManagedProcess,
-    port: u16,
+    server: HttpProcess,
 }
 
 impl Prometheus {
@@ -102,35 +100,18 @@ impl Prometheus {
                 "--storage.tsdb.retention.time=1d".to_owned(),
             ]);
         spec.cwd = Some(dir.clone());
-        spec.detached = run.detached();
-        let process = ManagedProcess::spawn(spec)?;
-        run.track(process.pid())?;
-        Ok(Self { process, port })
+        Ok(Self {
+            server: HttpProcess::spawn(run, spec, port)?,
+        })
     }
 
     /// Waits until `/-/ready` answers 200.
     pub fn wait_ready(&mut self) -> Result<()> {
-        let port = self.port;
-        until_ready(&mut self.process, Duration::from_secs(30), || {
-            http_status_is(port, "/-/ready", 200)
-        })
-    }
-
-    /// Base URL.
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// Its pid.
-    pub fn pid(&self) -> u32 {
-        self.process.pid()
-    }
-
-    /// The underlying process.
-    pub fn process(&mut self) -> &mut ManagedProcess {
-        &mut self.process
+        self.server.wait_answering("/-/ready")
     }
 }
+
+super::serves_http!(Prometheus);
 
 /// [`RULES_FILE`] with every `runbook_url` prefixed by `runbook_base`, written to `out`.
 fn write_rules(runbook_base: &str, out: &std::path::Path) -> Result<()> {
@@ -154,10 +135,15 @@ pub fn scrape_configs(targets: &[ScrapeTarget]) -> String {
             "  - job_name: {job}\n    honor_labels: true\n    static_configs:"
         );
         for t in targets.iter().filter(|t| t.job == job) {
+            let app_id = t
+                .app_id
+                .as_ref()
+                .map(|id| format!(", app_id: \"{id}\""))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "      - targets: [\"127.0.0.1:{}\"]\n        labels: {{service: \"{}\", app_id: \"{}\"}}",
-                t.port, t.service, t.app_id
+                "      - targets: [\"127.0.0.1:{}\"]\n        labels: {{service: \"{}\"{app_id}}}",
+                t.port, t.service
             );
         }
     }

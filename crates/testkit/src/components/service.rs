@@ -69,9 +69,7 @@ impl Service {
             .env("RUST_LIB_BACKTRACE", "0");
         spec.env.extend(env);
         spec.cwd = Some(dir.clone());
-        spec.detached = run.detached();
-        let process = ManagedProcess::spawn(spec)?;
-        run.track(process.pid())?;
+        let process = run.spawn(spec)?;
         Ok(Self {
             process,
             name: name.to_owned(),
