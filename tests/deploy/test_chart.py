@@ -391,7 +391,12 @@ def image_uid(recipe):
 def test_workloads_are_hardened(scenario):
     name, docs = scenario
     deployments = of_kind(docs, "Deployment")
-    assert {d["metadata"]["labels"]["app.kubernetes.io/component"] for d in deployments} == set(APPS)
+    # The apps, and the trace backend where the chart runs one (minikube).
+    backends = {"jaeger"} if name == "minikube" else set()
+    components = {d["metadata"]["labels"]["app.kubernetes.io/component"] for d in deployments}
+    assert components == set(APPS) | backends, name
+    deployments = [d for d in deployments
+                   if d["metadata"]["labels"]["app.kubernetes.io/component"] in APPS]
     accounts = {sa["metadata"]["name"]: sa for sa in of_kind(docs, "ServiceAccount")}
     # Ours run as 10001 (docker/Dockerfile); the data stores as their official image's user.
     uids = {"kafka": image_uid("kafka"), "kafka-topics": image_uid("kafka"),
@@ -447,6 +452,8 @@ def test_env_names_are_settings_of_the_service(scenario):
     name, docs = scenario
     for d in of_kind(docs, "Deployment"):
         app = d["metadata"]["labels"]["app.kubernetes.io/component"]
+        if app not in APPS:
+            continue  # the chart's Jaeger: not one of ours
         cfg = tomllib.loads((REPO / "services" / app / "src" / "config.default.toml").read_text())
         for e in app_container(d)["env"]:
             if not e["name"].startswith("LEARNFLOW_") or "__" not in e["name"]:
@@ -692,6 +699,13 @@ def _key(obj):
         "LEARNFLOW_OTLP_ENDPOINT": "jaeger-collector.tracing:4318",
         "LEARNFLOW_TRACE_SAMPLING": "0.25",
     }),
+    # The chart's own Jaeger: the sidecars' tracing endpoint follows it.
+    (["--set", "tracing.jaeger.deploy=true"], {
+        "LEARNFLOW_KAFKA_BROKERS": BROKERS,
+        "LEARNFLOW_KAFKA_VERSION": "4.1.0",
+        "LEARNFLOW_OTLP_ENDPOINT": f"lf-learnflow-jaeger.{NAMESPACE}.svc.cluster.local:4318",
+        "LEARNFLOW_TRACE_SAMPLING": "1",
+    }),
 ])
 def test_dapr_objects_equal_the_sources(helm, extra, env):
     docs = render(helm, *REQUIRED, *extra)
@@ -827,6 +841,12 @@ def test_network_policies(scenario):
     for app, w in workloads(docs).items():
         assert labels_match(deny[0]["spec"]["podSelector"], pod_labels(w)), f"default deny misses {app}"
     open_policies = [p for p in policies if _outside_rules(p)]
+    jaeger = [p for p in open_policies if p["metadata"]["name"].endswith("-jaeger-ingress")]
+    # The chart's Jaeger (minikube) opens its query port, and only that, to the outside.
+    assert len(jaeger) == (1 if "jaeger" in deployments else 0), name
+    for rule in (r for p in jaeger for r in _outside_rules(p)):
+        assert [p["port"] for p in rule["ports"]] == ["query"], "only Jaeger's query port is public"
+    open_policies = [p for p in open_policies if p not in jaeger]
     assert len(open_policies) == 1, [p["metadata"]["name"] for p in open_policies]
     gateway = open_policies[0]
     for app, d in deployments.items():
@@ -1523,3 +1543,25 @@ def test_the_chart_kafka_reports_through_the_jmx_agent_only_with_an_image_that_h
     assert labels_match(monitor["spec"]["selector"], pod_labels(sts))
     endpoint, = monitor["spec"]["podMetricsEndpoints"]
     assert {"action": "replace", "targetLabel": "job", "replacement": "kafka-broker"} in endpoint["relabelings"]
+
+
+def test_the_chart_runs_a_trace_backend_when_asked_and_everything_exports_to_it(helm, minikube):
+    """tracing.jaeger.deploy (on in values-minikube.yaml): Jaeger v2 with the compose stack's
+    configuration, every app exporting to its Service; never beside another endpoint."""
+    jaeger = component(minikube, "Deployment", "jaeger")
+    svc = component(minikube, "Service", "jaeger")
+    assert labels_match({"matchLabels": svc["spec"]["selector"]}, pod_labels(jaeger))
+    endpoint = f"http://{svc['metadata']['name']}.{NAMESPACE}.svc.cluster.local:4318"
+    for app in APPS:
+        assert _env(app_container(component(minikube, "Deployment", app)))[
+            "OTEL_EXPORTER_OTLP_ENDPOINT"]["value"] == endpoint, app
+    config = component(minikube, "ConfigMap", "jaeger")["data"]["config.yaml"]
+    assert config == (REPO / "docker/jaeger/config.yaml").read_text()
+    compose = yaml.safe_load(COMPOSE_OBSERVABILITY.read_text())["services"]["jaeger"]
+    assert _container(jaeger)["image"] == compose["image"]
+    assert {p["name"]: p["port"] for p in svc["spec"]["ports"]}["query"] == 16686
+    defaults = render(helm, *REQUIRED)
+    assert not [d for d in defaults if d["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "jaeger"]
+    err = render_fails(helm, *REQUIRED, "--set", "tracing.jaeger.deploy=true",
+                       "--set", "tracing.otlpEndpoint=collector.tracing:4318")
+    assert "tracing.otlpEndpoint and tracing.jaeger.deploy" in err

@@ -425,7 +425,8 @@ fn a_cluster_from_source_serves_dns_metrics_dapr_and_learnflow_and_down_leaves_n
             .expect("gateway");
         assert_eq!(created.status().as_u16(), 201);
         let trace_id = learnflow_e2e::trace_id_of(&created);
-        let trace_url = format!("{}/api/traces/{trace_id}", monitoring.traces);
+        // The chart's own Jaeger (tracing.jaeger.deploy in values-minikube.yaml).
+        let trace_url = format!("{}/api/traces/{trace_id}", learnflow.traces);
         let trace = learnflow_e2e::within("the lesson's whole trace in the cluster's Jaeger", Duration::from_secs(90), async || {
             let body = learnflow_e2e::get_json(&http, &trace_url, None).await?;
             let trace = body["data"][0].clone();

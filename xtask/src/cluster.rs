@@ -1,6 +1,6 @@
 //! `cargo xtask cluster up [--detach] [--no-network-policies] | down | status`: a real single-node Kubernetes
 //! cluster built from source, with CoreDNS, metrics-server, Dapr's control plane, the
-//! Prometheus operator with a Prometheus, Jaeger, and LearnFlow (`lf_testkit::cluster`,
+//! Prometheus operator with a Prometheus, and LearnFlow with its Jaeger (`lf_testkit::cluster`,
 //! ADR 0013).
 //!
 //! `up` builds the NetworkPolicy enforcer (`learnflow-netpol`, ADR 0022; left out with

@@ -41,6 +41,7 @@ pub const STORE_IMAGES: &[&str] = &[
     "apache/kafka:4.1.2",
     "postgres:15.20-bookworm",
     "prometheuscommunity/postgres-exporter:v0.11.1",
+    "jaegertracing/jaeger:2.13.0",
 ];
 
 /// What an installed LearnFlow offers a client.
@@ -54,6 +55,8 @@ pub struct LearnFlow {
     pub jwt_secret: String,
     /// A learner token (learner `dev-learner`), valid for a day.
     pub dev_token: String,
+    /// The query API and UI of the Jaeger the chart runs (values-minikube.yaml).
+    pub traces: String,
 }
 
 /// Builds the images and pushes them to the local registry, then installs (or upgrades)
@@ -89,7 +92,28 @@ pub fn install(layout: &Layout, say: &mut dyn FnMut(&str)) -> Result<LearnFlow> 
     )?;
     upgrade(layout, &secrets_file, &[], say)?;
 
-    let gateway_ip = kubectl_output(
+    let gateway_ip = component_address(layout, "frontend-gateway", "http")?;
+    let jaeger = component_address(layout, "jaeger", "query")?;
+    super::monitoring::answers_from_host(&jaeger, "/api/services")?;
+    let jwt_secret = secret_value(&secrets_file, "jwtSecret")?;
+    let dev_token = lf_auth::mint(&jwt_secret, "dev-learner", 24 * 3600);
+    say(&format!(
+        "LearnFlow ready in {:.0} s; gateway http://{}",
+        started.elapsed().as_secs_f64(),
+        gateway_ip
+    ));
+    Ok(LearnFlow {
+        gateway: format!("http://{gateway_ip}"),
+        secrets_file,
+        jwt_secret,
+        dev_token,
+        traces: format!("http://{jaeger}"),
+    })
+}
+
+/// `<cluster IP>:<port>` of the release's Service for `component`, its port named `port`.
+fn component_address(layout: &Layout, component: &str, port: &str) -> Result<String> {
+    let out = kubectl_output(
         layout,
         &[
             "-n",
@@ -97,24 +121,14 @@ pub fn install(layout: &Layout, say: &mut dyn FnMut(&str)) -> Result<LearnFlow> 
             "get",
             "service",
             "-l",
-            "app.kubernetes.io/component=frontend-gateway",
+            &format!("app.kubernetes.io/component={component}"),
             "-o",
-            "jsonpath={.items[0].spec.clusterIP}:{.items[0].spec.ports[0].port}",
+            &format!(
+                "jsonpath={{.items[0].spec.clusterIP}}:{{.items[0].spec.ports[?(@.name==\"{port}\")].port}}"
+            ),
         ],
     )?;
-    let jwt_secret = secret_value(&secrets_file, "jwtSecret")?;
-    let dev_token = lf_auth::mint(&jwt_secret, "dev-learner", 24 * 3600);
-    say(&format!(
-        "LearnFlow ready in {:.0} s; gateway http://{}",
-        started.elapsed().as_secs_f64(),
-        gateway_ip.trim()
-    ));
-    Ok(LearnFlow {
-        gateway: format!("http://{}", gateway_ip.trim()),
-        secrets_file,
-        jwt_secret,
-        dev_token,
-    })
+    Ok(out.trim().to_owned())
 }
 
 /// Tags each image for the cluster's registry and pushes it there: the chart pulls them

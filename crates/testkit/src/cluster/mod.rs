@@ -56,7 +56,7 @@ pub struct ClusterOptions {
     pub dapr: bool,
     /// Install LearnFlow with the chart (needs `dapr` and `monitoring`).
     pub learnflow: bool,
-    /// Install the Prometheus operator, a Prometheus and Jaeger.
+    /// Install the Prometheus operator, a Prometheus and kube-state-metrics.
     pub monitoring: bool,
     /// Enforce NetworkPolicies with `learnflow-netpol` (ADR 0022).
     pub network_policies: bool,
@@ -218,14 +218,6 @@ impl Cluster {
             addons::install_dapr(&layout, say)?;
             step(self, "Dapr control plane ready", say);
             if self.options.learnflow {
-                if !self.options.monitoring {
-                    return Err(HarnessError::Command {
-                        what: "installing LearnFlow".into(),
-                        detail: "values-local.yaml sends traces to the cluster's Jaeger: \
-                                 install monitoring too"
-                            .into(),
-                    });
-                }
                 self.learnflow = Some(learnflow::install(&layout, say)?);
                 step(self, "LearnFlow ready", say);
             }
@@ -283,7 +275,7 @@ impl Cluster {
             gateway: self.learnflow.as_ref().map(|l| l.gateway.clone()),
             dev_token: self.learnflow.as_ref().map(|l| l.dev_token.clone()),
             prometheus: self.monitoring.as_ref().map(|m| m.prometheus.clone()),
-            traces: self.monitoring.as_ref().map(|m| m.traces.clone()),
+            traces: self.learnflow.as_ref().map(|l| l.traces.clone()),
         }
     }
 

@@ -10,11 +10,10 @@
 //! - kube-state-metrics (`manifests/kube-state-metrics.yaml`, the image built here) and
 //!   its ServiceMonitor: pod restarts, container limits and HPA replicas for the chart's
 //!   Kubernetes alerts and the dashboards' Kubernetes row;
-//! - Jaeger (`manifests/jaeger.yaml`) with the compose stack's configuration, which the
-//!   chart's apps and sidecars export to (`tracing.otlpEndpoint` in values-local.yaml).
 //!
-//! Jaeger runs the compose image (the stand-in when no registry answers); Prometheus does
-//! not, as its stand-in (Debian's) has no Kubernetes service discovery.
+//! Prometheus does not run the compose image, as its stand-in (Debian's) has no Kubernetes
+//! service discovery. Traces go to the Jaeger the chart runs (`tracing.jaeger.deploy`,
+//! values-minikube.yaml), as on minikube.
 
 use std::time::{Duration, Instant};
 
@@ -25,14 +24,10 @@ use super::config::Layout;
 use super::images::{self, config_reloader_image, prometheus_image, prometheus_operator_image};
 use super::node::{self, kubectl_output};
 use super::provision::{prometheus_operator_dir, provisioned};
-use crate::containers::{self, Engine};
-use crate::paths::repo_root;
 use crate::{HarnessError, Result, versions};
 
 /// The namespace monitoring runs in.
 pub const NAMESPACE: &str = "monitoring";
-/// The Jaeger image (as compose runs it).
-pub const JAEGER_IMAGE: &str = "jaegertracing/jaeger:2.13.0";
 /// The CRDs the operator and the chart need; the module's others (Alertmanager,
 /// ThanosRuler, ScrapeConfig …) are applied too, as upstream's bundle does.
 pub const REQUIRED_CRDS: [&str; 5] = [
@@ -45,7 +40,6 @@ pub const REQUIRED_CRDS: [&str; 5] = [
 
 const OPERATOR: &str = include_str!("manifests/prometheus-operator.yaml");
 const PROMETHEUS: &str = include_str!("manifests/prometheus.yaml");
-const JAEGER: &str = include_str!("manifests/jaeger.yaml");
 const KUBE_STATE_METRICS: &str = include_str!("manifests/kube-state-metrics.yaml");
 
 /// Where the host reaches monitoring (ClusterIP Services, through kube-proxy).
@@ -53,20 +47,12 @@ const KUBE_STATE_METRICS: &str = include_str!("manifests/kube-state-metrics.yaml
 pub struct Monitoring {
     /// Prometheus's base URL.
     pub prometheus: String,
-    /// Jaeger's query API and UI.
-    pub traces: String,
 }
 
-/// Installs the CRDs, the operator, its Prometheus and Jaeger, and waits until
-/// Prometheus and Jaeger answer from the host.
+/// Installs the CRDs, the operator, its Prometheus and kube-state-metrics, and waits until
+/// Prometheus answers from the host.
 pub fn install(layout: &Layout, say: &mut dyn FnMut(&str)) -> Result<Monitoring> {
     let started = Instant::now();
-    let engine = Engine::ensure(say)?;
-    containers::ensure_images(&engine, &[JAEGER_IMAGE], say)?;
-    say(&format!("monitoring: importing {JAEGER_IMAGE}"));
-    images::import(&engine, layout, &[JAEGER_IMAGE])?;
-    drop(engine);
-
     let crds = provisioned(&prometheus_operator_dir(), "crds")?;
     kubectl_output(
         layout,
@@ -94,13 +80,6 @@ pub fn install(layout: &Layout, say: &mut dyn FnMut(&str)) -> Result<Monitoring>
             .replace("{{OPERATOR_IMAGE}}", &prometheus_operator_image())
             .replace("{{RELOADER_IMAGE}}", &config_reloader_image()),
     )?;
-    apply(
-        layout,
-        &JAEGER
-            .replace("{{NAMESPACE}}", NAMESPACE)
-            .replace("{{IMAGE}}", JAEGER_IMAGE)
-            .replace("{{CONFIG}}", &indented(&jaeger_config()?, 4)),
-    )?;
     rollout(layout, "deployment/prometheus-operator")?;
     apply(
         layout,
@@ -115,7 +94,6 @@ pub fn install(layout: &Layout, say: &mut dyn FnMut(&str)) -> Result<Monitoring>
             .replace("{{NAMESPACE}}", NAMESPACE)
             .replace("{{IMAGE}}", &images::kube_state_metrics_image()),
     )?;
-    rollout(layout, "deployment/jaeger")?;
     rollout(layout, "deployment/kube-state-metrics")?;
     // The operator makes the StatefulSet a moment after the Prometheus object.
     let waited = Instant::now();
@@ -155,18 +133,14 @@ pub fn install(layout: &Layout, say: &mut dyn FnMut(&str)) -> Result<Monitoring>
     rollout(layout, "statefulset/prometheus-learnflow")?;
 
     let prometheus = service_address(layout, "prometheus")?;
-    let jaeger = service_address(layout, "jaeger")?;
     answers_from_host(&prometheus, "/-/ready")?;
-    answers_from_host(&jaeger, "/api/services")?;
     let monitoring = Monitoring {
         prometheus: format!("http://{prometheus}"),
-        traces: format!("http://{jaeger}"),
     };
     say(&format!(
-        "monitoring ready in {:.0} s: Prometheus {}, Jaeger {}",
+        "monitoring ready in {:.0} s: Prometheus {}",
         started.elapsed().as_secs_f64(),
         monitoring.prometheus,
-        monitoring.traces
     ));
     Ok(monitoring)
 }
@@ -178,7 +152,7 @@ fn rollout(layout: &Layout, what: &str) -> Result<()> {
 }
 
 /// Waits up to a minute for `GET http://{address}{path}` to answer 200 from the host.
-fn answers_from_host(address: &str, path: &str) -> Result<()> {
+pub(super) fn answers_from_host(address: &str, path: &str) -> Result<()> {
     let socket: std::net::SocketAddr = address.parse().map_err(|_| HarnessError::Command {
         what: "reading a Service address".into(),
         detail: format!("not ip:port: {address:?}"),
@@ -202,13 +176,8 @@ fn answers_from_host(address: &str, path: &str) -> Result<()> {
     }
 }
 
-/// `<cluster IP>:<first port>` of a Service in [`NAMESPACE`]; for Jaeger the query port.
+/// `<cluster IP>:<first port>` of a Service in [`NAMESPACE`].
 fn service_address(layout: &Layout, service: &str) -> Result<String> {
-    let port = if service == "jaeger" {
-        "{.spec.ports[?(@.name==\"query\")].port}"
-    } else {
-        "{.spec.ports[0].port}"
-    };
     let out = kubectl_output(
         layout,
         &[
@@ -218,30 +187,10 @@ fn service_address(layout: &Layout, service: &str) -> Result<String> {
             "service",
             service,
             "-o",
-            &format!("jsonpath={{.spec.clusterIP}}:{port}"),
+            "jsonpath={.spec.clusterIP}:{.spec.ports[0].port}",
         ],
     )?;
     Ok(out.trim().to_owned())
-}
-
-/// The compose stack's Jaeger configuration, which the cluster's Jaeger runs too.
-fn jaeger_config() -> Result<String> {
-    let path = repo_root().join("docker/jaeger/config.yaml");
-    std::fs::read_to_string(&path).map_err(HarnessError::io(format!("reading {}", path.display())))
-}
-
-fn indented(text: &str, spaces: usize) -> String {
-    let pad = " ".repeat(spaces);
-    text.lines()
-        .map(|l| {
-            if l.is_empty() {
-                String::new()
-            } else {
-                format!("{pad}{l}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[cfg(test)]
@@ -259,10 +208,9 @@ mod tests {
                 .replace("{{NAMESPACE}}", NAMESPACE)
                 .replace("{{PROMETHEUS_IMAGE}}", "x")
                 .replace("{{PROMETHEUS_VERSION}}", "v2.42.0"),
-            JAEGER
+            KUBE_STATE_METRICS
                 .replace("{{NAMESPACE}}", NAMESPACE)
-                .replace("{{IMAGE}}", "x")
-                .replace("{{CONFIG}}", &indented("a: 1\n\nb: 2", 4)),
+                .replace("{{IMAGE}}", "x"),
         ];
         for manifest in filled {
             assert!(!manifest.contains("{{"), "{manifest}");

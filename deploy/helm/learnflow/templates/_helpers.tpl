@@ -181,7 +181,7 @@ Rendered as a YAML map NAME -> value.
 {{- define "learnflow.daprEnv" -}}
 LEARNFLOW_KAFKA_BROKERS: {{ include "learnflow.kafkaBrokers" . | quote }}
 LEARNFLOW_KAFKA_VERSION: {{ .Values.kafka.version | quote }}
-LEARNFLOW_OTLP_ENDPOINT: {{ .Values.tracing.otlpEndpoint | quote }}
+LEARNFLOW_OTLP_ENDPOINT: {{ include "learnflow.otlpEndpoint" . | quote }}
 LEARNFLOW_TRACE_SAMPLING: {{ .Values.tracing.samplingRate | quote }}
 {{- end -}}
 
@@ -371,9 +371,9 @@ capabilities:
   value: {{ .svc | quote }}
 - name: OTEL_TRACES_SAMPLER_ARG
   value: {{ $v.tracing.samplingRate | quote }}
-{{- if $v.tracing.otlpEndpoint }}
+{{- with include "learnflow.otlpEndpoint" .ctx }}
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
-  value: {{ printf "http://%s" $v.tracing.otlpEndpoint | quote }}
+  value: {{ printf "http://%s" . | quote }}
 {{- end }}
 {{- end -}}
 
@@ -604,4 +604,20 @@ spec:
   selector:
     matchLabels:
       {{- include "learnflow.selectorLabels" . | nindent 6 }}
+{{- end -}}
+
+{{/*
+Where apps and daprd send traces (OTLP/HTTP host:port): the Jaeger the chart runs
+(tracing.jaeger.deploy), else tracing.otlpEndpoint; empty: nowhere. Both set is an error.
+*/}}
+{{- define "learnflow.otlpEndpoint" -}}
+{{- $t := .Values.tracing -}}
+{{- if $t.jaeger.deploy -}}
+{{- if $t.otlpEndpoint -}}
+{{- fail "tracing.otlpEndpoint and tracing.jaeger.deploy both name a trace backend: set one" -}}
+{{- end -}}
+{{- printf "%s.%s.svc.cluster.local:4318" (include "learnflow.componentName" (dict "ctx" . "svc" "jaeger")) .Release.Namespace -}}
+{{- else -}}
+{{- $t.otlpEndpoint -}}
+{{- end -}}
 {{- end -}}
