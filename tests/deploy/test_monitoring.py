@@ -719,3 +719,28 @@ def test_rendered_native_config_passes_promtool(promtool, tmp_path):
     out = subprocess.run([promtool, "check", "config", str(tmp_path / "prometheus.yml")], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "1 rule files found" in out.stdout + out.stderr
+
+
+def _datasource_identity(ds):
+    return (ds["name"], ds["uid"], ds["type"])
+
+
+def test_grafana_has_the_same_data_sources_in_compose_and_helm():
+    """Compose's provisioning files and the kube-prometheus-stack values give Grafana the same
+    data sources (name, uid, type): Prometheus as the default, and the trace backend."""
+    compose = []
+    for f in sorted((REPO / "docker/grafana/provisioning/datasources").glob("*.yaml")):
+        compose += load_yaml_docs(f)[0]["datasources"]
+    grafana = load_yaml_docs(VALUES)[0]["grafana"]
+    default = grafana["sidecar"]["datasources"]
+    assert default["defaultDatasourceEnabled"] is True and default["isDefaultDatasource"] is True
+    helm = [{"name": "Prometheus", "uid": default["uid"], "type": "prometheus"},
+            *grafana.get("additionalDataSources", [])]
+    assert sorted(map(_datasource_identity, compose)) == sorted(map(_datasource_identity, helm))
+    assert {ds["type"] for ds in compose} >= {"prometheus", "jaeger"}
+    assert [ds["uid"] for ds in compose if ds.get("isDefault")] == ["prometheus"]
+    # Each points at the query API of the backend its stack runs.
+    jaeger = {ds["uid"]: ds for ds in compose}["jaeger"]
+    assert jaeger["url"].endswith(":16686")
+    helm_jaeger = {ds["uid"]: ds for ds in helm}["jaeger"]
+    assert re.fullmatch(r"http://learnflow-jaeger\.learnflow\.svc\.cluster\.local:16686", helm_jaeger["url"])
