@@ -5,23 +5,26 @@
 //! by an older retry policy during an outage), so [`replay`] reads the topic up to where it
 //! ends when the replay starts, judges each event with the consumer's own decoder
 //! ([`classify`]), republishes the valid ones to `lesson-events` and reports the rest.
+//!
+//! The talking to the broker (partition extents, where to start, republishing with
+//! delivery confirmations) is in `broker`; the unit tests are in `dlq/tests.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use lf_events::{LESSON_DLQ_TOPIC, LESSON_TOPIC, decode_cloud_event};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::producer::{BaseProducer, Producer};
+use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 
-/// How long one metadata, watermark or offset lookup may take.
-const LOOKUP_TIMEOUT: Duration = Duration::from_secs(15);
+mod broker;
+use broker::{Confirmations, kafka, partition_extents, partition_starts, send};
+
 /// At most this many skipped events are listed one by one in the report.
 const LISTED_SKIPS: usize = 1000;
 
@@ -203,31 +206,6 @@ pub enum ReplayError {
     },
 }
 
-fn kafka(doing: impl Into<String>) -> impl FnOnce(KafkaError) -> ReplayError {
-    let doing = doing.into();
-    move |source| ReplayError::Kafka { doing, source }
-}
-
-/// Collects the broker's answer for every republished event.
-#[derive(Default)]
-struct Confirmations {
-    failed: Mutex<Vec<String>>,
-}
-
-impl ClientContext for Confirmations {}
-
-impl ProducerContext for Confirmations {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = result
-            && let Ok(mut failed) = self.failed.lock()
-        {
-            failed.push(e.to_string());
-        }
-    }
-}
-
 /// Replays the dead-letter topic as `replay` says; see the module documentation.
 pub fn replay(replay: &Replay) -> Result<Report, ReplayError> {
     let consumer: BaseConsumer<DefaultConsumerContext> = ClientConfig::new()
@@ -354,173 +332,5 @@ pub fn replay(replay: &Replay) -> Result<Report, ReplayError> {
     Ok(report)
 }
 
-/// Sends one event, waiting while the producer's queue is full.
-fn send(
-    producer: &BaseProducer<Confirmations>,
-    topic: &str,
-    key: &str,
-    payload: &[u8],
-    headers: OwnedHeaders,
-) -> Result<(), ReplayError> {
-    let mut record = BaseRecord::to(topic)
-        .key(key)
-        .payload(payload)
-        .headers(headers);
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                producer.poll(Duration::from_millis(100));
-                record = back;
-            }
-            Err((e, _)) => return Err(kafka(format!("republishing to {topic}"))(e)),
-        }
-    }
-}
-
-/// Each partition's first offset and its end (the offset the next message will get), as
-/// the replay starts.
-fn partition_extents(
-    consumer: &BaseConsumer<DefaultConsumerContext>,
-    topic: &str,
-) -> Result<BTreeMap<i32, (i64, i64)>, ReplayError> {
-    let metadata = consumer
-        .fetch_metadata(Some(topic), LOOKUP_TIMEOUT)
-        .map_err(kafka(format!("reading the metadata of {topic}")))?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic && t.error().is_none())
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    if partitions.is_empty() {
-        return Err(ReplayError::NoTopic(topic.into()));
-    }
-    partitions
-        .into_iter()
-        .map(|partition| {
-            consumer
-                .fetch_watermarks(topic, partition, LOOKUP_TIMEOUT)
-                .map(|watermarks| (partition, watermarks))
-                .map_err(kafka(format!("reading the offsets of {topic}/{partition}")))
-        })
-        .collect()
-}
-
-/// Where to start in each partition that has something to read: its first message, or
-/// its first written at or after `since`.
-fn partition_starts(
-    consumer: &BaseConsumer<DefaultConsumerContext>,
-    topic: &str,
-    extents: &BTreeMap<i32, (i64, i64)>,
-    since: Option<DateTime<Utc>>,
-) -> Result<BTreeMap<i32, i64>, ReplayError> {
-    let mut starts = BTreeMap::new();
-    match since {
-        None => starts.extend(extents.iter().map(|(p, (first, _))| (*p, *first))),
-        Some(since) => {
-            let mut wanted = TopicPartitionList::new();
-            for partition in extents.keys() {
-                wanted
-                    .add_partition_offset(
-                        topic,
-                        *partition,
-                        Offset::Offset(since.timestamp_millis()),
-                    )
-                    .map_err(kafka("asking for offsets by time"))?;
-            }
-            let found = consumer
-                .offsets_for_times(wanted, LOOKUP_TIMEOUT)
-                .map_err(kafka(format!("finding the offsets of {topic} at {since}")))?;
-            for element in found.elements() {
-                // No message at or after `since`: the lookup answers End (or -1).
-                if let Offset::Offset(at) = element.offset()
-                    && at >= 0
-                {
-                    starts.insert(element.partition(), at);
-                }
-            }
-        }
-    }
-    starts.retain(|partition, start| extents.get(partition).is_some_and(|(_, end)| *start < *end));
-    Ok(starts)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use lf_events::LessonEvent;
-
-    fn valid_event() -> Vec<u8> {
-        let event = LessonEvent::new(
-            uuid::Uuid::now_v7(),
-            "learner-9".into(),
-            "arithmetic".into(),
-            "addition".into(),
-            2,
-            false,
-            Utc::now(),
-        );
-        serde_json::to_vec(&event.to_cloud_event(None)).expect("json")
-    }
-
-    #[test]
-    fn events_the_consumer_takes_now_are_republished_keyed_by_learner() {
-        assert_eq!(
-            classify(Some(&valid_event())),
-            Verdict::Republish {
-                key: "learner-9".into()
-            }
-        );
-    }
-
-    #[test]
-    fn events_the_consumer_would_drop_again_are_skipped_with_its_reason() {
-        let mut future_version: serde_json::Value =
-            serde_json::from_slice(&valid_event()).expect("json");
-        future_version["data"]["schema_version"] = "9.0".into();
-        let mut bad_learner: serde_json::Value =
-            serde_json::from_slice(&valid_event()).expect("json");
-        bad_learner["data"]["learner_id"] = "no spaces allowed".into();
-        let mut forged: serde_json::Value = serde_json::from_slice(&valid_event()).expect("json");
-        forged["source"] = "somebody-else".into();
-        for (payload, reason) in [
-            (None, "empty"),
-            (Some(b"".to_vec()), "empty"),
-            (Some(b"not json {".to_vec()), "malformed"),
-            (
-                Some(serde_json::to_vec(&future_version).expect("json")),
-                "unsupported_version",
-            ),
-            (
-                Some(serde_json::to_vec(&bad_learner).expect("json")),
-                "invalid",
-            ),
-            (Some(serde_json::to_vec(&forged).expect("json")), "foreign"),
-        ] {
-            match classify(payload.as_deref()) {
-                Verdict::Skip { reason: got, .. } => assert_eq!(got, reason, "{payload:?}"),
-                other => panic!("{payload:?} was judged {other:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn the_report_counts_every_verdict_and_lists_skips() {
-        let mut report = Report::new(&Replay::default());
-        report.count(0, 7, &classify(Some(&valid_event())));
-        report.count(1, 3, &classify(Some(b"{")));
-        report.count(1, 4, &classify(None));
-        assert_eq!((report.read, report.republished, report.skipped), (3, 1, 2));
-        assert_eq!(report.skipped_by_reason.get("malformed"), Some(&1));
-        assert_eq!(report.skipped_by_reason.get("empty"), Some(&1));
-        assert_eq!(
-            report
-                .skipped_events
-                .iter()
-                .map(|s| (s.partition, s.offset))
-                .collect::<Vec<_>>(),
-            vec![(1, 3), (1, 4)]
-        );
-    }
-}
+mod tests;
