@@ -3,6 +3,9 @@
 //! Start order: PostgreSQL, Kafka and Jaeger together; then the services; then
 //! one daprd per Dapr-enabled service (daprd waits for its app's port before it
 //! subscribes); then Prometheus, which scrapes all of them.
+//!
+//! Parts: this module (the definitions, [`Stack`] and its replicas), `start` (the start
+//! order, as above), `env` (each service's environment) and `info` ([`StackInfo`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,6 +24,13 @@ use crate::components::prometheus::{Alerting, Prometheus, ScrapeTarget};
 use crate::components::service::Service;
 use crate::tools::Toolchain;
 use crate::wait::{free_port, preferred_or_free, require_port};
+
+mod env;
+mod info;
+mod start;
+
+use env::service_env;
+pub use info::{ServiceInfo, StackInfo};
 
 /// A LearnFlow service the stack runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,20 +147,6 @@ pub struct Replica {
     pub running: RunningService,
 }
 
-/// Everything but the run directory, as `start_in` builds it.
-struct StackParts {
-    services: BTreeMap<&'static str, RunningService>,
-    prometheus: Prometheus,
-    alertmanager: Alertmanager,
-    jaeger: Jaeger,
-    kafka: Kafka,
-    postgres: Postgres,
-    postgres_exporter: PostgresExporter,
-    secrets: StackSecrets,
-    tools: Toolchain,
-    dapr_env: DaprEnv,
-}
-
 /// The running stack. Dropping it stops everything (unless detached).
 #[derive(Debug)]
 pub struct Stack {
@@ -243,172 +239,6 @@ impl Stack {
                 Err(e)
             }
         }
-    }
-
-    fn start_in(
-        run: &mut RunDir,
-        tools: Toolchain,
-        options: &StackOptions,
-        gateway_port: u16,
-        ports: &UiPorts,
-    ) -> Result<StackParts> {
-        let secrets = StackSecrets {
-            dapr_api_token: random_token(),
-            app_tokens: CALLED_BY_SIDECAR
-                .iter()
-                .map(|s| ((*s).to_owned(), random_token()))
-                .collect(),
-            jwt_secret: random_token(),
-        };
-
-        let transport = if options.database_tls {
-            Transport::Tls
-        } else {
-            Transport::Plain
-        };
-        let mut postgres = Postgres::spawn_with(run, &tools, transport)?;
-        let mut kafka = Kafka::spawn(run, &tools)?;
-        let mut jaeger = Jaeger::spawn(run, &tools, ports.traces)?;
-        let mut alertmanager =
-            Alertmanager::spawn(run, &tools, ports.alertmanager, &options.alert_webhooks)?;
-        postgres.wait_ready()?;
-        let mut postgres_exporter = PostgresExporter::spawn(run, &tools, &postgres)?;
-        kafka.wait_ready()?;
-        jaeger.wait_ready()?;
-        alertmanager.wait_ready()?;
-        postgres_exporter.wait_ready()?;
-        for def in SERVICES {
-            if let Some(db) = def.database {
-                postgres.create_database(db)?;
-            }
-        }
-
-        let dapr_env = DaprEnv {
-            kafka_brokers: kafka.bootstrap(),
-            nameres_db: run.path().join("nameres.db"),
-            otlp_endpoint: jaeger.otlp_http_endpoint(),
-            sampling_rate: if options.tracing {
-                options.sampling_rate.clone()
-            } else {
-                "0".into()
-            },
-            api_token: secrets.dapr_api_token.clone(),
-            // Each sidecar gets its own app's token: see `for_app`.
-            app_token: String::new(),
-        };
-
-        let mut planned = Vec::new();
-        for def in SERVICES {
-            let api_port = if def.name == "frontend-gateway" {
-                gateway_port
-            } else {
-                free_port()?
-            };
-            let dapr_ports = if def.sidecar {
-                Some(DaprPorts::free()?)
-            } else {
-                None
-            };
-            planned.push((*def, api_port, free_port()?, dapr_ports));
-        }
-
-        let mut services = BTreeMap::new();
-        for (def, api_port, admin_port, dapr_ports) in &planned {
-            let env = service_env(
-                def,
-                dapr_ports.as_ref(),
-                &postgres,
-                &kafka,
-                &jaeger,
-                &secrets,
-                options,
-            );
-            let service = Service::spawn(run, def.name, *api_port, *admin_port, env)?;
-            services.insert(
-                def.name,
-                RunningService {
-                    service,
-                    daprd: None,
-                },
-            );
-        }
-        // daprd waits for its app's port, and the gateway's readiness waits for its daprd:
-        // so services must serve before sidecars start, and be ready only after.
-        for running in services.values_mut() {
-            running.service.wait_healthy()?;
-        }
-        // The first sidecar creates and migrates the shared name-resolution file alone
-        // (Daprd::wait_name_resolution says why); the others start together after it.
-        let mut first = true;
-        for (def, api_port, _, dapr_ports) in &planned {
-            if let Some(ports) = dapr_ports {
-                let env = dapr_env.for_app(secrets.app_token(def.name));
-                let mut daprd = Daprd::spawn(run, &tools, def.name, *api_port, *ports, &env)?;
-                if first {
-                    daprd.wait_name_resolution(std::time::Duration::from_secs(60))?;
-                    first = false;
-                }
-                if let Some(running) = services.get_mut(def.name) {
-                    running.daprd = Some(daprd);
-                }
-            }
-        }
-        for running in services.values_mut() {
-            if let Some(d) = running.daprd.as_mut() {
-                d.wait_ready()?;
-            }
-            running.service.wait_ready()?;
-        }
-
-        let mut targets = Vec::new();
-        for running in services.values() {
-            let name = running.service.name().to_owned();
-            targets.push(ScrapeTarget {
-                job: "learnflow-services",
-                port: running.service.admin_port(),
-                service: name.clone(),
-                app_id: Some(name.clone()),
-            });
-            if let Some(d) = &running.daprd {
-                targets.push(ScrapeTarget {
-                    job: "dapr-sidecars",
-                    port: d.ports().metrics,
-                    service: name.clone(),
-                    app_id: Some(name),
-                });
-            }
-        }
-        targets.push(ScrapeTarget {
-            job: "postgresql",
-            port: postgres_exporter.port(),
-            service: "postgresql".into(),
-            app_id: None,
-        });
-        targets.push(ScrapeTarget {
-            job: "kafka-broker",
-            port: kafka.metrics_port(),
-            service: "kafka".into(),
-            app_id: None,
-        });
-        targets.sort_by_key(|t| t.job);
-        let alerting = Alerting {
-            alertmanager: alertmanager.address(),
-            runbook_base: Alerting::local_runbooks(),
-        };
-        let prometheus = Prometheus::start(run, &tools, ports.prometheus, &targets, &alerting)?;
-
-        Ok(StackParts {
-            services,
-            prometheus,
-            alertmanager,
-            jaeger,
-            kafka,
-            postgres,
-            postgres_exporter,
-            secrets,
-            tools,
-            dapr_env,
-        })
     }
 
     /// The run directory (logs live under it).
@@ -555,136 +385,6 @@ impl Stack {
     pub fn dev_token(&self, learner: &str) -> String {
         lf_auth::mint(&self.secrets.jwt_secret, learner, 24 * 3600)
     }
-
-    /// The description `xtask up --detach` writes to `target/learnflow/stack.json`.
-    pub fn info(&self) -> StackInfo {
-        let mut services = BTreeMap::new();
-        for (name, running) in &self.services {
-            let daprd = running.daprd.as_ref();
-            services.insert(
-                (*name).to_owned(),
-                ServiceInfo {
-                    api: format!("http://127.0.0.1:{}", running.service.api_port()),
-                    metrics: format!("http://127.0.0.1:{}/metrics", running.service.admin_port()),
-                    daprd_http: daprd.map(Daprd::http_url),
-                    daprd_metrics: daprd
-                        .map(|d| format!("http://127.0.0.1:{}/metrics", d.ports().metrics)),
-                },
-            );
-        }
-        StackInfo {
-            run_dir: self.run.path().to_owned(),
-            gateway: self.gateway_url(),
-            prometheus: self.prometheus.url(),
-            alertmanager: self.alertmanager.url(),
-            traces: self.jaeger.query_url(),
-            kafka_bootstrap: self.kafka.bootstrap(),
-            postgres: self.postgres.url("postgres"),
-            exporters: BTreeMap::from([
-                (
-                    "postgresql".to_owned(),
-                    format!("http://127.0.0.1:{}/metrics", self.postgres_exporter.port()),
-                ),
-                (
-                    "kafka-broker".to_owned(),
-                    format!("http://127.0.0.1:{}/metrics", self.kafka.metrics_port()),
-                ),
-            ]),
-            services,
-            pids: self.pids(),
-            dapr_api_token: self.secrets.dapr_api_token.clone(),
-            dev_token: Some(self.dev_token("dev-learner")),
-        }
-    }
-
-    fn pids(&self) -> BTreeMap<String, u32> {
-        let mut pids = BTreeMap::new();
-        pids.insert("postgres".to_owned(), self.postgres.pid());
-        pids.insert("postgres-exporter".to_owned(), self.postgres_exporter.pid());
-        pids.insert("kafka".to_owned(), self.kafka.pid());
-        pids.insert("jaeger".to_owned(), self.jaeger.pid());
-        pids.insert("prometheus".to_owned(), self.prometheus.pid());
-        pids.insert("alertmanager".to_owned(), self.alertmanager.pid());
-        for (name, running) in &self.services {
-            pids.insert((*name).to_owned(), running.service.pid());
-            if let Some(d) = &running.daprd {
-                pids.insert(format!("daprd-{name}"), d.pid());
-            }
-        }
-        pids
-    }
-}
-
-fn service_env(
-    def: &ServiceDef,
-    dapr: Option<&DaprPorts>,
-    postgres: &Postgres,
-    kafka: &Kafka,
-    jaeger: &Jaeger,
-    secrets: &StackSecrets,
-    options: &StackOptions,
-) -> Vec<(String, String)> {
-    let mut env = vec![
-        (
-            "LEARNFLOW_TELEMETRY__LOG_FILTER".to_owned(),
-            "info".to_owned(),
-        ),
-        ("OTEL_SERVICE_NAME".to_owned(), def.name.to_owned()),
-        (
-            "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(),
-            format!("http://{}", jaeger.otlp_http_endpoint()),
-        ),
-        (
-            "OTEL_TRACES_SAMPLER_ARG".to_owned(),
-            options.sampling_rate.clone(),
-        ),
-    ];
-    if let Some(ports) = dapr {
-        env.push(("LEARNFLOW_DAPR__HTTP_PORT".into(), ports.http.to_string()));
-        env.push((
-            "LEARNFLOW_DAPR__API_TOKEN".into(),
-            secrets.dapr_api_token.clone(),
-        ));
-        let app_token = secrets.app_token(def.name);
-        if !app_token.is_empty() {
-            env.push(("LEARNFLOW_DAPR__APP_TOKEN".into(), app_token));
-        }
-    }
-    if let Some(db) = def.database {
-        env.push(("LEARNFLOW_DATABASE__URL".into(), postgres.url(db)));
-    }
-    if def.name == "kafka-monitor" {
-        env.push(("LEARNFLOW_KAFKA__BROKERS".into(), kafka.bootstrap()));
-        env.push(("LEARNFLOW_KAFKA__POLL_INTERVAL_SECS".into(), "2".into()));
-    }
-    if def.name == "frontend-gateway" {
-        env.push((
-            "LEARNFLOW_AUTH__JWT_SECRET".into(),
-            secrets.jwt_secret.clone(),
-        ));
-        // A dev stack: the learner page may sign in through `POST /dev/token`.
-        env.push(("LEARNFLOW_DEV__ENABLED".into(), "true".into()));
-        if !options.gateway_allowed_origins.is_empty() {
-            env.push((
-                "LEARNFLOW_CORS__ALLOWED_ORIGINS".into(),
-                options.gateway_allowed_origins.join(","),
-            ));
-        }
-    }
-    env
-}
-
-/// One service's endpoints in [`StackInfo`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ServiceInfo {
-    /// Base URL of its API port.
-    pub api: String,
-    /// Its `/metrics` URL (admin port).
-    pub metrics: String,
-    /// Base URL of its daprd's HTTP API.
-    pub daprd_http: Option<String>,
-    /// Its daprd's metrics URL.
-    pub daprd_metrics: Option<String>,
 }
 
 /// Ports of the stack's web UIs and APIs.
@@ -693,34 +393,4 @@ struct UiPorts {
     prometheus: u16,
     traces: u16,
     alertmanager: u16,
-}
-
-/// What `cargo xtask up --detach` writes to `target/learnflow/stack.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StackInfo {
-    /// Run directory holding logs and data.
-    pub run_dir: PathBuf,
-    /// Base URL of the gateway API.
-    pub gateway: String,
-    /// Base URL of Prometheus.
-    pub prometheus: String,
-    /// Base URL of Alertmanager's API and UI.
-    pub alertmanager: String,
-    /// Base URL of the trace backend's query API (Jaeger).
-    pub traces: String,
-    /// Kafka bootstrap `host:port`.
-    pub kafka_bootstrap: String,
-    /// PostgreSQL superuser URL.
-    pub postgres: String,
-    /// `/metrics` URLs of the exporters of PostgreSQL and the Kafka broker, by component.
-    #[serde(default)]
-    pub exporters: BTreeMap<String, String>,
-    /// Endpoints per service.
-    pub services: BTreeMap<String, ServiceInfo>,
-    /// Pid of every process started, by component.
-    pub pids: BTreeMap<String, u32>,
-    /// Token for calling a daprd API directly (dev stacks only).
-    pub dapr_api_token: String,
-    /// A learner bearer token for the gateway (dev stacks only).
-    pub dev_token: Option<String>,
 }
