@@ -13,7 +13,8 @@
 //! in their command line (or a `/kubepods` cgroup), chains by prefix (never DOCKER*),
 //! interfaces by name. The Docker Engine and its containerd are left alone.
 //!
-//! The network part (iptables chains, bridges and veths, CNI state) is in `network`.
+//! The network part (iptables chains, bridges and veths, CNI state) is in `network`, the
+//! mounts in `mounts`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,7 +28,10 @@ use super::config::{CNI_BRIDGE, CNI_NETWORK, Layout, NODE_BRIDGE};
 use super::images::ctr;
 use crate::{HarnessError, Result};
 
+mod mounts;
 mod network;
+pub use mounts::mounts_under;
+use mounts::unmount_all;
 use network::*;
 
 /// The executables the cluster runs on the host, by file name.
@@ -253,63 +257,6 @@ fn shim_socket(layout: &Layout, cmdline: &str) -> Option<PathBuf> {
     Some(Path::new("/run/containerd/s").join(hash))
 }
 
-/// Mount points at or under `root`, deepest first.
-pub fn mounts_under(root: &Path) -> Vec<PathBuf> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut mounts: Vec<PathBuf> = text
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|p| PathBuf::from(unescape_mount(p)))
-        .filter(|p| p.starts_with(root))
-        .collect();
-    mounts.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-    mounts.dedup();
-    mounts
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape_mount(path: &str) -> String {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && let Some(code) = path
-                .get(i + 1..i + 4)
-                .and_then(|o| u8::from_str_radix(o, 8).ok())
-        {
-            out.push(code);
-            i += 4;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn unmount_all(root: &Path) -> usize {
-    let mut count = 0;
-    // Stacked mounts (the kubelet bind-mounts its root onto itself) need several rounds.
-    for _ in 0..5 {
-        let mounts = mounts_under(root);
-        if mounts.is_empty() {
-            break;
-        }
-        for mount in mounts {
-            let ok = Command::new("umount")
-                .arg("--lazy")
-                .arg(&mount)
-                .output()
-                .is_ok_and(|o| o.status.success());
-            if ok {
-                count += 1;
-            }
-        }
-    }
-    count
-}
-
 /// The `kubepods` cgroup directories (one per cgroup v1 hierarchy).
 fn kubepods_cgroups() -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else {
@@ -412,41 +359,4 @@ pub fn leftovers(layout: &Layout) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rules_split_like_a_shell_would() {
-        assert_eq!(
-            split_rule(
-                r#"-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES"#
-            ),
-            [
-                "-A",
-                "PREROUTING",
-                "-m",
-                "comment",
-                "--comment",
-                "kubernetes service portals",
-                "-j",
-                "KUBE-SERVICES"
-            ]
-        );
-        assert_eq!(
-            split_rule(r#"-A X --comment "a \"b\"" -j Y"#),
-            ["-A", "X", "--comment", "a \"b\"", "-j", "Y"]
-        );
-    }
-
-    #[test]
-    fn only_kube_and_cni_chains_are_ours() {
-        assert!(is_ours("KUBE-SERVICES") && is_ours("CNI-FORWARD"));
-        assert!(!is_ours("DOCKER-USER") && !is_ours("FORWARD"));
-    }
-
-    #[test]
-    fn mountinfo_escapes_are_undone() {
-        assert_eq!(unescape_mount(r"/a\040b/c"), "/a b/c");
-        assert_eq!(unescape_mount("/plain"), "/plain");
-    }
-}
+mod tests;
