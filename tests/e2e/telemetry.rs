@@ -270,10 +270,27 @@ async fn one_trace_live_metrics_and_kafka_lag() {
         eventually_async("every target up", Duration::from_secs(30), async || {
             let v = get_json(&http, &format!("{prometheus}/api/v1/targets")).await;
             let targets = v["data"]["activeTargets"].as_array()?.clone();
-            (targets.len() == 7 && targets.iter().all(|t| t["health"] == "up")).then_some(targets)
+            (targets.len() == 9 && targets.iter().all(|t| t["health"] == "up")).then_some(targets)
         })
         .await;
-    assert_eq!(targets.len(), 7, "4 services + 3 sidecars");
+    let mut per_job: BTreeMap<String, usize> = BTreeMap::new();
+    for target in &targets {
+        let job = target["labels"]["job"].as_str().unwrap_or_default();
+        *per_job.entry(job.to_owned()).or_default() += 1;
+    }
+    let expected: BTreeMap<String, usize> = [
+        ("learnflow-services", 4),
+        ("dapr-sidecars", 3),
+        ("postgresql", 1),
+        ("kafka-broker", 1),
+    ]
+    .into_iter()
+    .map(|(job, n)| (job.to_owned(), n))
+    .collect();
+    assert_eq!(
+        per_job, expected,
+        "4 services, 3 sidecars and the exporters of PostgreSQL and the broker"
+    );
     for (query, must_be_positive) in [
         ("sum(learnflow_lessons_generated_total)", true),
         (
