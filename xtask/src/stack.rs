@@ -170,6 +170,11 @@ fn print_endpoints(info: &StackInfo) {
         "  {:<34} {}/api/traces?service=frontend-gateway",
         "traces (Jaeger query API)", info.traces
     );
+    println!(
+        "  {:<34} {}/select/logsql/query?query=*&limit=10",
+        "logs (VictoriaLogs LogsQL API)", info.logs
+    );
+    println!("  {:<34} {}/select/vmui/", "  log search UI", info.logs);
     println!("  {:<34} {}", "Kafka bootstrap", info.kafka_bootstrap);
     println!("  {:<34} {}", "PostgreSQL", info.postgres);
     for (component, url) in &info.exporters {
@@ -196,6 +201,12 @@ fn print_endpoints(info: &StackInfo) {
         );
         println!("  → outbox relay → Kafka → daprd → user-progress → PostgreSQL) is at:");
         println!("  {}/api/traces/<x-trace-id>", info.traces);
+        println!("  and its log lines, from every service and sidecar, at:");
+        println!(
+            "  {}/select/logsql/query?query={}",
+            info.logs,
+            lf_testkit::components::victorialogs::trace_query("<x-trace-id>")
+        );
         println!(
             "  metrics: {}/graph?g0.expr=rate(learnflow_lessons_generated_total[1m])",
             info.prometheus

@@ -4,7 +4,8 @@
 //! apps) — except at the public edge ([`make_edge_span`]), where it starts a new trace
 //! and only links the client's — is named `{method} {route}` with the route template (never the raw path),
 //! records the status, and carries `trace_id`/`span_id` fields so JSON log lines
-//! written inside the request name their trace. Health and metrics routes get no span.
+//! written inside the request name their trace, its own access-log line included.
+//! Health and metrics routes get no span.
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, Response};
@@ -80,12 +81,21 @@ fn ids(span: &Span) -> Option<(String, String)> {
     Some((trace.to_owned(), span_id.to_owned()))
 }
 
-/// `OnResponse`: records the status on the span; 5xx marks it as an error.
-pub fn on_response<B>(response: &Response<B>, _latency: std::time::Duration, span: &Span) {
+/// `OnResponse`: records the status on the span; 5xx marks it as an error. Writes one
+/// access-log line inside the span, so every traced request leaves a line that names its
+/// trace in the log backend (ADR 0030); probes have no span and leave none.
+pub fn on_response<B>(response: &Response<B>, latency: std::time::Duration, span: &Span) {
     let status = response.status().as_u16();
     span.record("http.response.status_code", status);
     if status >= 500 {
         span.record("otel.status_code", "ERROR");
+    }
+    if !span.is_disabled() {
+        tracing::info!(
+            http.response.status_code = status,
+            latency_ms = latency.as_secs_f64() * 1000.0,
+            "request served"
+        );
     }
 }
 

@@ -24,7 +24,7 @@ use crate::{HarnessError, Result};
 mod go;
 mod maven;
 pub(crate) use go::{check_go, go_env, module_source};
-pub use go::{ensure_alertmanager, ensure_daprd, ensure_helm, ensure_jaeger};
+pub use go::{ensure_alertmanager, ensure_daprd, ensure_helm, ensure_jaeger, ensure_victorialogs};
 pub use maven::{ensure_jmx_exporter, ensure_kafka};
 
 /// What provisioning one component did.
@@ -101,6 +101,7 @@ pub fn ensure_all(say: &mut dyn FnMut(&str)) -> Result<Vec<Outcome>> {
         ensure_jmx_exporter(say)?,
         ensure_jaeger(say)?,
         ensure_alertmanager(say)?,
+        ensure_victorialogs(say)?,
         ensure_daprd(say)?,
         ensure_helm(say)?,
         ensure_python_tools(say)?,

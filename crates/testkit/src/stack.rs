@@ -1,11 +1,13 @@
 //! The whole LearnFlow stack on one machine, and its JSON description.
 //!
-//! Start order: PostgreSQL, Kafka and Jaeger together; then the services; then
+//! Start order: PostgreSQL, Kafka, Jaeger, Alertmanager and VictoriaLogs together (vlagent
+//! once VictoriaLogs answers); then the services; then
 //! one daprd per Dapr-enabled service (daprd waits for its app's port before it
 //! subscribes); then Prometheus, which scrapes all of them.
 //!
-//! Parts: this module (the definitions, [`Stack`] and its replicas), `start` (the start
-//! order, as above), `env` (each service's environment) and `info` ([`StackInfo`]).
+//! Parts: this module (the definitions and [`Stack`]), `start` (the start order, as
+//! above), `replicas` (more instances of a service), `env` (each service's environment)
+//! and `info` ([`StackInfo`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,11 +24,13 @@ use crate::components::postgres::{Postgres, Transport};
 use crate::components::postgres_exporter::PostgresExporter;
 use crate::components::prometheus::{Alerting, Prometheus, ScrapeTarget};
 use crate::components::service::Service;
+use crate::components::victorialogs::{LogAgent, VictoriaLogs};
 use crate::tools::Toolchain;
 use crate::wait::{free_port, preferred_or_free, require_port};
 
 mod env;
 mod info;
+mod replicas;
 mod start;
 
 use env::service_env;
@@ -160,6 +164,10 @@ pub struct Stack {
     pub alertmanager: Alertmanager,
     /// The trace backend.
     pub jaeger: Jaeger,
+    /// vlagent, shipping the services' and sidecars' logs to [`Stack::logs`].
+    pub log_agent: LogAgent,
+    /// The log backend (VictoriaLogs).
+    pub logs: VictoriaLogs,
     /// The broker.
     pub kafka: Kafka,
     /// PostgreSQL's metrics (the broker serves its own, [`Kafka::metrics_port`]); declared
@@ -212,6 +220,7 @@ impl Stack {
             prometheus: ui_port(9090)?,
             traces: ui_port(16686)?,
             alertmanager: ui_port(9093)?,
+            logs: ui_port(9428)?,
         };
         let mut run = RunDir::create("stack", options.detached)?;
         match Self::start_in(&mut run, tools, options, gateway_port, &ports) {
@@ -221,6 +230,8 @@ impl Stack {
                 prometheus: p.prometheus,
                 alertmanager: p.alertmanager,
                 jaeger: p.jaeger,
+                log_agent: p.log_agent,
+                logs: p.logs,
                 kafka: p.kafka,
                 postgres: p.postgres,
                 postgres_exporter: p.postgres_exporter,
@@ -264,110 +275,6 @@ impl Stack {
             .unwrap_or_default()
     }
 
-    /// Starts one more instance of `name` (a service with a sidecar) with its own daprd,
-    /// and waits until both are ready. Returns its index in [`Stack::replicas`].
-    pub fn add_replica(&mut self, name: &str) -> Result<usize> {
-        let def = SERVICES
-            .iter()
-            .find(|d| d.name == name && d.sidecar)
-            .ok_or_else(|| crate::HarnessError::Missing {
-                what: format!("a service with a sidecar called {name}"),
-                fix: format!(
-                    "one of {:?}",
-                    SERVICES.iter().map(|d| d.name).collect::<Vec<_>>()
-                ),
-            })?;
-        let n = 2 + self.replicas.iter().filter(|r| r.name == def.name).count();
-        let instance = format!("{}-{n}", def.name);
-        let (api_port, admin_port, dapr_ports) = (free_port()?, free_port()?, DaprPorts::free()?);
-        let env = service_env(
-            def,
-            Some(&dapr_ports),
-            &self.postgres,
-            &self.kafka,
-            &self.jaeger,
-            &self.secrets,
-            &self.options,
-        );
-        let mut service = Service::spawn_instance(
-            &mut self.run,
-            def.name,
-            &instance,
-            api_port,
-            admin_port,
-            env,
-        )?;
-        service.wait_healthy()?;
-        let mut daprd = Daprd::spawn_instance(
-            &mut self.run,
-            &self.tools,
-            def.name,
-            &instance,
-            api_port,
-            dapr_ports,
-            &self.dapr_env.for_app(self.secrets.app_token(def.name)),
-        )?;
-        daprd.wait_ready()?;
-        service.wait_ready()?;
-        self.replicas.push(Replica {
-            name: def.name,
-            instance,
-            running: RunningService {
-                daprd: Some(daprd),
-                service,
-            },
-        });
-        Ok(self.replicas.len() - 1)
-    }
-
-    /// Starts one more process of service `name`, without a sidecar and without waiting for
-    /// it, with the environment the stack gives that service changed by `edit`: for tests of
-    /// how a service refuses settings it cannot run with. Its log is `services/<instance>.log`.
-    pub fn spawn_with_env(
-        &mut self,
-        name: &str,
-        instance: &str,
-        edit: impl FnOnce(&mut Vec<(String, String)>),
-    ) -> Result<Service> {
-        let def = SERVICES.iter().find(|d| d.name == name).ok_or_else(|| {
-            crate::HarnessError::Missing {
-                what: format!("a service called {name}"),
-                fix: format!(
-                    "one of {:?}",
-                    SERVICES.iter().map(|d| d.name).collect::<Vec<_>>()
-                ),
-            }
-        })?;
-        let dapr_ports = if def.sidecar {
-            Some(DaprPorts::free()?)
-        } else {
-            None
-        };
-        let mut env = service_env(
-            def,
-            dapr_ports.as_ref(),
-            &self.postgres,
-            &self.kafka,
-            &self.jaeger,
-            &self.secrets,
-            &self.options,
-        );
-        edit(&mut env);
-        Service::spawn_instance(
-            &mut self.run,
-            def.name,
-            instance,
-            free_port()?,
-            free_port()?,
-            env,
-        )
-    }
-
-    /// Stops every replica (each daprd first, then its app), leaving the first instances.
-    pub fn stop_replicas(&mut self) {
-        self.replicas.clear();
-    }
-
     /// URL of a service's Prometheus metrics (its admin port).
     pub fn metrics_url(&self, name: &str) -> String {
         self.services
@@ -393,4 +300,5 @@ struct UiPorts {
     prometheus: u16,
     traces: u16,
     alertmanager: u16,
+    logs: u16,
 }

@@ -33,6 +33,10 @@ pub struct Toolchain {
     pub promtool: PathBuf,
     /// PostgreSQL's Prometheus exporter (Debian `prometheus-postgres-exporter`).
     pub postgres_exporter: PathBuf,
+    /// The VictoriaLogs log store.
+    pub victoria_logs: PathBuf,
+    /// vlagent, which tails log files into VictoriaLogs.
+    pub vlagent: PathBuf,
 }
 
 /// Directory of provisioned daprd.
@@ -46,6 +50,10 @@ pub fn jaeger_dir() -> PathBuf {
 /// Directory of provisioned Alertmanager (and amtool).
 pub fn alertmanager_dir() -> PathBuf {
     cache_dir().join(format!("alertmanager-{}", versions::ALERTMANAGER_MODULE))
+}
+/// Directory of provisioned VictoriaLogs (and vlagent).
+pub fn victorialogs_dir() -> PathBuf {
+    cache_dir().join(format!("victorialogs-{}", versions::VICTORIALOGS_MODULE))
 }
 /// Directory of the provisioned JMX exporter agent.
 pub fn jmx_exporter_dir() -> PathBuf {
@@ -79,6 +87,8 @@ impl Toolchain {
         let jaeger = provisioned(&jaeger_dir(), "jaeger", "Jaeger")?;
         let alertmanager = provisioned(&alertmanager_dir(), "alertmanager", "Alertmanager")?;
         let amtool = provisioned(&alertmanager_dir(), "amtool", "amtool")?;
+        let victoria_logs = provisioned(&victorialogs_dir(), "victoria-logs", "VictoriaLogs")?;
+        let vlagent = provisioned(&victorialogs_dir(), "vlagent", "vlagent")?;
         let kafka_libs = kafka_dir().join("libs");
         if !kafka_dir().join(DONE_MARKER).exists() {
             return Err(not_provisioned("Apache Kafka jars", &kafka_libs));
@@ -88,6 +98,8 @@ impl Toolchain {
             jaeger,
             alertmanager,
             amtool,
+            victoria_logs,
+            vlagent,
             kafka_libs,
             kafka_jmx_agent: provisioned(
                 &jmx_exporter_dir(),

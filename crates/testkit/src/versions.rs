@@ -22,6 +22,9 @@ pub const JAEGER_MODULE: &str = "v1.76.0";
 /// UI the module lacks), and new enough for `url_file` webhooks (Debian's 0.25 is not).
 /// ADR 0026.
 pub const ALERTMANAGER_MODULE: &str = "v0.31.1";
+/// VictoriaLogs and vlagent, Go module `github.com/VictoriaMetrics/VictoriaLogs` tag: the
+/// log store and its collector, Apache-2.0 (ADR 0030).
+pub const VICTORIALOGS_MODULE: &str = "v1.52.2";
 /// PostgreSQL major version (Debian package).
 pub const POSTGRES_MAJOR: &str = "15";
 /// Helm, built with `go install helm.sh/helm/v3/cmd/helm@<this>` for the offline chart checks.

@@ -8,6 +8,7 @@ pub mod postgres;
 pub mod postgres_exporter;
 pub mod prometheus;
 pub mod service;
+pub mod victorialogs;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

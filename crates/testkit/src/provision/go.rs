@@ -1,4 +1,4 @@
-//! What is built from Go modules: daprd, Jaeger, Alertmanager and Helm, and the Go
+//! What is built from Go modules: daprd, Jaeger, Alertmanager, VictoriaLogs and Helm, and the Go
 //! toolchain checks and module downloads they share.
 
 use std::path::{Path, PathBuf};
@@ -71,7 +71,7 @@ pub fn ensure_jaeger(say: &mut dyn FnMut(&str)) -> Result<Outcome> {
                 "github.com/jaegertracing/jaeger/internal/version.latestVersion={}",
                 versions::JAEGER_MODULE
             );
-            go_build_static(&go, &src, "jaeger", &version, &out, say)?;
+            go_build_static(&go, &src, "./cmd/jaeger", &version, &out, say)?;
             Ok((out, Some(disk_usage(&modcache).saturating_sub(before))))
         },
     )
@@ -79,43 +79,90 @@ pub fn ensure_jaeger(say: &mut dyn FnMut(&str)) -> Result<Outcome> {
 
 /// Alertmanager and amtool, built from the Go module `github.com/prometheus/alertmanager`.
 pub fn ensure_alertmanager(say: &mut dyn FnMut(&str)) -> Result<Outcome> {
+    let version = versions::ALERTMANAGER_MODULE;
+    let linker_version = format!(
+        "github.com/prometheus/common/version.Version={}",
+        version.trim_start_matches('v')
+    );
+    let binaries = ["alertmanager", "amtool"]
+        .map(|binary| (binary, format!("./cmd/{binary}"), linker_version.clone()));
     ensure(
         "alertmanager",
-        versions::ALERTMANAGER_MODULE,
+        version,
         &tools::alertmanager_dir(),
         say,
         |dir, say| {
-            let go = check_go()?;
-            let modcache = go_env(&go, "GOMODCACHE")?;
-            let before = disk_usage(&modcache);
-            let src = module_source(
-                &go,
+            build_module_binaries(
                 "github.com/prometheus/alertmanager",
-                versions::ALERTMANAGER_MODULE,
-                "alertmanager",
+                version,
+                &binaries,
+                dir,
                 say,
-            )?;
-            let version = format!(
-                "github.com/prometheus/common/version.Version={}",
-                versions::ALERTMANAGER_MODULE.trim_start_matches('v')
-            );
-            for binary in ["alertmanager", "amtool"] {
-                go_build_static(&go, &src, binary, &version, &dir.join(binary), say)?;
-            }
-            Ok((
-                dir.to_path_buf(),
-                Some(disk_usage(&modcache).saturating_sub(before)),
-            ))
+            )
         },
     )
 }
 
-/// `go build ./cmd/<command>` inside the module source `src`: static (no cgo), stripped,
-/// with `version` (`package.Variable=value`) set by the linker, to `out`.
+/// VictoriaLogs (`victoria-logs`, the log store and its LogsQL API) and vlagent (the
+/// collector that tails log files, or Kubernetes pods' logs, into it), both built from
+/// the Go module `github.com/VictoriaMetrics/VictoriaLogs` (ADR 0030).
+pub fn ensure_victorialogs(say: &mut dyn FnMut(&str)) -> Result<Outcome> {
+    let version = versions::VICTORIALOGS_MODULE;
+    let binaries = ["victoria-logs", "vlagent"].map(|binary| {
+        (
+            binary,
+            format!("./app/{binary}"),
+            format!(
+                "github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version={binary}-{version}"
+            ),
+        )
+    });
+    ensure(
+        "victorialogs",
+        version,
+        &tools::victorialogs_dir(),
+        say,
+        |dir, say| {
+            build_module_binaries(
+                "github.com/VictoriaMetrics/VictoriaLogs",
+                version,
+                &binaries,
+                dir,
+                say,
+            )
+        },
+    )
+}
+
+/// Downloads `module@version` and builds each `(binary, package, linker version)` of
+/// `binaries` into `dir`; returns `dir` and the bytes the download added to the cache.
+fn build_module_binaries(
+    module: &str,
+    version: &str,
+    binaries: &[(&str, String, String)],
+    dir: &Path,
+    say: &mut dyn FnMut(&str),
+) -> Result<(PathBuf, Option<u64>)> {
+    let go = check_go()?;
+    let modcache = go_env(&go, "GOMODCACHE")?;
+    let before = disk_usage(&modcache);
+    let name = module.rsplit('/').next().unwrap_or(module).to_lowercase();
+    let src = module_source(&go, module, version, &name, say)?;
+    for (binary, package, linker_version) in binaries {
+        go_build_static(&go, &src, package, linker_version, &dir.join(binary), say)?;
+    }
+    Ok((
+        dir.to_path_buf(),
+        Some(disk_usage(&modcache).saturating_sub(before)),
+    ))
+}
+
+/// `go build <package>` (e.g. `./cmd/jaeger`) inside the module source `src`: static
+/// (no cgo), stripped, with `version` (`package.Variable=value`) set by the linker, to `out`.
 pub(super) fn go_build_static(
     go: &Path,
     src: &Path,
-    command: &str,
+    package: &str,
     version: &str,
     out: &Path,
     say: &mut dyn FnMut(&str),
@@ -128,11 +175,12 @@ pub(super) fn go_build_static(
         .arg(format!("-s -w -X {version}"))
         .arg("-o")
         .arg(out)
-        .arg(format!("./cmd/{command}"));
+        .arg(package);
+    let name = package.rsplit('/').next().unwrap_or(package);
     run_with_heartbeat(
-        &format!("{command}: go build ./cmd/{command}"),
+        &format!("{name}: go build {package}"),
         &mut cmd,
-        &format!("{command}-build"),
+        &format!("{name}-build"),
         say,
     )
 }

@@ -31,6 +31,7 @@ impl Stack {
             prometheus: self.prometheus.url(),
             alertmanager: self.alertmanager.url(),
             traces: self.jaeger.query_url(),
+            logs: self.logs.url(),
             kafka_bootstrap: self.kafka.bootstrap(),
             postgres: self.postgres.url("postgres"),
             exporters: BTreeMap::from([
@@ -58,6 +59,8 @@ impl Stack {
         pids.insert("jaeger".to_owned(), self.jaeger.pid());
         pids.insert("prometheus".to_owned(), self.prometheus.pid());
         pids.insert("alertmanager".to_owned(), self.alertmanager.pid());
+        pids.insert("victoria-logs".to_owned(), self.logs.pid());
+        pids.insert("vlagent".to_owned(), self.log_agent.pid());
         for (name, running) in &self.services {
             pids.insert((*name).to_owned(), running.service.pid());
             if let Some(d) = &running.daprd {
@@ -94,6 +97,9 @@ pub struct StackInfo {
     pub alertmanager: String,
     /// Base URL of the trace backend's query API (Jaeger).
     pub traces: String,
+    /// Base URL of the log backend's HTTP API (VictoriaLogs: LogsQL at
+    /// `/select/logsql/query`, its UI at `/select/vmui`).
+    pub logs: String,
     /// Kafka bootstrap `host:port`.
     pub kafka_bootstrap: String,
     /// PostgreSQL superuser URL.

@@ -10,6 +10,8 @@ pub(super) struct StackParts {
     pub(super) prometheus: Prometheus,
     pub(super) alertmanager: Alertmanager,
     pub(super) jaeger: Jaeger,
+    pub(super) log_agent: LogAgent,
+    pub(super) logs: VictoriaLogs,
     pub(super) kafka: Kafka,
     pub(super) postgres: Postgres,
     pub(super) postgres_exporter: PostgresExporter,
@@ -45,12 +47,17 @@ impl Stack {
         let mut jaeger = Jaeger::spawn(run, &tools, ports.traces)?;
         let mut alertmanager =
             Alertmanager::spawn(run, &tools, ports.alertmanager, &options.alert_webhooks)?;
+        let mut logs = VictoriaLogs::spawn(run, &tools, ports.logs)?;
         postgres.wait_ready()?;
         let mut postgres_exporter = PostgresExporter::spawn(run, &tools, &postgres)?;
         kafka.wait_ready()?;
         jaeger.wait_ready()?;
         alertmanager.wait_ready()?;
         postgres_exporter.wait_ready()?;
+        logs.wait_ready()?;
+        let service_names: Vec<&str> = SERVICES.iter().map(|def| def.name).collect();
+        let mut log_agent = LogAgent::spawn(run, &tools, &logs, &service_names)?;
+        log_agent.wait_ready()?;
         for def in SERVICES {
             if let Some(db) = def.database {
                 postgres.create_database(db)?;
@@ -176,6 +183,8 @@ impl Stack {
             prometheus,
             alertmanager,
             jaeger,
+            log_agent,
+            logs,
             kafka,
             postgres,
             postgres_exporter,
