@@ -1,6 +1,7 @@
-//! The benchmark: `cargo xtask bench` runs it in full (`LEARNFLOW_BENCH=full`) and writes
-//! `docs/benchmarks.md`, `.json` and the latency plot; `cargo test` runs a seconds-long
-//! smoke version so the code cannot rot. No thresholds here: targets are judged in the report.
+//! The benchmark: `cargo xtask bench` runs it in full (`LEARNFLOW_BENCH=full`), which
+//! writes `docs/benchmarks.json`, then renders the report from it; `cargo test` runs a
+//! seconds-long smoke version so the code cannot rot. No thresholds here: targets are
+//! judged in the report.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -10,8 +11,8 @@ use axum::Router;
 use axum::routing::{get, post};
 use learnflow_e2e::bench::{
     BenchParams, BenchReport, CpuSnapshot, GatewayRun, NOT_SUSTAINED, PeakSampler, Quantiles, Rate,
-    Step, highest_sustained, is_sustained, kafka_floor, markdown, median_index, quantiles, rss_mib,
-    svg, trace_stages,
+    Step, highest_sustained, is_sustained, kafka_floor, median_index, quantiles, rss_mib,
+    trace_stages,
 };
 use lf_loadgen::{LoadSpec, Mode};
 use lf_testkit::components::RunDir;
@@ -517,16 +518,6 @@ fn bench_stack() -> StackOptions {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn benchmark() {
-    // `render`: rebuild the report files from docs/benchmarks.json (same data, new layout).
-    if std::env::var("LEARNFLOW_BENCH").is_ok_and(|v| v == "render") {
-        let docs = repo_root().join("docs");
-        let text =
-            std::fs::read_to_string(docs.join("benchmarks.json")).expect("docs/benchmarks.json");
-        let report: BenchReport = serde_json::from_str(&text).expect("a benchmark report");
-        std::fs::write(docs.join("benchmarks.md"), markdown(&report)).expect("md");
-        std::fs::write(docs.join("benchmarks-latency.svg"), svg(&report.steps)).expect("svg");
-        return;
-    }
     let full = std::env::var("LEARNFLOW_BENCH").is_ok_and(|v| v == "full");
     let params = if full {
         BenchParams::full()
@@ -869,28 +860,17 @@ async fn benchmark() {
     drop(off_stack);
     drop(stack);
 
-    let (dir, md, json, plot) = if full {
-        let d = repo_root().join("docs");
-        (
-            d.clone(),
-            d.join("benchmarks.md"),
-            d.join("benchmarks.json"),
-            d.join("benchmarks-latency.svg"),
-        )
+    // The report is data here; `cargo xtask bench` renders it (lf-bench-report).
+    let json = if full {
+        repo_root().join("docs/benchmarks.json")
     } else {
-        let d = lf_testkit::paths::target_dir().join("learnflow");
-        (
-            d.clone(),
-            d.join("benchmarks-smoke.md"),
-            d.join("benchmarks-smoke.json"),
-            d.join("benchmarks-latency.svg"),
-        )
+        lf_testkit::paths::target_dir().join("learnflow/benchmarks-smoke.json")
     };
-    std::fs::create_dir_all(&dir).expect("dir");
-    std::fs::write(&md, markdown(&report)).expect("md");
+    if let Some(dir) = json.parent() {
+        std::fs::create_dir_all(dir).expect("the report's directory");
+    }
     std::fs::write(&json, serde_json::to_string_pretty(&report).expect("json")).expect("json");
-    std::fs::write(&plot, svg(&report.steps)).expect("svg");
-    eprintln!("[bench] wrote {}", md.display());
+    eprintln!("[bench] wrote {}", json.display());
     // The smoke run checks the pieces produce numbers at all.
     assert!(report.kafka_floor.per_second > 0.0, "kafka floor measured");
     assert!(report.pg_floor.per_second > 0.0, "postgres floor measured");

@@ -87,8 +87,13 @@ enum Command {
     /// The compose suite: images built here, compose up, the flow, a trace, targets, the
     /// load layer, app crashes under load, down (run by `test`).
     ComposeTest,
-    /// The benchmark (release build); writes docs/benchmarks.md.
-    Bench,
+    /// The benchmark (release build): the run writes docs/benchmarks.json, then its report
+    /// is rendered to docs/benchmarks.md and the latency plot.
+    Bench {
+        /// Only render docs/benchmarks.md and the plot again from docs/benchmarks.json.
+        #[arg(long)]
+        render: bool,
+    },
     /// The full chaos suite under load; writes docs/resilience.md.
     Chaos,
     /// Regenerate .sqlx/ (compile-time checked queries) against a scratch PostgreSQL.
@@ -107,7 +112,7 @@ fn main() -> ExitCode {
         Command::Fuzz { seconds } => fuzz::run(seconds),
         Command::SqlxPrepare => sqlx::prepare(),
         Command::Chaos => chaos::run(),
-        Command::Bench => bench::run(),
+        Command::Bench { render } => bench::run(render),
         Command::Cluster { action } => cluster::run(action),
         Command::Skaffold { args } => skaffold::run(&args),
         Command::Engine { action } => containers::engine(action),
@@ -148,6 +153,10 @@ mod tests {
         // A typo is an error, not a silently ignored flag.
         assert!(parse(&["up", "--detatch"]).is_err());
         assert!(parse(&["bench", "--soak"]).is_err());
+        assert!(matches!(
+            parse(&["bench", "--render"]),
+            Ok(Command::Bench { render: true })
+        ));
         assert!(parse(&[]).is_err());
         assert!(matches!(
             parse(&["fuzz"]),

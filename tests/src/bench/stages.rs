@@ -2,28 +2,6 @@
 
 use super::*;
 
-/// The stages of a lesson's way from the gateway to user-progress's row, as its trace
-/// shows them (span boundaries in the trace backend's clock).
-pub const TRACE_STAGES: [&str; 5] = [
-    "request → committed",
-    "committed → relayed",
-    "publish",
-    "published → delivered",
-    "process",
-];
-
-/// Lesson time by stage, from the lessons' traces.
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
-pub struct TraceStages {
-    /// Complete lesson traces read.
-    pub lessons: usize,
-    /// Whole gateway-request-start → user-progress-transaction-end time (ms).
-    pub total: Quantiles,
-    /// Per stage (in [`TRACE_STAGES`] order): quantiles (ms) and its share (%) of the
-    /// time of the slowest 1 % of lessons.
-    pub stages: Vec<(String, Quantiles, f64)>,
-}
-
 /// Stage durations (ms, in [`TRACE_STAGES`] order) of one lesson trace in Jaeger's JSON
 /// form, or `None` when a boundary span is missing.
 pub fn lesson_trace_stages(trace: &serde_json::Value) -> Option<[f64; 5]> {

@@ -1,7 +1,7 @@
-//! Unit tests of the bench's arithmetic and parsing.
+//! Unit tests of the bench's parsing of `/proc` and of traces.
 
 use super::process::parse_stat;
-use super::{is_sustained, lesson_trace_stages, median_index, range_text, trace_stages};
+use super::{lesson_trace_stages, trace_stages};
 
 #[test]
 fn proc_stat_lines_parse_even_with_odd_command_names() {
@@ -9,24 +9,6 @@ fn proc_stat_lines_parse_even_with_odd_command_names() {
         "4242 (tokio (worker) 1) S 1 4240 4240 0 -1 4194304 100 0 0 0 37 5 0 0 20 0 3 0 100 0 0";
     assert_eq!(parse_stat(line), Some((1, 42)));
     assert_eq!(parse_stat("garbage"), None);
-}
-
-#[test]
-fn a_step_with_a_growing_backlog_is_not_sustained() {
-    assert!(is_sustained(100.0, 99.0, 40.0, 0.0));
-    assert!(!is_sustained(100.0, 99.0, 2500.0, 0.0));
-    assert!(!is_sustained(100.0, 90.0, 40.0, 0.0));
-    assert!(!is_sustained(100.0, 99.0, 40.0, 6.0));
-}
-
-#[test]
-fn the_median_is_picked_by_value_not_by_position() {
-    assert_eq!(median_index(&[300.0, 400.0, 200.0]), Some(0));
-    assert_eq!(median_index(&[77.3, 39.6, 48.5]), Some(2));
-    assert_eq!(median_index(&[5.0, 1.0]), Some(1));
-    assert_eq!(median_index(&[]), None);
-    assert_eq!(range_text(&[300.0, 400.0, 200.0], 0), "200–400");
-    assert_eq!(range_text(&[300.0, 300.0], 0), "300");
 }
 
 fn span(process: &str, name: &str, start: i64, duration: i64) -> serde_json::Value {
