@@ -26,10 +26,9 @@ pub struct VictoriaLogs {
 }
 
 impl VictoriaLogs {
-    /// Starts VictoriaLogs on `port` (0: a free one) with its data in the run directory.
+    /// Starts VictoriaLogs on `port` with its data in the run directory.
     pub fn spawn(run: &mut RunDir, tools: &Toolchain, port: u16) -> Result<Self> {
         let dir = run.subdir("victorialogs")?;
-        let port = if port == 0 { free_port()? } else { port };
         let mut spec = ProcessSpec::new(
             "victoria-logs",
             &tools.victoria_logs,
