@@ -75,13 +75,21 @@ async fn a_trace_id_finds_its_log_lines_in_every_service() {
     assert!(logsql(&http, &logs, &other).await.is_empty());
 
     // The sidecars' own logs are there too (daprd's JSON, by the service it serves).
+    // vlagent finds a new file within a second and ships in batches: wait, as above.
     for service in &wanted {
         let query = format!("service:={service} component:=daprd");
-        let daprd_lines = logsql(&http, &logs, &query).await;
-        assert!(
-            daprd_lines.iter().any(|l| field(l, "app_id") == *service),
-            "{query}: {daprd_lines:?}"
-        );
+        eventually_async(
+            &format!("{query}: lines with app_id {service}"),
+            Duration::from_secs(30),
+            async || {
+                let daprd_lines = logsql(&http, &logs, &query).await;
+                daprd_lines
+                    .iter()
+                    .any(|l| field(l, "app_id") == *service)
+                    .then_some(())
+            },
+        )
+        .await;
     }
 
     // An error answer names its trace; that trace finds the line saying what went wrong.
