@@ -131,6 +131,10 @@ UNION_KEYS = {
 
 def merge(base, over, key: str | None = None):
     """`over` (a later -f file) applied on top of `base`."""
+    if key == "logging" and isinstance(base, dict) and isinstance(over, dict):
+        # A different driver replaces the whole block (its options mean nothing to it).
+        if over.get("driver", base.get("driver")) != base.get("driver"):
+            return over
     if isinstance(base, dict) and isinstance(over, dict):
         out = dict(base)
         for k, v in over.items():

@@ -180,7 +180,7 @@ def pod_labels(workload):
     return workload["spec"]["template"]["metadata"]["labels"]
 
 
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job")
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job", "DaemonSet")
 
 
 def workloads(docs):
@@ -391,8 +391,8 @@ def image_uid(recipe):
 def test_workloads_are_hardened(scenario):
     name, docs = scenario
     deployments = of_kind(docs, "Deployment")
-    # The apps, and the trace backend where the chart runs one (minikube).
-    backends = {"jaeger"} if name == "minikube" else set()
+    # The apps, and the trace and log backends where the chart runs them (minikube).
+    backends = {"jaeger", "victorialogs"} if name == "minikube" else set()
     components = {d["metadata"]["labels"]["app.kubernetes.io/component"] for d in deployments}
     assert components == set(APPS) | backends, name
     deployments = [d for d in deployments
@@ -402,7 +402,11 @@ def test_workloads_are_hardened(scenario):
     uids = {"kafka": image_uid("kafka"), "kafka-topics": image_uid("kafka"),
             "postgresql": image_uid("postgres")}
     assert uids == {"kafka": 1000, "kafka-topics": 1000, "postgresql": 999}
+    # VictoriaLogs's image is distroless (no user of its own): nobody.
+    uids["victorialogs"] = 65534
     for app, w in workloads(docs).items():
+        if app == "vlagent":
+            continue  # reads the node's root-owned logs: test_log_agent_reads_only_logs
         where, pod = w["metadata"]["name"], w["spec"]["template"]["spec"]
         psc = pod["securityContext"]
         assert psc["runAsNonRoot"] is True, where
@@ -716,7 +720,9 @@ def test_dapr_objects_equal_the_sources(helm, extra, env):
         assert rendered[key] == expected[key], f"{key} drifted from deploy/dapr"
     config = next(d for d in docs if d["kind"] == "Configuration")
     assert "nameResolution" not in config["spec"], "on Kubernetes the k8s name resolver is used"
-    assert "${" not in yaml.safe_dump(docs)
+    # No placeholder is left unfilled; the dashboards' ConfigMaps keep Grafana's own ${var}.
+    dashboards = {"grafana_dashboard"}
+    assert "${" not in yaml.safe_dump([d for d in docs if not dashboards & set(d["metadata"].get("labels", {}))])
 
 
 def test_dapr_component_secrets_become_secret_key_refs(helm):
@@ -841,12 +847,14 @@ def test_network_policies(scenario):
     for app, w in workloads(docs).items():
         assert labels_match(deny[0]["spec"]["podSelector"], pod_labels(w)), f"default deny misses {app}"
     open_policies = [p for p in policies if _outside_rules(p)]
-    jaeger = [p for p in open_policies if p["metadata"]["name"].endswith("-jaeger-ingress")]
-    # The chart's Jaeger (minikube) opens its query port, and only that, to the outside.
-    assert len(jaeger) == (1 if "jaeger" in deployments else 0), name
-    for rule in (r for p in jaeger for r in _outside_rules(p)):
-        assert [p["port"] for p in rule["ports"]] == ["query"], "only Jaeger's query port is public"
-    open_policies = [p for p in open_policies if p not in jaeger]
+    # The chart's Jaeger and VictoriaLogs (minikube) open their query port, and only that,
+    # to the outside.
+    for backend, port in (("jaeger", "query"), ("victorialogs", "http")):
+        opened = [p for p in open_policies if p["metadata"]["name"].endswith(f"-{backend}-ingress")]
+        assert len(opened) == (1 if backend in deployments else 0), (name, backend)
+        for rule in (r for p in opened for r in _outside_rules(p)):
+            assert [p["port"] for p in rule["ports"]] == [port], f"only {backend}'s {port} is public"
+        open_policies = [p for p in open_policies if p not in opened]
     assert len(open_policies) == 1, [p["metadata"]["name"] for p in open_policies]
     gateway = open_policies[0]
     for app, d in deployments.items():
@@ -1352,7 +1360,7 @@ def test_minikube_recipe_with_generated_dev_secrets(helm, schemas, tmp_path):
                   "-f", str(private), apis=())
     for obj in docs:
         validate(obj, schemas)
-    assert {w["kind"] for w in workloads(docs).values()} == {"Deployment", "StatefulSet", "Job"}
+    assert {w["kind"] for w in workloads(docs).values()} == {"Deployment", "StatefulSet", "Job", "DaemonSet"}
     assert {"kafka", "postgresql", "kafka-topics"} <= set(workloads(docs))
     assert not [d for d in docs if d["kind"] in MONITORING_KINDS | {"ScaledObject"}]
     app = by_name(docs, "Secret", f"{RELEASE}-learnflow-app")["stringData"]
@@ -1571,3 +1579,67 @@ def test_the_chart_runs_a_trace_backend_when_asked_and_everything_exports_to_it(
     err = render_fails(helm, *REQUIRED, "--set", "tracing.jaeger.deploy=true",
                        "--set", "tracing.otlpEndpoint=collector.tracing:4318")
     assert "tracing.otlpEndpoint and tracing.jaeger.deploy" in err
+
+
+# ------------------------------------------------------------------------------------------
+# the log backend (logs.deploy)
+
+
+def test_logs_are_off_by_default_and_on_for_minikube(defaults, minikube):
+    assert not [d for d in defaults if d["metadata"].get("labels", {}).get(
+        "app.kubernetes.io/component") in ("victorialogs", "vlagent")]
+    assert component(minikube, "Deployment", "victorialogs")
+    assert component(minikube, "DaemonSet", "vlagent")
+
+
+def test_log_agent_reads_only_logs(minikube):
+    """vlagent runs as root (the kubelet's log files are root's, mode 0640) but with nothing
+    else: no capability, a read-only root, every host path read-only and only the log
+    directories; the API access it gets is reading pods, nodes and namespaces."""
+    agent = component(minikube, "DaemonSet", "vlagent")
+    pod = agent["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert not pod.get("hostNetwork") and not pod.get("hostPID")
+    sc = c["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]} and not sc.get("privileged")
+    host = {v["name"]: v["hostPath"]["path"] for v in pod["volumes"] if "hostPath" in v}
+    assert set(host.values()) == {"/var/log/containers", "/var/log/pods"}
+    for mount in c["volumeMounts"]:
+        if mount["name"] in host:
+            assert mount.get("readOnly") is True, mount
+            # The links in /var/log/containers name host paths: they must resolve inside too.
+            assert mount["mountPath"] == host[mount["name"]], mount
+    args = c["args"]
+    assert "-kubernetesCollector" in args
+    store = component(minikube, "Service", "victorialogs")
+    assert f"-remoteWrite.url=http://{store['metadata']['name']}:9428/insert/native" in args
+    namespace = NAMESPACE
+    assert f"-kubernetesCollector.excludeFilter=NOT kubernetes.pod_namespace:=\"{namespace}\"" in args
+    (role,) = of_kind(minikube, "ClusterRole")
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["pods", "nodes", "namespaces"],
+                              "verbs": ["get", "list", "watch"]}]
+    (binding,) = of_kind(minikube, "ClusterRoleBinding")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": pod["serviceAccountName"],
+                                    "namespace": namespace}]
+
+
+def test_log_agent_mounts_the_pod_log_directory_it_is_given(helm):
+    docs = render(helm, *REQUIRED, "--set", "logs.deploy=true",
+                  "--set", "logs.agent.podLogsPath=/srv/kubelet/pods")
+    pod = component(docs, "DaemonSet", "vlagent")["spec"]["template"]["spec"]
+    paths = {v["hostPath"]["path"] for v in pod["volumes"] if "hostPath" in v}
+    assert paths == {"/var/log/containers", "/srv/kubelet/pods"}
+    assert "/srv/kubelet/pods" in {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+    assert "podLogsPath" in render_fails(helm, *REQUIRED, "--set", "logs.deploy=true",
+                                         "--set", "logs.agent.podLogsPath=relative/pods")
+
+
+def test_log_agent_egress_is_the_api_server_and_the_store(minikube):
+    policy = by_name(minikube, "NetworkPolicy", f"{RELEASE}-learnflow-vlagent-egress")
+    api, store = policy["spec"]["egress"]
+    assert sorted(p["port"] for p in api["ports"]) == [443, 6443]
+    assert store["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "victorialogs"
+    assert [p["port"] for p in store["ports"]] == [9428]

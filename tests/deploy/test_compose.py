@@ -27,7 +27,9 @@ import compose_model as cm
 from conftest import REPO, dev_mode_switches
 
 DOCKER = REPO / "docker"
-LAYERS = ("compose.yaml", "compose.observability.yaml", "compose.load.yaml")
+LAYERS = ("compose.yaml", "compose.observability.yaml", "compose.logs.yaml", "compose.load.yaml")
+# The layer that ships every core container's output to VictoriaLogs.
+LOGS_LAYER = "compose.logs.yaml"
 DOCKERFILE = DOCKER / "Dockerfile"
 # Binaries of the workspace that are developer or test tools, not images: the task runner,
 # a test client, the local cluster's NetworkPolicy enforcer (on the node, ADR 0022).
@@ -40,6 +42,7 @@ TEST_ENV = {
     "LEARNFLOW_COURSE_AGENT_APP_TOKEN": "test0course0agent0token",
     "LEARNFLOW_USER_PROGRESS_APP_TOKEN": "test0user0progress0token",
     "LEARNFLOW_GRAFANA_ADMIN_PASSWORD": "test0grafana0password",
+    "LEARNFLOW_LOGS_TOKEN": "test0logs0token",
 }
 
 
@@ -148,7 +151,7 @@ def probe_port(svc: dict) -> int:
 
 @pytest.mark.parametrize(
     "names",
-    [(n,) for n in LAYERS] + [LAYERS[:2], (LAYERS[0], LAYERS[2]), LAYERS],
+    [(n,) for n in LAYERS] + [LAYERS[:2], (LAYERS[0], LAYERS[2]), (LAYERS[0], LAYERS[3]), LAYERS],
     ids=lambda names: "+".join(names),
 )
 def test_files_and_layer_sets_validate_against_the_compose_schema(names, schemas):
@@ -206,6 +209,13 @@ def test_merge_follows_the_compose_rules():
     assert a["ports"] == ["1:1", "2:2"]
     assert a["command"] == ["c"]
     assert set(a["depends_on"]) == {"b", "d"}
+    same = {"driver": "json-file", "options": {"max-size": "1m"}}
+    other = {"driver": "splunk", "options": {"splunk-url": "u"}}
+    base["services"]["a"]["logging"] = {"driver": "json-file", "options": {"max-file": "2"}}
+    logging = lambda over: cm.merged(base, {"services": {"a": {"logging": over}}})[
+        "services"]["a"]["logging"]
+    assert logging(same)["options"] == {"max-file": "2", "max-size": "1m"}
+    assert logging(other) == other
 
 
 # ── every container ──────────────────────────────────────────────────────────────────
@@ -229,6 +239,11 @@ def is_job(svc: dict) -> bool:
     return str(svc.get("restart", "")).lower() == "no"
 
 
+# Servers whose official image is distroless: no shell, no wget, nothing a healthcheck could
+# run. They must disable the check, say why in the file, and nobody may wait for them.
+NOTHING_TO_PROBE_WITH = {"victorialogs"}
+
+
 def test_every_server_has_a_healthcheck_and_jobs_say_they_have_none():
     everything = services()
     waited_on = {
@@ -238,7 +253,7 @@ def test_every_server_has_a_healthcheck_and_jobs_say_they_have_none():
     }
     for name, svc in everything.items():
         hc = svc.get("healthcheck") or {}
-        if is_job(svc) or name in pods().values():
+        if is_job(svc) or name in pods().values() or name in NOTHING_TO_PROBE_WITH:
             # A run-to-completion job, and a pod that only owns a namespace, have nothing to
             # probe; they must say so, and nothing may wait for them to turn healthy.
             assert hc.get("disable") is True, f"{name} must disable its healthcheck"
@@ -725,3 +740,46 @@ def test_dev_mode_is_off_in_every_compose_file_and_image():
         entries = env if isinstance(env, dict) else dict(e.split("=", 1) for e in env)
         assert not dev_mode_switches(" ".join(entries)), service
     assert not dev_mode_switches(dockerfile_text())
+
+
+# ── the logs layer ───────────────────────────────────────────────────────────────────
+
+
+def test_every_core_container_ships_its_output_to_victorialogs():
+    """Every container of compose.yaml but the pods (which print nothing) logs through the
+    splunk driver to the port VictoriaLogs publishes, named after its service, JSON lines
+    parsed; VictoriaLogs itself logs locally (shipping to itself would loop)."""
+    merged = resolved("compose.yaml", LOGS_LAYER)["services"]
+    store = merged["victorialogs"]
+    published = {p.rsplit(":", 2)[-2]: p.rsplit(":", 1)[1] for p in store["ports"]}
+    assert store["ports"] == ["127.0.0.1:9428:9428"], store["ports"]
+    assert published == {"9428": "9428"}
+    assert store["logging"]["driver"] == "json-file"
+    command = store["command"]
+    kinds = set()
+    for name in resolved("compose.yaml")["services"]:
+        if name in pods().values():
+            continue
+        logging = merged[name]["logging"]
+        options = logging["options"]
+        assert logging["driver"] == "splunk", f"{name} does not ship its logs"
+        assert options["splunk-url"] == "http://127.0.0.1:9428", name
+        assert options["splunk-format"] == "json", name
+        assert options["splunk-verify-connection"] == "false", f"{name} would wait for it"
+        assert options["splunk-source"] == name, f"{name} ships as {options['splunk-source']}"
+        assert not any(k.startswith("max-") for k in options), f"{name}: json-file options"
+        kinds.add(options["splunk-sourcetype"])
+    assert {"service", "daprd"} <= kinds
+    # What the splunk driver's events carry becomes what a query names.
+    assert flag(command, "-splunk.streamFields") == "source,sourcetype"
+    msg_fields = flag(command, "-splunk.msgField").split(",")
+    assert msg_fields[-1] == "event.line", "plain text lines must keep their text"
+    # The services' JSON logger writes `message`; daprd's writes `msg`.
+    assert {"event.line.message", "event.line.msg"} <= set(msg_fields)
+
+
+def test_the_logs_port_moves_with_its_variable():
+    env = {**TEST_ENV, "LEARNFLOW_LOGS_PORT": "19428"}
+    merged = resolved("compose.yaml", LOGS_LAYER, env=env)["services"]
+    assert merged["victorialogs"]["ports"] == ["127.0.0.1:19428:9428"]
+    assert merged["course-agent"]["logging"]["options"]["splunk-url"] == "http://127.0.0.1:19428"

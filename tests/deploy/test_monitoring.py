@@ -16,6 +16,7 @@ The live counterpart is tests/e2e/dashboards.rs: every query against the real st
 
 import json
 import re
+import urllib.parse
 import subprocess
 
 import promql_parser
@@ -583,11 +584,14 @@ def test_grid_is_sane(dashboards):
 
 
 def test_template_variables(dashboards):
-    builtin = set(GRAFANA_INTERVALS) | {"datasource"}
+    # Grafana's own: the intervals, and the time range a link passes on.
+    builtin = set(GRAFANA_INTERVALS) | {"datasource", "__from", "__to"}
     problems = []
     for file, d in dashboards.items():
         defined = {v["name"] for v in d["templating"]["list"]}
         exprs = [t["expr"] for p in data_panels(d) for t in p.get("targets", [])]
+        # A dashboard link may use a variable too (the flow dashboard's "Logs for this trace").
+        exprs += [urllib.parse.unquote(link.get("url", "")) for link in d.get("links", [])]
         for v in d["templating"]["list"]:
             if v["type"] != "query":
                 continue
@@ -744,3 +748,38 @@ def test_grafana_has_the_same_data_sources_in_compose_and_helm():
     assert jaeger["url"].endswith(":16686")
     helm_jaeger = {ds["uid"]: ds for ds in helm}["jaeger"]
     assert re.fullmatch(r"http://learnflow-jaeger\.learnflow\.svc\.cluster\.local:16686", helm_jaeger["url"])
+    # The log backend: compose's VictoriaLogs service, the chart's (logs.deploy); its plugin
+    # is installed where Grafana starts.
+    logs = {ds["uid"]: ds for ds in compose}["victorialogs"]
+    assert logs["type"] == "victoriametrics-logs-datasource" and logs["url"] == "http://victorialogs:9428"
+    helm_logs = {ds["uid"]: ds for ds in helm}["victorialogs"]
+    assert helm_logs["url"] == "http://learnflow-victorialogs.learnflow.svc.cluster.local:9428"
+    assert logs["type"] in grafana["plugins"]
+    observability = load_yaml_docs(REPO / "docker/compose.observability.yaml")[0]
+    assert logs["type"] in observability["services"]["grafana"]["environment"]["GF_PLUGINS_PREINSTALL"]
+    # Jaeger links a trace to its lines, under every field name a line can carry its id as.
+    for jaeger_ds in (jaeger, helm_jaeger):
+        link = jaeger_ds["jsonData"]["tracesToLogsV2"]
+        assert link["datasourceUid"] == "victorialogs" and link["customQuery"] is True
+        # $$ survives Grafana's environment expansion as one $.
+        query = link["query"].replace("$$", "$")
+        for field in ("span.trace_id", "event.line.span.trace_id"):
+            assert f'{field}:="${{__trace.traceId}}"' in query, (field, query)
+
+
+def test_the_flow_dashboard_links_a_trace_id_to_its_log_lines(dashboards):
+    """A textbox takes a response's x-trace-id; the "Logs for this trace" link opens Explore
+    on the VictoriaLogs data source with a query for that id under every field name a line
+    carries it as (native and Helm: span.trace_id; compose: event.line.span.trace_id)."""
+    flow = dashboards["learnflow-flow.json"]
+    box = [v for v in flow["templating"]["list"] if v["name"] == "trace_id"]
+    assert len(box) == 1 and box[0]["type"] == "textbox"
+    (link,) = [l for l in flow["links"] if l["title"] == "Logs for this trace"]
+    url = urllib.parse.urlsplit(link["url"])
+    assert url.path == "/explore"
+    panes = json.loads(urllib.parse.parse_qs(url.query)["panes"][0])
+    (pane,) = panes.values()
+    (query,) = pane["queries"]
+    assert pane["datasource"] == query["datasource"]["uid"] == "victorialogs"
+    for field in ("span.trace_id", "event.line.span.trace_id"):
+        assert f'{field}:="${{trace_id}}"' in query["expr"], query["expr"]

@@ -1,9 +1,11 @@
 //! The docker compose stack for real (`cargo xtask compose-test`): every image built on
-//! this machine, `docker compose -f compose.yaml -f compose.observability.yaml up --wait`
-//! on a real Docker Engine, then against it —
+//! this machine, `docker compose -f compose.yaml -f compose.observability.yaml
+//! -f compose.logs.yaml up --wait` on a real Docker Engine, then against it —
 //!
 //! 1. a lesson created through the published gateway shows in the learner's progress;
-//! 2. its trace in Jaeger spans the gateway, course-agent and user-progress;
+//! 2. its trace in Jaeger spans the gateway, course-agent and user-progress, and its trace
+//!    id finds log lines of all three in VictoriaLogs (shipped by Docker's splunk driver),
+//!    beside the sidecars' and the broker's own lines;
 //! 3. every Prometheus target is up;
 //! 4. the load layer (`compose.load.yaml`) runs 30 s with no failed request;
 //! 5. under load, the course-agent and user-progress app processes are killed (a crash:
@@ -52,6 +54,7 @@ struct Project<'e> {
     prometheus_port: u16,
     jaeger_port: u16,
     alertmanager_port: u16,
+    logs_port: u16,
     /// The pager webhook URL, given to compose as a file; the chat one is left unset.
     pager_url: String,
 }
@@ -65,6 +68,7 @@ impl<'e> Project<'e> {
             "LEARNFLOW_COURSE_AGENT_APP_TOKEN",
             "LEARNFLOW_USER_PROGRESS_APP_TOKEN",
             "LEARNFLOW_GRAFANA_ADMIN_PASSWORD",
+            "LEARNFLOW_LOGS_TOKEN",
         ]
         .into_iter()
         .map(|k| (k, uuid::Uuid::new_v4().simple().to_string()))
@@ -77,6 +81,7 @@ impl<'e> Project<'e> {
             prometheus_port: free_port().expect("port"),
             jaeger_port: free_port().expect("port"),
             alertmanager_port: free_port().expect("port"),
+            logs_port: free_port().expect("port"),
             pager_url: format!("http://pager.invalid/{}", uuid::Uuid::new_v4().simple()),
         };
         let pager_url_file = dir.join("alert-pager-url");
@@ -89,13 +94,15 @@ impl<'e> Project<'e> {
         text.push_str(&format!(
             "LEARNFLOW_GATEWAY_PORT={}\nLEARNFLOW_PROMETHEUS_PORT={}\nLEARNFLOW_JAEGER_PORT={}\n\
              LEARNFLOW_ALERTMANAGER_PORT={}\nLEARNFLOW_ALERT_PAGER_URL_FILE={}\n\
-             LEARNFLOW_GRAFANA_PORT={}\nLEARNFLOW_LOAD_RATE=20\nLEARNFLOW_LOAD_DURATION=30\n",
+             LEARNFLOW_GRAFANA_PORT={}\nLEARNFLOW_LOGS_PORT={}\n\
+             LEARNFLOW_LOAD_RATE=20\nLEARNFLOW_LOAD_DURATION=30\n",
             project.gateway_port,
             project.prometheus_port,
             project.jaeger_port,
             project.alertmanager_port,
             pager_url_file.display(),
             free_port().expect("port"),
+            project.logs_port,
         ));
         std::fs::write(&project.env_file, text).expect("writing the env file");
         project
@@ -149,7 +156,7 @@ impl<'e> Project<'e> {
 
     fn psql(&self, database: &str, query: &str) -> String {
         self.run(
-            CORE_AND_OBSERVABILITY,
+            STACK_LAYERS,
             &[
                 "exec",
                 "-T",
@@ -166,7 +173,7 @@ impl<'e> Project<'e> {
     }
 
     fn container_id(&self, service: &str) -> String {
-        self.run(CORE_AND_OBSERVABILITY, &["ps", "-q", service])
+        self.run(STACK_LAYERS, &["ps", "-q", service])
             .trim()
             .to_owned()
     }
@@ -195,10 +202,16 @@ impl Drop for Project<'_> {
     }
 }
 
-const CORE_AND_OBSERVABILITY: &[&str] = &["compose.yaml", "compose.observability.yaml"];
+/// The long-running layers: core, observability and logs.
+const STACK_LAYERS: &[&str] = &[
+    "compose.yaml",
+    "compose.observability.yaml",
+    "compose.logs.yaml",
+];
 const ALL_LAYERS: &[&str] = &[
     "compose.yaml",
     "compose.observability.yaml",
+    "compose.logs.yaml",
     "compose.load.yaml",
 ];
 
@@ -274,7 +287,7 @@ async fn the_compose_stack_runs_the_flow_and_survives_app_crashes() {
     }
 
     // Every service of the two layers but Grafana, which cannot be had here.
-    let services = project.run(CORE_AND_OBSERVABILITY, &["config", "--services"]);
+    let services = project.run(STACK_LAYERS, &["config", "--services"]);
     let mut up: Vec<&str> = vec!["up", "-d", "--wait", "--wait-timeout", "300"];
     let skipped: Vec<&str> = services
         .lines()
@@ -289,7 +302,7 @@ async fn the_compose_stack_runs_the_flow_and_survives_app_crashes() {
         "starting without {} (no image and no stand-in on this machine)",
         skipped.join(", ")
     ));
-    project.run(CORE_AND_OBSERVABILITY, &up);
+    project.run(STACK_LAYERS, &up);
 
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -352,6 +365,77 @@ async fn the_compose_stack_runs_the_flow_and_survives_app_crashes() {
     )
     .await;
     say("trace spans gateway, course-agent and user-progress");
+
+    // 2b. The same trace id finds each service's lines in VictoriaLogs: Docker's splunk
+    // driver parsed the JSON lines, so the id is at event.line.span.trace_id.
+    let logs = format!("http://127.0.0.1:{}", project.logs_port);
+    let query = format!("event.line.span.trace_id:=\"{trace_id}\"");
+    let wanted = BTreeSet::from(["frontend-gateway", "course-agent", "user-progress"]);
+    // Its image has no healthcheck (distroless): ask from here.
+    let health = format!("{logs}/health");
+    learnflow_e2e::within(
+        "VictoriaLogs answering",
+        Duration::from_secs(60),
+        async || match http.get(&health).send().await {
+            Ok(r) if r.status().is_success() => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    )
+    .await;
+    let lines = learnflow_e2e::within(
+        "the lesson's log lines in VictoriaLogs",
+        Duration::from_secs(90),
+        async || {
+            let lines = learnflow_e2e::logs::logsql(&http, &logs, &query).await;
+            let sources: BTreeSet<&str> =
+                lines.iter().filter_map(|l| l["source"].as_str()).collect();
+            if wanted.is_subset(&sources) {
+                Ok(lines)
+            } else {
+                Err(format!("{} lines, from {sources:?}", lines.len()))
+            }
+        },
+    )
+    .await;
+    for line in &lines {
+        assert_eq!(
+            line["event.line.span.trace_id"],
+            trace_id.as_str(),
+            "{line}"
+        );
+        assert_eq!(line["sourcetype"], "service", "{line}");
+    }
+    let other = format!("event.line.span.trace_id:=\"{}\"", "f".repeat(32));
+    assert!(
+        learnflow_e2e::logs::logsql(&http, &logs, &other)
+            .await
+            .is_empty()
+    );
+    // daprd's JSON and the broker's plain text arrive too, as their message.
+    for (source, kind) in [("course-agent-dapr", "daprd"), ("kafka", "kafka")] {
+        let query = format!("source:={source} sourcetype:={kind}");
+        learnflow_e2e::within(
+            &format!("{source} lines in VictoriaLogs"),
+            Duration::from_secs(30),
+            async || {
+                let found = learnflow_e2e::logs::logsql(&http, &logs, &query).await;
+                let with_text = found
+                    .iter()
+                    .filter(|l| !l["_msg"].as_str().unwrap_or_default().is_empty())
+                    .count();
+                if with_text > 0 {
+                    Ok(())
+                } else {
+                    Err(format!("{} lines, none with a message", found.len()))
+                }
+            },
+        )
+        .await;
+    }
+    say(&format!(
+        "VictoriaLogs: {} lines of the trace from {wanted:?}; daprd and broker lines there",
+        lines.len()
+    ));
 
     // 3. Every Prometheus target is up.
     let targets_url = format!(

@@ -5,27 +5,11 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use learnflow_e2e::{eventually_async, trace_id_of, url_encode};
+use learnflow_e2e::logs::logsql;
+use learnflow_e2e::{eventually_async, trace_id_of};
 use lf_testkit::components::victorialogs::trace_query;
 use lf_testkit::stack::{Stack, StackOptions};
 use serde_json::{Value, json};
-
-/// The lines a LogsQL query returns (VictoriaLogs answers one JSON object per line).
-async fn logsql(http: &reqwest::Client, logs: &str, query: &str) -> Vec<Value> {
-    let answer = http
-        .get(format!(
-            "{logs}/select/logsql/query?query={}",
-            url_encode(query)
-        ))
-        .send()
-        .await
-        .expect("VictoriaLogs answers");
-    assert!(answer.status().is_success(), "LogsQL {query:?}: {answer:?}");
-    let body = answer.text().await.expect("body");
-    body.lines()
-        .map(|line| serde_json::from_str(line).expect("a JSON line"))
-        .collect()
-}
 
 async fn create_lesson(http: &reqwest::Client, gateway: &str, token: &str) -> reqwest::Response {
     http.post(format!("{gateway}/api/v1/lessons"))

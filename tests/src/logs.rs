@@ -1,5 +1,6 @@
 //! What went wrong, from a native stack's logs: the warnings and errors of each service
-//! and sidecar, counted by message, for a failing test to print beside its assertion.
+//! and sidecar, counted by message, for a failing test to print beside its assertion; and
+//! [`logsql`], a query to a log backend (VictoriaLogs) wherever the stack runs.
 //!
 //! Our services log JSON lines from `tracing` (`level` `WARN`/`ERROR`, the text in
 //! `fields.message`, a cause in `fields.cause` or `fields.error`); daprd logs JSON lines
@@ -8,6 +9,24 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
+
+/// The lines a LogsQL query to the VictoriaLogs at `base` returns (it answers one JSON
+/// object per line). Panics on an error answer: the query is the test's own.
+pub async fn logsql(http: &reqwest::Client, base: &str, query: &str) -> Vec<serde_json::Value> {
+    let answer = http
+        .get(format!(
+            "{base}/select/logsql/query?query={}",
+            crate::url_encode(query)
+        ))
+        .send()
+        .await
+        .expect("VictoriaLogs answers");
+    assert!(answer.status().is_success(), "LogsQL {query:?}: {answer:?}");
+    let body = answer.text().await.expect("body");
+    body.lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect()
+}
 
 /// Longest message kept (characters); longer ones are cut, so ids in them do not split
 /// one problem into many.

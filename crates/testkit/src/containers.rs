@@ -26,7 +26,9 @@ use crate::paths::cache_dir;
 use crate::process::{ManagedProcess, ProcessSpec};
 use crate::provision::{self, Outcome};
 use crate::system::Need;
-use crate::tools::{self, alertmanager_dir, daprd_dir, jaeger_dir, kafka_dir, which};
+use crate::tools::{
+    self, alertmanager_dir, daprd_dir, jaeger_dir, kafka_dir, victorialogs_dir, which,
+};
 use crate::{HarnessError, Result, versions};
 
 /// The oldest Docker Engine the compose files work with (API 1.41, BuildKit cache mounts).

@@ -42,6 +42,8 @@ pub const STORE_IMAGES: &[&str] = &[
     "postgres:15.20-bookworm",
     "prometheuscommunity/postgres-exporter:v0.11.1",
     "jaegertracing/jaeger:2.13.0",
+    "victoriametrics/victoria-logs:v1.52.2",
+    "victoriametrics/vlagent:v1.52.2",
 ];
 
 /// What an installed LearnFlow offers a client.
@@ -57,6 +59,8 @@ pub struct LearnFlow {
     pub dev_token: String,
     /// The query API and UI of the Jaeger the chart runs (values-minikube.yaml).
     pub traces: String,
+    /// The LogsQL API and UI of the VictoriaLogs the chart runs (`logs.deploy`).
+    pub logs: String,
 }
 
 /// Builds the images and pushes them to the local registry, then installs (or upgrades)
@@ -95,6 +99,8 @@ pub fn install(layout: &Layout, say: &mut dyn FnMut(&str)) -> Result<LearnFlow> 
     let gateway_ip = component_address(layout, "frontend-gateway", "http")?;
     let jaeger = component_address(layout, "jaeger", "query")?;
     super::monitoring::answers_from_host(&jaeger, "/api/services")?;
+    let victorialogs = component_address(layout, "victorialogs", "http")?;
+    super::monitoring::answers_from_host(&victorialogs, "/health")?;
     let jwt_secret = secret_value(&secrets_file, "jwtSecret")?;
     let dev_token = lf_auth::mint(&jwt_secret, "dev-learner", 24 * 3600);
     say(&format!(
@@ -108,6 +114,7 @@ pub fn install(layout: &Layout, say: &mut dyn FnMut(&str)) -> Result<LearnFlow> 
         jwt_secret,
         dev_token,
         traces: format!("http://{jaeger}"),
+        logs: format!("http://{victorialogs}"),
     })
 }
 
@@ -176,7 +183,14 @@ pub fn upgrade(
         cmd.arg("-f").arg(chart.join(values));
     }
     cmd.arg("-f").arg(secrets_file);
-    for set in sets {
+    // The kubelet here keeps pod logs in the run directory, a path only the harness knows
+    // (values-local.yaml leaves the log option off for that reason): vlagent mounts it.
+    let pod_logs = format!("logs.agent.podLogsPath={}", layout.pod_logs().display());
+    let sets: Vec<&str> = ["logs.deploy=true", pod_logs.as_str()]
+        .into_iter()
+        .chain(sets.iter().copied())
+        .collect();
+    for set in &sets {
         cmd.args(["--set", set]);
     }
     cmd.args(["--wait", "--timeout", "10m"]);

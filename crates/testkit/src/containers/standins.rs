@@ -75,6 +75,14 @@ pub const STAND_INS: &[StandIn] = &[
         reference: "prometheuscommunity/postgres-exporter:v0.11.1",
         recipe: "postgres-exporter",
     },
+    StandIn {
+        reference: "victoriametrics/victoria-logs:v1.52.2",
+        recipe: "victorialogs",
+    },
+    StandIn {
+        reference: "victoriametrics/vlagent:v1.52.2",
+        recipe: "vlagent",
+    },
 ];
 
 /// Third-party images the compose files name that no stand-in replaces.
@@ -190,6 +198,7 @@ pub(super) fn artefact_dir(recipe: &str) -> Option<PathBuf> {
         "jaeger" => Some(jaeger_dir()),
         "alertmanager" => Some(alertmanager_dir()),
         "kafka" => Some(kafka_dir()),
+        "victorialogs" | "vlagent" => Some(victorialogs_dir()),
         _ => None,
     }
 }
@@ -221,6 +230,11 @@ fn build_stand_in(
             }
         }
         "kafka" => copy_tree(&artefact(kafka_dir().join("libs"))?, &context)?,
+        "victorialogs" => copy_tree(
+            &artefact(victorialogs_dir().join("victoria-logs"))?,
+            &context,
+        )?,
+        "vlagent" => copy_tree(&artefact(victorialogs_dir().join("vlagent"))?, &context)?,
         _ => {}
     }
     // Marks it as ours, so a later run knows the image is a stand-in (not the real one)
