@@ -783,3 +783,39 @@ def test_the_flow_dashboard_links_a_trace_id_to_its_log_lines(dashboards):
     assert pane["datasource"] == query["datasource"]["uid"] == "victorialogs"
     for field in ("span.trace_id", "event.line.span.trace_id"):
         assert f'{field}:="${{trace_id}}"' in query["expr"], query["expr"]
+
+
+def _grafana_datasources():
+    """(compose's provisioned data sources, kube-prometheus-stack's additional ones) by uid."""
+    compose = {}
+    for f in sorted((REPO / "docker/grafana/provisioning/datasources").glob("*.yaml")):
+        compose |= {ds["uid"]: ds for ds in load_yaml_docs(f)[0]["datasources"]}
+    helm = {ds["uid"]: ds for ds in load_yaml_docs(VALUES)[0]["grafana"]["additionalDataSources"]}
+    return compose, helm
+
+
+def test_traces_link_to_their_services_metrics(known_series):
+    """Jaeger's "metrics for this span" queries select real series, the span's service.name
+    becoming the `service` label every target carries; compose and Helm say the same."""
+    compose, helm = _grafana_datasources()
+    link = compose["jaeger"]["jsonData"]["tracesToMetrics"]
+    assert helm["jaeger"]["jsonData"]["tracesToMetrics"] == link
+    assert link["datasourceUid"] == "prometheus"
+    assert link["tags"] == [{"key": "service.name", "value": "service"}]
+    assert link["queries"]
+    for q in link["queries"]:
+        # $$ is Grafana's escape for a literal $ in provisioning files.
+        expr = q["query"].replace("$$__tags", 'service="user-progress"')
+        assert "$" not in expr, expr
+        assert not check_expr(expr, known_series), (q["name"], check_expr(expr, known_series))
+
+
+def test_log_lines_link_to_their_traces():
+    """A log line's trace id opens the trace in Jaeger, whichever field carries it."""
+    compose, helm = _grafana_datasources()
+    for logs in (compose["victorialogs"], helm["victorialogs"]):
+        fields = logs["jsonData"]["derivedFields"]
+        assert {f["matcherRegex"] for f in fields} == {"span.trace_id", "event.line.span.trace_id"}
+        for f in fields:
+            assert f["matcherType"] == "label" and f["datasourceUid"] == "jaeger"
+            assert f["url"] == "$${__value.raw}"
