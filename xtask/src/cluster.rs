@@ -83,12 +83,7 @@ fn up(detach: bool, network_policies: bool) -> Result<(), String> {
     if let (Some(prometheus), Some(traces)) = (&info.prometheus, &info.traces) {
         println!("\nPrometheus API: {prometheus}/api/v1/targets    Jaeger: {traces}");
     }
-    if let Some(logs) = &info.log_search {
-        println!(
-            "Logs (VictoriaLogs): {logs}/select/vmui/    one trace's lines: \
-             {logs}/select/logsql/query?query=span.trace_id:=<x-trace-id>"
-        );
-    }
+
     if detach {
         let json = serde_json::to_string_pretty(&info).map_err(|e| e.to_string())?;
         if let Some(dir) = cluster_json().parent() {

@@ -59,8 +59,6 @@ pub struct LearnFlow {
     pub dev_token: String,
     /// The query API and UI of the Jaeger the chart runs (values-minikube.yaml).
     pub traces: String,
-    /// The LogsQL API and UI of the VictoriaLogs the chart runs (`logs.deploy`).
-    pub logs: String,
 }
 
 /// Builds the images and pushes them to the local registry, then installs (or upgrades)
@@ -99,8 +97,6 @@ pub fn install(layout: &Layout, say: &mut dyn FnMut(&str)) -> Result<LearnFlow> 
     let gateway_ip = component_address(layout, "frontend-gateway", "http")?;
     let jaeger = component_address(layout, "jaeger", "query")?;
     super::monitoring::answers_from_host(&jaeger, "/api/services")?;
-    let victorialogs = component_address(layout, "victorialogs", "http")?;
-    super::monitoring::answers_from_host(&victorialogs, "/health")?;
     let jwt_secret = secret_value(&secrets_file, "jwtSecret")?;
     let dev_token = lf_auth::mint(&jwt_secret, "dev-learner", 24 * 3600);
     say(&format!(
@@ -114,7 +110,6 @@ pub fn install(layout: &Layout, say: &mut dyn FnMut(&str)) -> Result<LearnFlow> 
         jwt_secret,
         dev_token,
         traces: format!("http://{jaeger}"),
-        logs: format!("http://{victorialogs}"),
     })
 }
 
@@ -183,10 +178,11 @@ pub fn upgrade(
         cmd.arg("-f").arg(chart.join(values));
     }
     cmd.arg("-f").arg(secrets_file);
-    // The kubelet here keeps pod logs in the run directory, a path only the harness knows
-    // (values-local.yaml leaves the log option off for that reason): vlagent mounts it.
+    // The kubelet here keeps pod logs in the run directory, a path only the harness knows:
+    // with `--set logs.deploy=true` vlagent mounts it. The log option stays off here
+    // (values-local.yaml says why).
     let pod_logs = format!("logs.agent.podLogsPath={}", layout.pod_logs().display());
-    let sets: Vec<&str> = ["logs.deploy=true", pod_logs.as_str()]
+    let sets: Vec<&str> = [pod_logs.as_str()]
         .into_iter()
         .chain(sets.iter().copied())
         .collect();

@@ -107,10 +107,6 @@ pub struct ClusterInfo {
     pub prometheus: Option<String>,
     /// Jaeger's query API and UI (reachable from the host), when monitoring was installed.
     pub traces: Option<String>,
-    /// VictoriaLogs's LogsQL API and UI (reachable from the host), when LearnFlow was
-    /// installed.
-    #[serde(default)]
-    pub log_search: Option<String>,
 }
 
 /// A running cluster. Dropping it takes the cluster down, unless it was started detached.
@@ -284,7 +280,6 @@ impl Cluster {
             dev_token: self.learnflow.as_ref().map(|l| l.dev_token.clone()),
             prometheus: self.monitoring.as_ref().map(|m| m.prometheus.clone()),
             traces: self.learnflow.as_ref().map(|l| l.traces.clone()),
-            log_search: self.learnflow.as_ref().map(|l| l.logs.clone()),
         }
     }
 

@@ -19,13 +19,15 @@ fn an_image_without_a_stand_in_recipe_is_refused_before_any_build() {
 }
 
 /// Every third-party image the compose files run (`image:` not built from
-/// docker/Dockerfile) or docker/Dockerfile starts from (`ARG *_IMAGE=` defaults).
+/// docker/Dockerfile), docker/Dockerfile starts from (`ARG *_IMAGE=` defaults) or the
+/// chart's values name (`repository:` and its pinned `tag:`).
 fn third_party_images() -> Vec<String> {
     let dir = repo_root().join("docker");
-    let mut images = Vec::new();
+    let mut images = chart_images();
     for file in [
         "compose.yaml",
         "compose.observability.yaml",
+        "compose.logs.yaml",
         "compose.load.yaml",
     ] {
         let text = std::fs::read_to_string(dir.join(file)).expect("compose file");
@@ -49,6 +51,43 @@ fn third_party_images() -> Vec<String> {
     images
 }
 
+/// The third-party images of the chart's values.yaml: each `repository:` line with a
+/// pinned `tag:` on the next (LearnFlow's own leave the tag to the chart's appVersion).
+fn chart_images() -> Vec<String> {
+    let path = repo_root().join("deploy/helm/learnflow/values.yaml");
+    let text = std::fs::read_to_string(path).expect("values.yaml");
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let mut images = Vec::new();
+    for pair in lines.windows(2) {
+        let repository = pair[0].strip_prefix("repository:").map(str::trim);
+        let tag = pair[1]
+            .strip_prefix("tag:")
+            .map(|t| t.trim().trim_matches('"'));
+        if let (Some(repository), Some(tag)) = (repository, tag)
+            && !tag.is_empty()
+            && !repository.starts_with("learnflow/")
+        {
+            images.push(format!("{repository}:{tag}"));
+        }
+    }
+    images
+}
+
+#[test]
+fn the_charts_third_party_images_are_read_from_its_values() {
+    let images = chart_images();
+    for image in ["postgres:15.20-bookworm", "victoriametrics/vlagent:v1.52.2"] {
+        assert!(
+            images.iter().any(|i| i == image),
+            "{image} not in {images:?}"
+        );
+    }
+    assert!(
+        !images.iter().any(|i| i.starts_with("learnflow/")),
+        "{images:?}"
+    );
+}
+
 #[test]
 fn every_third_party_image_of_compose_and_the_dockerfile_can_be_made_here_or_is_named() {
     let images = third_party_images();
@@ -66,7 +105,7 @@ fn every_third_party_image_of_compose_and_the_dockerfile_can_be_made_here_or_is_
     for stand_in in STAND_INS {
         assert!(
             images.iter().any(|i| i == stand_in.reference),
-            "{} has a stand-in but neither compose nor the Dockerfile uses it (stale pin?)",
+            "{} has a stand-in but neither compose, the chart nor the Dockerfile uses it (stale pin?)",
             stand_in.reference
         );
         assert!(
